@@ -1,1 +1,107 @@
-fn main() {}
+//! `seedward-coordinator`: the daemon binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use seedward_coordinator::{ServerConfig, start};
+
+/// Seedward Coordinator: derives its keys from a secret seed, keeps them in memory only,
+/// and persists a signed manifest history. After a restart it refuses to act until a seed
+/// share owner recovers it (`seedward recover`).
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Address of the gRPC user API (TLS).
+    #[arg(long, env = "SEEDWARD_LISTEN", default_value = "127.0.0.1:1313")]
+    listen: SocketAddr,
+    /// Where the manifest history lives (default: the platform data directory).
+    #[arg(long, env = "SEEDWARD_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Extra DNS names for the TLS certificate (repeatable).
+    #[arg(long = "dns-name", env = "SEEDWARD_DNS_NAMES", value_delimiter = ',')]
+    dns_names: Vec<String>,
+    /// Log format.
+    #[arg(long, env = "SEEDWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log level or filter (tracing EnvFilter syntax, e.g. `info` or `seedward_coordinator=debug`).
+    #[arg(long, env = "SEEDWARD_LOG", default_value = "info")]
+    log_level: String,
+    /// Seconds a recovery challenge stays valid.
+    #[arg(long, env = "SEEDWARD_CHALLENGE_TTL", default_value_t = 300)]
+    challenge_ttl_secs: u64,
+    /// Seconds a request may take before it is cancelled.
+    #[arg(long, env = "SEEDWARD_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging(args.log_format, &args.log_level)?;
+    let state_dir = match args.state_dir {
+        Some(dir) => dir,
+        None => directories::ProjectDirs::from("", "", "seedward")
+            .map(|d| d.data_dir().join("coordinator"))
+            .context("no home directory to put the state in; pass --state-dir")?,
+    };
+    let mut config = ServerConfig::new(args.listen, state_dir);
+    config.dns_names = args.dns_names;
+    config.core.challenge_ttl = Duration::from_secs(args.challenge_ttl_secs);
+    config.request_timeout = Duration::from_secs(args.request_timeout_secs);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let server = start(config).await?;
+        println!("seedward-coordinator listening on {}", server.local_addr());
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown().await
+    })
+}
+
+fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("invalid --log-level {filter:?}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,1 +1,751 @@
-//! placeholder until written
+//! Seed shares: the whole seed, HPKE-encrypted once per seed share owner, and the
+//! `seed-shares.json` document that carries them with the salt.
+//!
+//! # Wire format
+//!
+//! HPKE (RFC 9180) in base mode (`mode_base` = 0x00) with the suite
+//! DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / ChaCha20-Poly1305, i.e.
+//! `kem_id` = 0x0020, `kdf_id` = 0x0001, `aead_id` = 0x0003; `info` =
+//! [`SEED_SHARE_INFO`] (the 9 ASCII bytes `seedshare`), empty AAD, one single-shot
+//! seal (sequence number 0). The recipient is the owner's X25519 public key.
+//!
+//! `EncryptedSeed` = `enc` (32 bytes, the ephemeral X25519 public key) ‖ ciphertext
+//! (`len(seed)` + 16 bytes: ChaCha20-Poly1305 output with its tag at the end). A
+//! 64-byte seed gives 112 bytes.
+//!
+//! `seed-shares.json`, written by [`SeedShareDocument::to_json`] (two-space indent,
+//! keys in this order, trailing newline):
+//!
+//! ```json
+//! {
+//!   "SeedShares": [
+//!     {
+//!       "PublicKey": "<64 lowercase hex: the owner's X25519 public key>",
+//!       "EncryptedSeed": "<standard base64 with padding of EncryptedSeed>"
+//!     }
+//!   ],
+//!   "salt": "<standard base64 with padding of the 32-byte salt>"
+//! }
+//! ```
+//!
+//! Reading ([`SeedShareDocument::from_json`]) is strict: unknown fields are rejected
+//! and key names are case-sensitive; a missing or `null` `SeedShares` (what Go's
+//! `omitempty` writes for zero owners) reads as an empty list; `salt` is required.
+//!
+//! # Invariants
+//! - Decryption errors are deliberately coarse: a wrong key and a damaged share look
+//!   the same; the message names the key fingerprint that was tried.
+//! - A parsed document's salt is exactly 32 bytes and every `PublicKey` is a valid
+//!   owner key; `PublicKey` strings are kept as written (matching compares keys, not text).
+//! - The RNG is passed in; nothing here reads the OS RNG by itself.
+
+use std::convert::Infallible;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hpke::aead::ChaCha20Poly1305;
+use hpke::kdf::HkdfSha256;
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+use crate::keys::{OwnerKeyPair, OwnerPublicKey};
+use crate::seed::{SALT_LEN, Salt, Seed, SeedError};
+
+/// HPKE `info` of a seed share.
+pub const SEED_SHARE_INFO: &[u8] = b"seedshare";
+/// Length of the HPKE encapsulated key (an X25519 public key).
+pub const ENC_LEN: usize = 32;
+/// Length of the ChaCha20-Poly1305 tag at the end of every ciphertext.
+pub const TAG_LEN: usize = 16;
+
+/// The HPKE KEM of seed shares and recovery envelopes.
+pub(crate) type Kem = X25519HkdfSha256;
+/// The HPKE KDF of seed shares and recovery envelopes.
+pub(crate) type Kdf = HkdfSha256;
+/// The HPKE AEAD of seed shares and recovery envelopes.
+pub(crate) type Aead = ChaCha20Poly1305;
+
+/// Errors of sealing and opening seed shares. Messages never contain secret bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SeedShareError {
+    #[error(
+        "could not decrypt the seed share with owner key {fingerprint}: it may be the wrong \
+         owner key, or seed-shares.json is damaged"
+    )]
+    Decrypt { fingerprint: String },
+    #[error(
+        "this seed share was encrypted for owner key {share_for}, not for the key you chose \
+         ({tried}); choose the key that set up this Coordinator"
+    )]
+    WrongOwnerKey { tried: String, share_for: String },
+    #[error(
+        "seed-shares.json has no seed share for owner key {fingerprint}; it has shares for \
+         {present}; choose one of those keys"
+    )]
+    NoShareForKey {
+        fingerprint: String,
+        present: String,
+    },
+    #[error("the seed share's PublicKey is not an owner key ({reason})")]
+    BadPublicKey { reason: String },
+    #[error("the decrypted seed is unusable ({0}); seed-shares.json may be damaged")]
+    BadSeed(SeedError),
+    #[error("encrypting the seed for owner key {fingerprint} failed; try again")]
+    Seal { fingerprint: String },
+    #[error("seed-shares.json is not a valid seed share document: {reason}")]
+    Json { reason: String },
+}
+
+/// One owner's seed share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedShare {
+    /// The owner's X25519 public key, lowercase hex (the manifest form).
+    #[serde(rename = "PublicKey")]
+    pub public_key: String,
+    /// `enc` (32) ‖ HPKE ciphertext of the seed.
+    #[serde(
+        rename = "EncryptedSeed",
+        serialize_with = "ser_base64",
+        deserialize_with = "de_encrypted_seed"
+    )]
+    pub encrypted_seed: Vec<u8>,
+}
+
+/// The `seed-shares.json` document: one share per owner and the salt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedShareDocument {
+    #[serde(rename = "SeedShares", default, deserialize_with = "de_seed_shares")]
+    pub seed_shares: Vec<SeedShare>,
+    #[serde(
+        rename = "salt",
+        serialize_with = "ser_salt",
+        deserialize_with = "de_salt"
+    )]
+    pub salt: Salt,
+}
+
+/// Encrypts `seed` to `owner` (HPKE base mode, `info` = `seedshare`).
+pub fn seal_seed(
+    seed: &Seed,
+    owner: &OwnerPublicKey,
+    rng: &mut impl CryptoRngCore,
+) -> Result<SeedShare, SeedShareError> {
+    let seal_error = || SeedShareError::Seal {
+        fingerprint: owner.fingerprint(),
+    };
+    let recipient = hpke_public_key(owner).map_err(|_| seal_error())?;
+    let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<Aead, Kdf, Kem>(
+        &OpModeS::Base,
+        &recipient,
+        SEED_SHARE_INFO,
+        seed.expose(),
+        &[],
+        &mut HpkeRng(rng),
+    )
+    .map_err(|_| seal_error())?;
+    let mut encrypted_seed = Vec::with_capacity(ENC_LEN + ciphertext.len());
+    encrypted_seed.extend_from_slice(&enc.to_bytes());
+    encrypted_seed.extend_from_slice(&ciphertext);
+    Ok(SeedShare {
+        public_key: owner.to_hex(),
+        encrypted_seed,
+    })
+}
+
+/// Decrypts `share` with `owner`'s private key.
+pub fn open_seed(share: &SeedShare, owner: &OwnerKeyPair) -> Result<Seed, SeedShareError> {
+    let tried = owner.public_key();
+    let share_for =
+        OwnerPublicKey::from_hex(&share.public_key).map_err(|e| SeedShareError::BadPublicKey {
+            reason: e.to_string(),
+        })?;
+    if share_for != tried {
+        return Err(SeedShareError::WrongOwnerKey {
+            tried: tried.fingerprint(),
+            share_for: share_for.fingerprint(),
+        });
+    }
+    let decrypt_error = || SeedShareError::Decrypt {
+        fingerprint: tried.fingerprint(),
+    };
+    if share.encrypted_seed.len() < ENC_LEN + TAG_LEN {
+        return Err(decrypt_error());
+    }
+    let (enc, ciphertext) = share.encrypted_seed.split_at(ENC_LEN);
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| decrypt_error())?;
+    let private = hpke_private_key(owner).map_err(|_| decrypt_error())?;
+    let plaintext = Zeroizing::new(
+        hpke::single_shot_open::<Aead, Kdf, Kem>(
+            &OpModeR::Base,
+            &private,
+            &enc,
+            SEED_SHARE_INFO,
+            ciphertext,
+            &[],
+        )
+        .map_err(|_| decrypt_error())?,
+    );
+    Seed::copy_from(&plaintext).map_err(SeedShareError::BadSeed)
+}
+
+/// Seals `seed` once for each owner, in the order given, and adds the salt.
+pub fn encrypt_for_owners(
+    seed: &Seed,
+    salt: &Salt,
+    owners: &[OwnerPublicKey],
+    rng: &mut impl CryptoRngCore,
+) -> Result<SeedShareDocument, SeedShareError> {
+    let seed_shares = owners
+        .iter()
+        .map(|owner| seal_seed(seed, owner, rng))
+        .collect::<Result<_, _>>()?;
+    Ok(SeedShareDocument {
+        seed_shares,
+        salt: *salt,
+    })
+}
+
+impl SeedShareDocument {
+    /// Finds the share for `owner`'s public key and decrypts it.
+    pub fn open_with(&self, owner: &OwnerKeyPair) -> Result<(Seed, Salt), SeedShareError> {
+        let ours = owner.public_key();
+        let share = self
+            .seed_shares
+            .iter()
+            .find(|share| OwnerPublicKey::from_hex(&share.public_key).ok() == Some(ours))
+            .ok_or_else(|| SeedShareError::NoShareForKey {
+                fingerprint: ours.fingerprint(),
+                present: self.present_fingerprints(),
+            })?;
+        Ok((open_seed(share, owner)?, self.salt))
+    }
+
+    fn present_fingerprints(&self) -> String {
+        if self.seed_shares.is_empty() {
+            return "no owner at all (the manifest had no seed share owners)".into();
+        }
+        self.seed_shares
+            .iter()
+            .map(|share| match OwnerPublicKey::from_hex(&share.public_key) {
+                Ok(key) => key.fingerprint(),
+                Err(_) => "<invalid key>".into(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The document as `seed-shares.json`: two-space indented, trailing newline.
+    pub fn to_json(&self) -> String {
+        let shares: Vec<serde_json::Value> = self
+            .seed_shares
+            .iter()
+            .map(|share| {
+                serde_json::json!({
+                    "PublicKey": share.public_key,
+                    "EncryptedSeed": BASE64.encode(&share.encrypted_seed),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "SeedShares": shares,
+            "salt": self.salt.to_base64(),
+        });
+        // `{:#}` is serde_json's infallible pretty printer (two-space indent).
+        format!("{doc:#}\n")
+    }
+
+    /// Parses `seed-shares.json` strictly (see the module docs).
+    pub fn from_json(text: &str) -> Result<Self, SeedShareError> {
+        let doc: Self = serde_json::from_str(text).map_err(|e| SeedShareError::Json {
+            reason: e.to_string(),
+        })?;
+        for (i, share) in doc.seed_shares.iter().enumerate() {
+            OwnerPublicKey::from_hex(&share.public_key).map_err(|e| SeedShareError::Json {
+                reason: format!("SeedShares[{i}].PublicKey: {e}"),
+            })?;
+        }
+        Ok(doc)
+    }
+}
+
+fn ser_base64<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&BASE64.encode(bytes))
+}
+
+fn ser_salt<S: Serializer>(salt: &Salt, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&salt.to_base64())
+}
+
+fn de_encrypted_seed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    BASE64.decode(&text).map_err(|e| {
+        serde::de::Error::custom(format!("EncryptedSeed is not standard base64 ({e})"))
+    })
+}
+
+fn de_salt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Salt, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let bytes = BASE64
+        .decode(&text)
+        .map_err(|e| serde::de::Error::custom(format!("salt is not standard base64 ({e})")))?;
+    Salt::from_slice(&bytes).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "salt is {} bytes, it must be {SALT_LEN}",
+            bytes.len()
+        ))
+    })
+}
+
+fn de_seed_shares<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SeedShare>, D::Error> {
+    Ok(Option::<Vec<SeedShare>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+// ---------------------------------------------------------------------------------------
+// HPKE plumbing shared with `recovery`
+// ---------------------------------------------------------------------------------------
+
+/// Bridges a `rand_core` 0.6 RNG (what this crate's API and `p384` take) to the
+/// `rand_core` 0.10 traits that `hpke` 0.15 wants. Every byte still comes from the
+/// caller's RNG; a failing RNG panics inside `fill_bytes`, as with any 0.6 RNG.
+pub(crate) struct HpkeRng<'a, R: ?Sized>(pub(crate) &'a mut R);
+
+impl<R: CryptoRngCore + ?Sized> hpke::rand_core::TryRng for HpkeRng<'_, R> {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.0.next_u32())
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(self.0.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.0.fill_bytes(dst);
+        Ok(())
+    }
+}
+
+impl<R: CryptoRngCore + ?Sized> hpke::rand_core::TryCryptoRng for HpkeRng<'_, R> {}
+
+/// The owner's key as an HPKE private key.
+pub(crate) fn hpke_private_key(
+    owner: &OwnerKeyPair,
+) -> Result<<Kem as hpke::Kem>::PrivateKey, hpke::HpkeError> {
+    <Kem as hpke::Kem>::PrivateKey::from_bytes(owner.secret_bytes())
+}
+
+/// An owner public key as an HPKE public key.
+pub(crate) fn hpke_public_key(
+    key: &OwnerPublicKey,
+) -> Result<<Kem as hpke::Kem>::PublicKey, hpke::HpkeError> {
+    <Kem as hpke::Kem>::PublicKey::from_bytes(key.as_bytes())
+}
+
+/// The HPKE key pair (sender identity in auth mode) of an owner.
+pub(crate) fn hpke_key_pair(
+    owner: &OwnerKeyPair,
+) -> Result<
+    (
+        <Kem as hpke::Kem>::PrivateKey,
+        <Kem as hpke::Kem>::PublicKey,
+    ),
+    hpke::HpkeError,
+> {
+    let private = hpke_private_key(owner)?;
+    let public = Kem::sk_to_pk(&private);
+    Ok((private, public))
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand_core::{OsRng, RngCore};
+
+    /// Replays fixed bytes as "randomness", to reproduce published HPKE vectors.
+    pub(crate) struct FixedRng(pub(crate) Vec<u8>);
+
+    impl RngCore for FixedRng {
+        fn next_u32(&mut self) -> u32 {
+            let mut b = [0; 4];
+            self.fill_bytes(&mut b);
+            u32::from_le_bytes(b)
+        }
+        fn next_u64(&mut self) -> u64 {
+            let mut b = [0; 8];
+            self.fill_bytes(&mut b);
+            u64::from_le_bytes(b)
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            assert!(dest.len() <= self.0.len(), "FixedRng ran out of bytes");
+            let rest = self.0.split_off(dest.len());
+            dest.copy_from_slice(&self.0);
+            self.0 = rest;
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    impl rand_core::CryptoRng for FixedRng {}
+
+    fn h(s: &str) -> Vec<u8> {
+        hex::decode(s).unwrap()
+    }
+
+    // RFC 9180 Appendix A.2.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
+    // ChaCha20Poly1305, mode 0 (base), first encryption (sequence number 0).
+    const A2_INFO: &str = "4f6465206f6e2061204772656369616e2055726e";
+    const A2_IKM_E: &str = "909a9b35d3dc4713a5e72a4da274b55d3d3821a37e5d099e74a647db583a904b";
+    const A2_IKM_R: &str = "1ac01f181fdf9f352797655161c58b75c656a6cc2716dcb66372da835542e1df";
+    const A2_PK_RM: &str = "4310ee97d88cc1f088a5576c77ab0cf5c3ac797f3d95139c6c84b5429c59662a";
+    const A2_SK_RM: &str = "8057991eef8f1f1af18f4a9491d16a1ce333f695d4db8e38da75975c4478e0fb";
+    const A2_ENC: &str = "1afa08d3dec047a643885163f1180476fa7ddb54c6a8029ea33f95796bf2ac4a";
+    const A2_PT: &str = "4265617574792069732074727574682c20747275746820626561757479";
+    const A2_AAD0: &str = "436f756e742d30";
+    const A2_CT0: &str = "1c5250d8034ec2b784ba2cfd69dbdb8af406cfe3ff938e131f0def8c8b60b4db21993c62ce81883d2dd1b51a28";
+
+    #[test]
+    fn rfc9180_a2_1_base_mode_vector() {
+        let (sk_r, pk_r) = Kem::derive_keypair(&h(A2_IKM_R));
+        assert_eq!(hex::encode(pk_r.to_bytes()), A2_PK_RM);
+        // RFC 9180 §7.1.2 says SerializePrivateKey clamps, and the hpke crate does; the
+        // published skRm is the unclamped scalar, so compare after clamping both.
+        let published = <Kem as hpke::Kem>::PrivateKey::from_bytes(&h(A2_SK_RM)).unwrap();
+        assert_eq!(sk_r.to_bytes(), published.to_bytes());
+
+        // Sender side, with ikmE replayed as the RNG output through our RNG bridge.
+        let mut rng = FixedRng(h(A2_IKM_E));
+        let (enc, ct) = hpke::single_shot_seal_with_rng::<Aead, Kdf, Kem>(
+            &OpModeS::Base,
+            &pk_r,
+            &h(A2_INFO),
+            &h(A2_PT),
+            &h(A2_AAD0),
+            &mut HpkeRng(&mut rng),
+        )
+        .unwrap();
+        assert_eq!(hex::encode(enc.to_bytes()), A2_ENC);
+        assert_eq!(hex::encode(&ct), A2_CT0);
+
+        // Receiver side, through the owner key type this crate uses.
+        let owner = OwnerKeyPair::from_secret_bytes(h(A2_SK_RM).try_into().unwrap());
+        assert_eq!(owner.public_key().to_hex(), A2_PK_RM);
+        let private = hpke_private_key(&owner).unwrap();
+        let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&h(A2_ENC)).unwrap();
+        let pt = hpke::single_shot_open::<Aead, Kdf, Kem>(
+            &OpModeR::Base,
+            &private,
+            &enc,
+            &h(A2_INFO),
+            &h(A2_CT0),
+            &h(A2_AAD0),
+        )
+        .unwrap();
+        assert_eq!(hex::encode(pt), A2_PT);
+    }
+
+    /// The same keys through `seal_seed`: with ikmE as the RNG, `enc` is the RFC's.
+    #[test]
+    fn seal_seed_uses_the_rfc_key_schedule() {
+        let owner = OwnerKeyPair::from_secret_bytes(h(A2_SK_RM).try_into().unwrap());
+        let seed = Seed::copy_from(&[0x42; 64]).unwrap();
+        let share = seal_seed(&seed, &owner.public_key(), &mut FixedRng(h(A2_IKM_E))).unwrap();
+        assert_eq!(hex::encode(&share.encrypted_seed[..32]), A2_ENC);
+        assert_eq!(share.encrypted_seed.len(), 32 + 64 + 16);
+        assert_eq!(share.public_key, A2_PK_RM);
+        assert_eq!(open_seed(&share, &owner).unwrap(), seed);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn open_inverts_seal(seed in proptest::collection::vec(any::<u8>(), 32..=128)) {
+            let owner = OwnerKeyPair::generate(&mut OsRng);
+            let seed = Seed::copy_from(&seed).unwrap();
+            let share = seal_seed(&seed, &owner.public_key(), &mut OsRng).unwrap();
+            prop_assert_eq!(share.encrypted_seed.len(), ENC_LEN + seed.len() + TAG_LEN);
+            prop_assert_eq!(open_seed(&share, &owner).unwrap(), seed);
+        }
+    }
+
+    #[test]
+    fn flipping_any_byte_of_encrypted_seed_fails() {
+        let owner = OwnerKeyPair::generate(&mut OsRng);
+        let seed = Seed::generate(&mut OsRng);
+        let share = seal_seed(&seed, &owner.public_key(), &mut OsRng).unwrap();
+        for i in 0..share.encrypted_seed.len() {
+            let mut bad = share.clone();
+            bad.encrypted_seed[i] ^= 0x80;
+            assert_eq!(
+                open_seed(&bad, &owner).unwrap_err(),
+                SeedShareError::Decrypt {
+                    fingerprint: owner.public_key().fingerprint()
+                },
+                "byte {i}"
+            );
+        }
+        let mut short = share.clone();
+        short.encrypted_seed.truncate(40);
+        assert!(matches!(
+            open_seed(&short, &owner),
+            Err(SeedShareError::Decrypt { .. })
+        ));
+    }
+
+    #[test]
+    fn wrong_key_fails() {
+        let owner = OwnerKeyPair::generate(&mut OsRng);
+        let other = OwnerKeyPair::generate(&mut OsRng);
+        let seed = Seed::generate(&mut OsRng);
+        let share = seal_seed(&seed, &owner.public_key(), &mut OsRng).unwrap();
+        // The share names its owner: a precise error before any decryption.
+        assert_eq!(
+            open_seed(&share, &other).unwrap_err(),
+            SeedShareError::WrongOwnerKey {
+                tried: other.public_key().fingerprint(),
+                share_for: owner.public_key().fingerprint(),
+            }
+        );
+        // A share relabelled for the other key still does not open: coarse error.
+        let mut relabelled = share.clone();
+        relabelled.public_key = other.public_key().to_hex();
+        assert_eq!(
+            open_seed(&relabelled, &other).unwrap_err(),
+            SeedShareError::Decrypt {
+                fingerprint: other.public_key().fingerprint()
+            }
+        );
+        let msg = open_seed(&relabelled, &other).unwrap_err().to_string();
+        assert!(msg.contains(&other.public_key().fingerprint()), "{msg}");
+        assert!(msg.contains("wrong owner key"), "{msg}");
+    }
+
+    /// `openssl genpkey -algorithm X25519` key from `keys.rs`'s tests.
+    #[test]
+    fn share_for_openssl_generated_key_opens() {
+        let pem = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VuBCIEIMDh9e8Dgw0Y3/yy8V1pXO+oD1nS+TuBFaF1i/W8ESNV
+-----END PRIVATE KEY-----
+";
+        let public = OwnerPublicKey::from_spki_pem(
+            "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VuAyEA3ab29B40s/3k+T+kunt4ntiXzisERNHr2KtCe2VWBno=
+-----END PUBLIC KEY-----
+",
+        )
+        .unwrap();
+        let seed = Seed::generate(&mut OsRng);
+        let salt = Salt::generate(&mut OsRng);
+        let doc = encrypt_for_owners(&seed, &salt, &[public], &mut OsRng).unwrap();
+        let owner = OwnerKeyPair::from_pkcs8_pem(pem).unwrap();
+        let (opened, opened_salt) = doc.open_with(&owner).unwrap();
+        assert_eq!(opened, seed);
+        assert_eq!(opened_salt, salt);
+    }
+
+    #[test]
+    fn open_with_finds_the_share_or_lists_the_present_keys() {
+        let a = OwnerKeyPair::generate(&mut OsRng);
+        let b = OwnerKeyPair::generate(&mut OsRng);
+        let stranger = OwnerKeyPair::generate(&mut OsRng);
+        let seed = Seed::generate(&mut OsRng);
+        let salt = Salt::generate(&mut OsRng);
+        let doc = encrypt_for_owners(&seed, &salt, &[a.public_key(), b.public_key()], &mut OsRng)
+            .unwrap();
+        assert_eq!(doc.seed_shares.len(), 2);
+        assert_eq!(doc.open_with(&b).unwrap(), (seed.clone(), salt));
+        assert_eq!(doc.open_with(&a).unwrap().0, seed);
+        let err = doc.open_with(&stranger).unwrap_err();
+        assert_eq!(
+            err,
+            SeedShareError::NoShareForKey {
+                fingerprint: stranger.public_key().fingerprint(),
+                present: format!(
+                    "{}, {}",
+                    a.public_key().fingerprint(),
+                    b.public_key().fingerprint()
+                ),
+            }
+        );
+        // An uppercase PublicKey still matches (keys are compared, not strings).
+        let mut upper = doc.clone();
+        upper.seed_shares[1].public_key = upper.seed_shares[1].public_key.to_uppercase();
+        assert_eq!(upper.open_with(&b).unwrap().0, seed);
+    }
+
+    #[test]
+    fn json_has_the_contrast_shape_and_round_trips_byte_exact() {
+        let owner = OwnerKeyPair::generate(&mut OsRng);
+        let doc = encrypt_for_owners(
+            &Seed::generate(&mut OsRng),
+            &Salt::generate(&mut OsRng),
+            &[owner.public_key()],
+            &mut OsRng,
+        )
+        .unwrap();
+        let json = doc.to_json();
+        let expected = format!(
+            "{{\n  \"SeedShares\": [\n    {{\n      \"PublicKey\": \"{}\",\n      \"EncryptedSeed\": \"{}\"\n    }}\n  ],\n  \"salt\": \"{}\"\n}}\n",
+            owner.public_key().to_hex(),
+            BASE64.encode(&doc.seed_shares[0].encrypted_seed),
+            doc.salt.to_base64()
+        );
+        assert_eq!(json, expected);
+        let back = SeedShareDocument::from_json(&json).unwrap();
+        assert_eq!(back, doc);
+        assert_eq!(back.to_json(), json);
+        // The serde Serialize impl agrees with to_json.
+        assert_eq!(
+            format!("{}\n", serde_json::to_string_pretty(&doc).unwrap()),
+            json
+        );
+        // Compact JSON (as Contrast's CLI writes it) reads the same.
+        let compact = serde_json::to_string(&doc).unwrap();
+        assert!(
+            compact.starts_with("{\"SeedShares\":[{\"PublicKey\":\""),
+            "{compact}"
+        );
+        assert_eq!(SeedShareDocument::from_json(&compact).unwrap(), doc);
+    }
+
+    #[test]
+    fn json_is_strict() {
+        let salt = BASE64.encode([7u8; 32]);
+        let key = OwnerKeyPair::generate(&mut OsRng).public_key().to_hex();
+        let err = |text: &str| match SeedShareDocument::from_json(text).unwrap_err() {
+            SeedShareError::Json { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        let r = err(&format!(r#"{{"SeedShares":[],"salt":"{salt}","Extra":1}}"#));
+        assert!(r.contains("unknown field `Extra`"), "{r}");
+        let r = err(&format!(
+            r#"{{"SeedShares":[{{"PublicKey":"{key}","EncryptedSeed":"AAAA","x":1}}],"salt":"{salt}"}}"#
+        ));
+        assert!(r.contains("unknown field `x`"), "{r}");
+        let r = err(&format!(
+            r#"{{"SeedShares":[{{"PublicKey":"{key}","EncryptedSeed":"!!"}}],"salt":"{salt}"}}"#
+        ));
+        assert!(r.contains("EncryptedSeed is not standard base64"), "{r}");
+        let r = err(r#"{"SeedShares":[],"salt":"%%%%"}"#);
+        assert!(r.contains("salt is not standard base64"), "{r}");
+        let r = err(r#"{"SeedShares":[],"salt":"AAAA"}"#);
+        assert!(r.contains("salt is 3 bytes, it must be 32"), "{r}");
+        let r = err(r#"{"SeedShares":[]}"#);
+        assert!(r.contains("missing field `salt`"), "{r}");
+        let r = err(&format!(r#"{{"seedShares":[],"salt":"{salt}"}}"#));
+        assert!(r.contains("unknown field `seedShares`"), "{r}");
+        let r = err(&format!(
+            r#"{{"SeedShares":[{{"PublicKey":"abcd","EncryptedSeed":"AAAA"}}],"salt":"{salt}"}}"#
+        ));
+        assert!(r.contains("SeedShares[0].PublicKey"), "{r}");
+        // Go's omitempty: zero owners may come as a missing or null list.
+        for text in [
+            format!(r#"{{"salt":"{salt}"}}"#),
+            format!(r#"{{"SeedShares":null,"salt":"{salt}"}}"#),
+        ] {
+            let doc = SeedShareDocument::from_json(&text).unwrap();
+            assert!(doc.seed_shares.is_empty());
+        }
+    }
+
+    #[test]
+    fn errors_show_no_secret_bytes() {
+        let owner = OwnerKeyPair::generate(&mut OsRng);
+        let seed = Seed::copy_from(&[0xcd; 64]).unwrap();
+        let mut share = seal_seed(&seed, &owner.public_key(), &mut OsRng).unwrap();
+        share.encrypted_seed[40] ^= 1;
+        let err = open_seed(&share, &owner).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("cdcd"), "{shown}");
+    }
+
+    /// The worked example of docs/FORMATS.md ("Seed shares"): the DESIGN KAT seed
+    /// sealed to RFC 7748 Alice's key with ikmE = 00..1f. pyca/cryptography's HPKE
+    /// (an independent implementation) decrypts it, and a from-the-RFC Python key
+    /// schedule reproduces it byte for byte.
+    #[test]
+    fn formats_md_worked_example() {
+        let alice = OwnerKeyPair::from_secret_bytes(
+            h("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+                .try_into()
+                .unwrap(),
+        );
+        let seed = Seed::copy_from(&h(KAT_SEED)).unwrap();
+        let salt = Salt::from_hex(KAT_SALT).unwrap();
+        let doc = encrypt_for_owners(
+            &seed,
+            &salt,
+            &[alice.public_key()],
+            &mut FixedRng((0u8..32).collect()),
+        )
+        .unwrap();
+        assert_eq!(
+            hex::encode(&doc.seed_shares[0].encrypted_seed),
+            "b1f1b840de7a3241b02748cf9b05b74dc8c5e8451298738817bd76aa8ebe8c2b\
+             dda2146898504e185cf497a9dc4cb46bdb45cc56ccdb27df2acb10bf5ae65dba\
+             56a41f5d20bd3c4df95ef8db25c3ec1b"
+        );
+        assert_eq!(doc.to_json(), FORMATS_MD_SEED_SHARES_JSON);
+        assert_eq!(
+            SeedShareDocument::from_json(FORMATS_MD_SEED_SHARES_JSON)
+                .unwrap()
+                .open_with(&alice)
+                .unwrap(),
+            (seed, salt)
+        );
+        assert_eq!(alice.public_key().fingerprint(), "300c:9c96:03b9:2a4b");
+    }
+
+    const KAT_SEED: &str = "ccebed634ddee7535cd593e1e200b19b780f3906d8782207fa09c59e87a07cb3";
+    const KAT_SALT: &str = "8c1b1225c5f6cb7eef6dbd8f77a1e1e149de031d6e3718e660a8b04c8e2b0037";
+    const FORMATS_MD_SEED_SHARES_JSON: &str = r#"{
+  "SeedShares": [
+    {
+      "PublicKey": "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+      "EncryptedSeed": "sfG4QN56MkGwJ0jPmwW3TcjF6EUSmHOIF712qo6+jCvdohRomFBOGFz0l6ncTLRr20XMVszbJ98qyxC/WuZdulakH10gvTxN+V742yXD7Bs="
+    }
+  ],
+  "salt": "jBsSJcX2y37vbb2Pd6Hh4UneAx1uNxjmYKiwTI4rADc="
+}
+"#;
+
+    /// A share made by pyca/cryptography 48 (`hpke.Suite(KEM.X25519, KDF.HKDF_SHA256,
+    /// AEAD.CHACHA20_POLY1305).encrypt(seed, public_key, info=b"seedshare")`, which
+    /// returns enc ‖ ct) for the OpenSSL-generated owner key: interop with another
+    /// HPKE implementation.
+    #[test]
+    fn share_made_by_pyca_cryptography_opens() {
+        let owner = OwnerKeyPair::from_pkcs8_pem(
+            "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VuBCIEIMDh9e8Dgw0Y3/yy8V1pXO+oD1nS+TuBFaF1i/W8ESNV
+-----END PRIVATE KEY-----
+",
+        )
+        .unwrap();
+        let json = format!(
+            r#"{{"SeedShares":[{{"PublicKey":"{}","EncryptedSeed":"ZP41dP3SONu5wV0mvN+SllsKq+DBVJnthcc4WQJkowDiotVGugg24eEolklP97XQ0FNNo30F3UMdMC4V2bddUrzWpI6vEMKKYFwOSAvxRSU="}}],"salt":"{}"}}"#,
+            owner.public_key().to_hex(),
+            Salt::from_hex(KAT_SALT).unwrap().to_base64()
+        );
+        let (seed, _) = SeedShareDocument::from_json(&json)
+            .unwrap()
+            .open_with(&owner)
+            .unwrap();
+        assert_eq!(hex::encode(seed.expose()), KAT_SEED);
+    }
+}

@@ -1,0 +1,183 @@
+//! The Coordinator's error type, and the one mapping from it to gRPC status.
+//!
+//! Every variant has a fixed, actionable message and a machine-readable reason, sent in
+//! the ASCII metadata key [`REASON_METADATA_KEY`]. No message ever contains secret bytes
+//! or a `{:?}` of internals: file names and hashes are the most a message carries.
+
+use std::fmt;
+
+use seedward_shared::history::Digest;
+use tonic::{Code, Status};
+
+/// Metadata key of the machine-readable error reason.
+pub const REASON_METADATA_KEY: &str = "seedward-error";
+/// Metadata key carrying the current latest transition hash (hex) on STALE_LATEST.
+pub const LATEST_METADATA_KEY: &str = "seedward-latest-transition";
+
+/// The Coordinator's states, as reported by `GetStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateName {
+    Uninitialized,
+    Ready,
+    RecoveryRequired,
+    Stale,
+}
+
+impl fmt::Display for StateName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StateName::Uninitialized => "uninitialized",
+            StateName::Ready => "ready",
+            StateName::RecoveryRequired => "recovery required",
+            StateName::Stale => "stale",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// A request field is malformed.
+    #[error("invalid {field}: {message}")]
+    InvalidArgument {
+        field: &'static str,
+        message: String,
+    },
+    /// The manifest does not parse or does not validate.
+    #[error("invalid manifest: {0}")]
+    InvalidManifest(String),
+    /// The operation is not possible in the current state.
+    #[error("{}", wrong_state_message(.op, .state))]
+    WrongState { op: &'static str, state: StateName },
+    /// The latest transition is not the one the caller expected (atomic update or lost race).
+    #[error(
+        "the history changed: the latest transition is now {}; fetch the history, review the change and retry against the new latest transition",
+        .current.map(|d| d.to_string()).unwrap_or_else(|| "absent".into())
+    )]
+    StaleLatest { current: Option<Digest> },
+    /// The active manifest has no workload owner keys.
+    #[error(
+        "this deployment is immutable: the active manifest lists no WorkloadOwnerPubKeys, so it can never be updated; deploy a new Coordinator with a new manifest instead"
+    )]
+    UpdatesDisabled,
+    /// An update without a signature, or with one that no workload owner key verifies.
+    #[error(
+        "the update is not signed by a workload owner key of the active manifest: sign SHA-256(hex of the proposed transition hash {transition}) with one of its WorkloadOwnerPubKeys"
+    )]
+    BadSignature { transition: Digest },
+    /// An update that changes the seed share owners.
+    #[error(
+        "seed share owners cannot change after the first manifest: the new manifest's SeedshareOwnerPubKeys must equal the active ones (in any order)"
+    )]
+    OwnersChanged,
+    /// A recovery from a key that is not a seed share owner of the stored manifest.
+    #[error(
+        "the key {fingerprint} is not a seed share owner of the stored manifest; use the owner key that set up this Coordinator"
+    )]
+    UnknownOwner { fingerprint: String },
+    /// The recovery envelope does not open with the claimed owner and the challenge.
+    #[error(
+        "the recovery envelope does not open: it was not sealed by owner key {fingerprint} to this challenge"
+    )]
+    EnvelopeRejected { fingerprint: String },
+    /// The challenge id is unknown, used, or expired.
+    #[error(
+        "the recovery challenge is {what}; fetch a fresh one with GetStatus and seal the seed to it"
+    )]
+    Challenge { what: &'static str },
+    /// The seed and salt decrypted but do not verify the stored history.
+    #[error(
+        "the seed does not verify the stored history: the transaction signing key derived from it does not verify transitions/latest; the seed share belongs to another deployment or the salt is wrong"
+    )]
+    WrongSeed,
+    /// A stored file is corrupt or tampered with.
+    #[error(
+        "the stored history is corrupt: {key}: {detail}; restore the state directory from a backup"
+    )]
+    Corrupt { key: String, detail: String },
+    /// Storage failed (I/O).
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// Something that should not happen; the message names what.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn wrong_state_message(op: &str, state: &StateName) -> String {
+    let next = match state {
+        StateName::Uninitialized => "set a manifest first",
+        StateName::Ready => "the Coordinator is already ready",
+        StateName::RecoveryRequired => {
+            "the Coordinator restarted and needs a seed share owner to recover it (seedward recover)"
+        }
+        StateName::Stale => {
+            "the shared history moved on without this replica; recover it (seedward recover)"
+        }
+    };
+    format!("cannot {op} while the Coordinator is {state}: {next}")
+}
+
+impl CoreError {
+    /// The stable, machine-readable reason sent in the `seedward-error` metadata.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CoreError::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            CoreError::InvalidManifest(_) => "INVALID_MANIFEST",
+            CoreError::WrongState { state, .. } => match state {
+                StateName::Uninitialized => "UNINITIALIZED",
+                StateName::Ready => "ALREADY_READY",
+                StateName::RecoveryRequired => "RECOVERY_REQUIRED",
+                StateName::Stale => "STALE",
+            },
+            CoreError::StaleLatest { .. } => "STALE_LATEST",
+            CoreError::UpdatesDisabled => "UPDATES_DISABLED",
+            CoreError::BadSignature { .. } => "BAD_SIGNATURE",
+            CoreError::OwnersChanged => "OWNERS_CHANGED",
+            CoreError::UnknownOwner { .. } => "UNKNOWN_OWNER",
+            CoreError::EnvelopeRejected { .. } => "ENVELOPE_REJECTED",
+            CoreError::Challenge { .. } => "CHALLENGE_INVALID",
+            CoreError::WrongSeed => "WRONG_SEED",
+            CoreError::Corrupt { .. } => "HISTORY_CORRUPT",
+            CoreError::Storage(_) => "STORAGE",
+            CoreError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The gRPC status code. The only mapping from core errors to codes.
+    pub fn code(&self) -> Code {
+        match self {
+            CoreError::InvalidArgument { .. } | CoreError::InvalidManifest(_) => {
+                Code::InvalidArgument
+            }
+            CoreError::WrongState { .. }
+            | CoreError::StaleLatest { .. }
+            | CoreError::Challenge { .. } => Code::FailedPrecondition,
+            CoreError::UpdatesDisabled
+            | CoreError::BadSignature { .. }
+            | CoreError::OwnersChanged
+            | CoreError::UnknownOwner { .. }
+            | CoreError::EnvelopeRejected { .. } => Code::PermissionDenied,
+            CoreError::WrongSeed => Code::Unauthenticated,
+            CoreError::Corrupt { .. } => Code::DataLoss,
+            CoreError::Storage(_) => Code::Unavailable,
+            CoreError::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<CoreError> for Status {
+    fn from(err: CoreError) -> Self {
+        let mut status = Status::new(err.code(), err.to_string());
+        if let Ok(v) = err.reason().parse() {
+            status.metadata_mut().insert(REASON_METADATA_KEY, v);
+        }
+        if let CoreError::StaleLatest {
+            current: Some(current),
+        } = &err
+            && let Ok(v) = current.to_string().parse()
+        {
+            status.metadata_mut().insert(LATEST_METADATA_KEY, v);
+        }
+        status
+    }
+}

@@ -1,0 +1,22 @@
+//! The Seedward Coordinator: a slim daemon that turns a random seed into its keys, keeps
+//! them in memory only, and persists a signed manifest history (DESIGN §5–§7).
+//!
+//! | module | role |
+//! |---|---|
+//! | [`core`] | the state machine and the driver that persists before it commits |
+//! | [`store`] | the crash-safe filesystem history store |
+//! | [`ca`], [`tls`] | root CA, mesh CA, the Coordinator's TLS identity |
+//! | [`evidence`] | the evidence provider trait and the development (unattested) provider |
+//! | [`error`] | core errors and their one mapping to gRPC status |
+//! | [`service`], [`server`] | the gRPC layer and its wiring |
+
+pub mod ca;
+pub mod core;
+pub mod error;
+pub mod evidence;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod tls;
+
+pub use server::{RunningServer, ServerConfig, start};

@@ -1,0 +1,227 @@
+//! Wiring: the TLS listener, the gRPC services (user API, health, reflection), shutdown.
+//!
+//! [`start`] is what the binary runs and what the `seedward` TUI embeds for its local
+//! Coordinator on loopback.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use seedward_shared::proto::{FILE_DESCRIPTOR_SET, v1 as pb};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic_health::ServingStatus;
+
+use crate::core::{Coordinator, CoreConfig};
+use crate::error::StateName;
+use crate::evidence::UnattestedEvidence;
+use crate::service::UserService;
+use crate::store::FsStore;
+use crate::tls::TlsIdentity;
+
+/// Health service name that reports readiness (SERVING only when ready).
+pub const READINESS_SERVICE: &str = "seedward.v1.UserApi";
+
+/// Everything `start` needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    /// Extra DNS names for the TLS certificate (besides localhost and seedward-coordinator).
+    pub dns_names: Vec<String>,
+    pub core: CoreConfig,
+    pub request_timeout: Duration,
+    /// Largest gRPC message the server decodes.
+    pub max_request_bytes: usize,
+    /// Largest gRPC message the server sends (GetManifests of a long history).
+    pub max_response_bytes: usize,
+}
+
+impl ServerConfig {
+    pub fn new(listen: SocketAddr, state_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            state_dir,
+            dns_names: Vec::new(),
+            core: CoreConfig::default(),
+            request_timeout: Duration::from_secs(30),
+            max_request_bytes: 16 << 20,
+            max_response_bytes: 1 << 30,
+        }
+    }
+}
+
+/// A running Coordinator server.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+    state: tokio::sync::watch::Receiver<StateName>,
+    tls_spki_sha256: [u8; 32],
+}
+
+impl RunningServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> StateName {
+        *self.state.borrow()
+    }
+
+    pub fn tls_spki_sha256(&self) -> [u8; 32] {
+        self.tls_spki_sha256
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.wait().await
+    }
+
+    /// Waits until the server stops by itself (it does not, unless it fails).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("the server task panicked")?
+    }
+}
+
+/// Opens the store, binds the listener and serves until shutdown.
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    let history_dir = config.state_dir.join("history");
+    let store = FsStore::open(&history_dir)
+        .with_context(|| format!("cannot open the history store at {}", history_dir.display()))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+
+    let mut ips: Vec<IpAddr> = vec![
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+    ];
+    if !local_addr.ip().is_unspecified() && !ips.contains(&local_addr.ip()) {
+        ips.push(local_addr.ip());
+    }
+    let tls = Arc::new(
+        TlsIdentity::generate(config.dns_names.clone(), ips)
+            .context("cannot create the TLS identity")?,
+    );
+    let tls_spki_sha256 = tls.spki_sha256();
+    let core = Arc::new(
+        Coordinator::new(
+            store,
+            tls.clone(),
+            Arc::new(UnattestedEvidence),
+            config.core.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("cannot read the history store")?,
+    );
+    let state = core.subscribe();
+    tracing::info!(
+        listen = %local_addr,
+        state_dir = %config.state_dir.display(),
+        state = %core.state_name(),
+        tls_spki_sha256 = %hex::encode(tls_spki_sha256),
+        "Coordinator serving"
+    );
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("liveness", ServingStatus::Serving)
+        .await;
+    let health_task = {
+        let mut rx = core.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let status = if *rx.borrow_and_update() == StateName::Ready {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                health.set_service_status("", status).await;
+                health.set_service_status(READINESS_SERVICE, status).await;
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("cannot build the reflection service")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("cannot build the reflection service")?;
+
+    let user_api = pb::user_api_server::UserApiServer::new(UserService::new(core))
+        .max_decoding_message_size(config.max_request_bytes)
+        .max_encoding_message_size(config.max_response_bytes);
+
+    let acceptor = TlsAcceptor::from(Arc::new(
+        tls.server_config().context("cannot configure TLS")?,
+    ));
+    let (conn_tx, conn_rx) = mpsc::channel(64);
+    let accept_task = tokio::spawn(async move {
+        loop {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(conn) => conn,
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let acceptor = acceptor.clone();
+            let conn_tx = conn_tx.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = conn_tx.send(Ok::<_, std::io::Error>(tls)).await;
+                    }
+                    Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let timeout = config.request_timeout;
+    let task = tokio::spawn(async move {
+        let result = tonic::transport::Server::builder()
+            .timeout(timeout)
+            .add_service(user_api)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async {
+                let _ = shutdown_rx.await;
+            })
+            .await;
+        accept_task.abort();
+        health_task.abort();
+        tracing::info!("Coordinator stopped");
+        result.context("the gRPC server failed")
+    });
+
+    Ok(RunningServer {
+        local_addr,
+        shutdown: Some(shutdown_tx),
+        task,
+        state,
+        tls_spki_sha256,
+    })
+}

@@ -1,0 +1,77 @@
+//! The gRPC user API: a thin layer that hands requests to the core on a blocking thread
+//! and converts its answers back. Errors become `Status` through `From<CoreError>`, the one
+//! mapping in [`crate::error`].
+
+use std::sync::Arc;
+
+use seedward_shared::history::HistoryStore;
+use seedward_shared::proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::core::Coordinator;
+use crate::error::CoreError;
+
+/// The `seedward.v1.UserApi` service.
+pub struct UserService<S: HistoryStore + 'static> {
+    core: Arc<Coordinator<S>>,
+}
+
+impl<S: HistoryStore + 'static> UserService<S> {
+    pub fn new(core: Arc<Coordinator<S>>) -> Self {
+        Self { core }
+    }
+
+    async fn run<T, F>(&self, op: &'static str, f: F) -> Result<Response<T>, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Coordinator<S>) -> Result<T, CoreError> + Send + 'static,
+    {
+        let core = self.core.clone();
+        let result = tokio::task::spawn_blocking(move || f(&core))
+            .await
+            .map_err(|e| {
+                Status::from(CoreError::Internal(format!("{op} did not complete: {e}")))
+            })?;
+        match result {
+            Ok(v) => Ok(Response::new(v)),
+            Err(err) => {
+                tracing::info!(rpc = op, reason = err.reason(), "request refused");
+                Err(err.into())
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> {
+    async fn get_status(
+        &self,
+        _request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::GetStatusResponse>, Status> {
+        self.run("GetStatus", |core| core.status()).await
+    }
+
+    async fn set_manifest(
+        &self,
+        request: Request<pb::SetManifestRequest>,
+    ) -> Result<Response<pb::SetManifestResponse>, Status> {
+        let req = request.into_inner();
+        self.run("SetManifest", move |core| core.set_manifest(req))
+            .await
+    }
+
+    async fn get_manifests(
+        &self,
+        _request: Request<pb::GetManifestsRequest>,
+    ) -> Result<Response<pb::GetManifestsResponse>, Status> {
+        self.run("GetManifests", |core| core.manifests()).await
+    }
+
+    async fn recover(
+        &self,
+        request: Request<pb::RecoverRequest>,
+    ) -> Result<Response<pb::RecoverResponse>, Status> {
+        let req = request.into_inner();
+        self.run("Recover", move |core| core.recover(req)).await
+    }
+}

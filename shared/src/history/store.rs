@@ -1,0 +1,387 @@
+//! The key/value store under the history, and an in-memory implementation.
+//!
+//! # Wire format
+//! Keys are ASCII and match `^[a-z]+/[0-9a-f]{64}$` or are exactly `transitions/latest`:
+//!
+//! | key | value |
+//! |---|---|
+//! | `manifests/<hex>` | the manifest bytes whose SHA-256 is `<hex>` |
+//! | `policies/<hex>` | the policy document whose SHA-256 is `<hex>` |
+//! | `transitions/<hex>` | the 64-byte transition blob whose SHA-256 is `<hex>` |
+//! | `transitions/latest` | transition hash ‖ DER signature (the only mutable key) |
+//!
+//! This is stricter than Contrast's `^[a-zA-Z0-9-]+/[a-zA-Z0-9-]+$`, and every Seedward key
+//! also matches Contrast's pattern, so a history can be copied between the two layouts. The
+//! strictness is deliberate: lowercase-only hex means one object has exactly one key (no
+//! `manifests/AB…` aliasing `manifests/ab…` on a case-insensitive filesystem), and a store may
+//! map a key to a path or an object name without escaping (no `.`, no `..`, one `/`).
+//!
+//! # Invariants
+//! - A [`StoreKey`] always matches the pattern above; stores receive only valid keys.
+//! - `compare_and_swap` is atomic with respect to every other call on the same store, in this
+//!   process and, for shared stores, across processes.
+//! - A lost race is [`StoreError::Conflict`] carrying the value found, never an I/O error or a
+//!   message to be matched.
+//!
+//! # Who calls it, and how
+//! The trait is synchronous. The Coordinator calls it from a blocking thread
+//! (`tokio::task::spawn_blocking`), never from an async task directly. The default store is
+//! the filesystem under the Coordinator's state directory (crash-safe writes: temp file,
+//! fsync, rename, fsync of the directory; CAS under a lock). A shared store for several
+//! replicas (etcd) will implement `compare_and_swap` as one etcd transaction:
+//! `If(value(key) == old)` — or `If(create_revision(key) == 0)` when `old` is `None` —
+//! `Then(Put(key, new))`, `Else(Get(key))`, turning the `Else` branch into
+//! [`StoreError::Conflict`].
+//!
+//! # Watching the latest pointer
+//! There is deliberately no `watch` method yet. Staleness is detected by re-reading
+//! `transitions/latest` before each operation that depends on it, and every update goes
+//! through `compare_and_swap` against the value the caller last read, so a replica that
+//! missed a change finds out at its next write at the latest. When the etcd store arrives, a
+//! watch on `transitions/latest` will be a separate trait (`WatchLatest`, yielding each new
+//! value as it is written) that a store implements *in addition*, so that adding it does not
+//! change this trait or the stores that cannot watch (the filesystem store).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::Digest;
+
+/// A validated store key.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreKey(String);
+
+/// An error from a [`HistoryStore`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error(
+        "`{key}` is not a history store key: keys are `<namespace>/<64 lowercase hex>` or `transitions/latest`"
+    )]
+    InvalidKey { key: String },
+    /// `compare_and_swap` found a value other than the expected one. `current` is what it
+    /// found (`None`: the key does not exist).
+    #[error(
+        "the stored value changed since it was read (someone else updated the history); read it again and retry"
+    )]
+    Conflict { current: Option<Vec<u8>> },
+    #[error("the history store failed on `{key}`: {message}")]
+    Io { key: String, message: String },
+}
+
+/// A synchronous key/value store for the history. See the module docs for the contract.
+pub trait HistoryStore: Send + Sync {
+    /// The value of `key`, or `None` when it does not exist.
+    fn get(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Creates or overwrites `key`.
+    fn set(&self, key: &StoreKey, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Sets `key` to `new` if and only if its current value is `old` (`None`: the key does not
+    /// exist; `Some(b"")` is an existing empty value, which is different). Otherwise returns
+    /// [`StoreError::Conflict`] with the current value and changes nothing.
+    fn compare_and_swap(
+        &self,
+        key: &StoreKey,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(), StoreError>;
+}
+
+impl StoreKey {
+    /// The one mutable key.
+    pub const LATEST: &'static str = "transitions/latest";
+
+    /// Validates `key` against the pattern in the module docs.
+    pub fn parse(key: &str) -> Result<Self, StoreError> {
+        if key == Self::LATEST || Self::is_content_key(key) {
+            Ok(Self(key.to_owned()))
+        } else {
+            Err(StoreError::InvalidKey {
+                key: key.chars().take(200).collect(),
+            })
+        }
+    }
+
+    fn is_content_key(key: &str) -> bool {
+        let Some((namespace, name)) = key.split_once('/') else {
+            return false;
+        };
+        !namespace.is_empty()
+            && namespace.bytes().all(|b| b.is_ascii_lowercase())
+            && name.len() == 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+
+    fn content(namespace: &str, digest: &Digest) -> Self {
+        Self(format!("{namespace}/{digest}"))
+    }
+
+    /// `manifests/<hex>`
+    pub fn manifest(hash: &Digest) -> Self {
+        Self::content("manifests", hash)
+    }
+
+    /// `policies/<hex>`
+    pub fn policy(hash: &Digest) -> Self {
+        Self::content("policies", hash)
+    }
+
+    /// `transitions/<hex>`
+    pub fn transition(hash: &Digest) -> Self {
+        Self::content("transitions", hash)
+    }
+
+    /// `transitions/latest`
+    pub fn latest() -> Self {
+        Self(Self::LATEST.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the `/` (`manifests`, `policies`, `transitions`).
+    pub fn namespace(&self) -> &str {
+        self.0.split_once('/').map_or("", |(n, _)| n)
+    }
+
+    /// The part after the `/` (a hex digest or `latest`).
+    pub fn name(&self) -> &str {
+        self.0.split_once('/').map_or("", |(_, n)| n)
+    }
+
+    /// The digest a content-addressed key names; `None` for `transitions/latest`.
+    pub fn digest(&self) -> Option<Digest> {
+        self.name().parse().ok()
+    }
+}
+
+impl fmt::Display for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreKey({})", self.0)
+    }
+}
+
+impl AsRef<str> for StoreKey {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for StoreKey {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl<S: HistoryStore + ?Sized> HistoryStore for &S {
+    fn get(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get(key)
+    }
+    fn set(&self, key: &StoreKey, value: &[u8]) -> Result<(), StoreError> {
+        (**self).set(key, value)
+    }
+    fn compare_and_swap(
+        &self,
+        key: &StoreKey,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(), StoreError> {
+        (**self).compare_and_swap(key, old, new)
+    }
+}
+
+impl<S: HistoryStore + ?Sized> HistoryStore for Arc<S> {
+    fn get(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get(key)
+    }
+    fn set(&self, key: &StoreKey, value: &[u8]) -> Result<(), StoreError> {
+        (**self).set(key, value)
+    }
+    fn compare_and_swap(
+        &self,
+        key: &StoreKey,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(), StoreError> {
+        (**self).compare_and_swap(key, old, new)
+    }
+}
+
+impl<S: HistoryStore + ?Sized> HistoryStore for Box<S> {
+    fn get(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get(key)
+    }
+    fn set(&self, key: &StoreKey, value: &[u8]) -> Result<(), StoreError> {
+        (**self).set(key, value)
+    }
+    fn compare_and_swap(
+        &self,
+        key: &StoreKey,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(), StoreError> {
+        (**self).compare_and_swap(key, old, new)
+    }
+}
+
+/// An in-memory store: tests, benches, and anything that needs no persistence.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    entries: Mutex<BTreeMap<StoreKey, Vec<u8>>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<StoreKey, Vec<u8>>> {
+        // Every critical section is a single map operation, so a panic elsewhere while the lock
+        // was held cannot have left the map half-updated: recovering from poison is sound.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Deletes `key` (test helper: simulate a lost object). Returns the old value.
+    pub fn remove(&self, key: &StoreKey) -> Option<Vec<u8>> {
+        self.lock().remove(key)
+    }
+
+    /// A copy of everything stored, in key order.
+    pub fn snapshot(&self) -> BTreeMap<StoreKey, Vec<u8>> {
+        self.lock().clone()
+    }
+
+    /// Every key, in order.
+    pub fn keys(&self) -> Vec<StoreKey> {
+        self.lock().keys().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+impl HistoryStore for MemoryStore {
+    fn get(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().get(key).cloned())
+    }
+
+    fn set(&self, key: &StoreKey, value: &[u8]) -> Result<(), StoreError> {
+        self.lock().insert(key.clone(), value.to_vec());
+        Ok(())
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &StoreKey,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut entries = self.lock();
+        let current = entries.get(key).map(Vec::as_slice);
+        if current != old {
+            return Err(StoreError::Conflict {
+                current: current.map(<[u8]>::to_vec),
+            });
+        }
+        entries.insert(key.clone(), new.to_vec());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_store_passes_the_conformance_suite() {
+        crate::history::testing::store_conformance_suite(MemoryStore::new);
+    }
+
+    #[test]
+    fn shared_pointers_are_stores_too() {
+        crate::history::testing::store_conformance_suite(|| Arc::new(MemoryStore::new()));
+        crate::history::testing::store_conformance_suite(|| {
+            Box::new(MemoryStore::new()) as Box<dyn HistoryStore>
+        });
+    }
+
+    #[test]
+    fn key_constructors_match_the_pattern() {
+        let d = Digest::of(b"x");
+        for key in [
+            StoreKey::manifest(&d),
+            StoreKey::policy(&d),
+            StoreKey::transition(&d),
+            StoreKey::latest(),
+        ] {
+            assert_eq!(StoreKey::parse(key.as_str()), Ok(key.clone()));
+        }
+        let m = StoreKey::manifest(&d);
+        assert_eq!(m.as_str(), format!("manifests/{d}"));
+        assert_eq!(m.namespace(), "manifests");
+        assert_eq!(m.name(), d.to_string());
+        assert_eq!(m.digest(), Some(d));
+        assert_eq!(StoreKey::latest().digest(), None);
+        assert_eq!(StoreKey::latest().name(), "latest");
+    }
+
+    #[test]
+    fn keys_outside_the_pattern_are_rejected() {
+        let hex = "a".repeat(64);
+        for bad in [
+            String::new(),
+            "/".into(),
+            "manifests".into(),
+            format!("manifests/{}", "A".repeat(64)),
+            format!("manifests/{}", "a".repeat(63)),
+            format!("manifests/{}", "a".repeat(65)),
+            format!("Manifests/{hex}"),
+            format!("/{hex}"),
+            format!("manifests/{hex}/x"),
+            format!("../{hex}"),
+            format!("manifests/../{}", "a".repeat(61)),
+            format!("man-ifests/{hex}"),
+            "policies/latest".into(),
+            "transitions/Latest".into(),
+            "transitions/latest/".into(),
+            "transitions/latest\n".into(),
+            format!("manifests/{}g", "a".repeat(63)),
+            format!("manifests/{}é", "a".repeat(62)),
+        ] {
+            assert_eq!(
+                StoreKey::parse(&bad),
+                Err(StoreError::InvalidKey { key: bad.clone() }),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_key_message_is_bounded() {
+        let long = "x".repeat(10_000);
+        let Err(StoreError::InvalidKey { key }) = StoreKey::parse(&long) else {
+            panic!("accepted");
+        };
+        assert_eq!(key.len(), 200);
+    }
+}
