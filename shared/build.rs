@@ -7,13 +7,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `set_var` is unsafe in edition 2024 and `unsafe_code` is forbidden, so pass it
     // through the builder instead.
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    let protos = ["proto/seedward/v1/user.proto"];
+    let protos = [
+        "proto/seedward/v1/user.proto",
+        "proto/seedward/v1/workload.proto",
+    ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
     tonic_prost_build::configure()
+        // The workload secret must never reach a log through `{:?}`: this message gets a
+        // hand-written, redacting `Debug` in `src/proto.rs`.
+        .skip_debug(["seedward.v1.GetCredentialsResponse"])
         .file_descriptor_set_path(out_dir.join("seedward_descriptor.bin"))
         .compile_with_config(config, &protos, &["proto"])?;
     Ok(())

@@ -3,7 +3,7 @@
 //! [`store_conformance_suite`] is the one definition of what a [`HistoryStore`] must do; every
 //! store implementation (memory, filesystem, later etcd) runs it unchanged:
 //!
-//! ```ignore
+//! ```text
 //! #[test]
 //! fn fs_store_conforms() {
 //!     seedward_shared::history::testing::store_conformance_suite(|| {
