@@ -1,0 +1,16 @@
+//! `seedward`: the seed share owner's console for a Seedward Coordinator.
+//!
+//! | module | role |
+//! |---|---|
+//! | [`client`] | gRPC over TLS with Seedward's trust rules (first use, pinned root CA key) |
+//! | [`ops`] | every operator action as plain async functions; the TUI and the subcommands share it |
+//! | [`ops_bundle`] | offline audit material: the history bundle and the `verify/` folder |
+//! | [`keystore`] | owner keys at rest: OS keyring or 0600 files, and the public index |
+//! | [`workspace`] | the operator's files: seed shares (0600), CA certificates, manifest |
+
+pub mod client;
+pub mod keystore;
+pub mod ops;
+pub mod ops_bundle;
+pub mod ui;
+pub mod workspace;
