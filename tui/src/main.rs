@@ -1,1 +1,74 @@
-fn main() {}
+//! `seedward`: the terminal UI without a subcommand, scriptable subcommands with one.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        None => {
+            // With the embedded local Coordinator, the workspace lives next to its state in the
+            // platform data directory, so `cargo run` in a checkout writes no secrets there.
+            // With --coordinator it is the current directory, as for the subcommands.
+            let default_workspace = || match (&cli.coordinator, &cli.state_dir) {
+                (None, Some(state)) => Ok(state.join("workspace")),
+                (None, None) => directories::ProjectDirs::from("", "", "seedward")
+                    .map(|d| d.data_dir().join("workspace"))
+                    .ok_or_else(|| std::io::Error::other("no home directory; pass --workspace")),
+                (Some(_), _) => std::env::current_dir(),
+            };
+            let workspace = match cli
+                .workspace
+                .clone()
+                .map(Ok)
+                .unwrap_or_else(default_workspace)
+            {
+                Ok(dir) => dir,
+                Err(e) => {
+                    eprintln!("error: cannot choose a workspace directory: {e}");
+                    return ExitCode::from(cli::exit::OTHER);
+                }
+            };
+            if let Err(e) = std::fs::create_dir_all(&workspace) {
+                eprintln!(
+                    "error: cannot create the workspace {}: {e}",
+                    workspace.display()
+                );
+                return ExitCode::from(cli::exit::OTHER);
+            }
+            let shown = workspace.display().to_string();
+            let no_color =
+                cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            let opts = seedward::ui::UiOptions {
+                coordinator: cli.coordinator.clone(),
+                workspace,
+                no_color,
+                key_store: cli.key_store.into(),
+                state_dir: cli.state_dir.clone(),
+            };
+            match seedward::ui::run(opts) {
+                Ok(()) => {
+                    println!(
+                        "seedward: workspace (seed shares, pinned root CA, manifest) in {shown}"
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(cli::exit::OTHER)
+                }
+            }
+        }
+        Some(_) => {
+            let mut cli = cli;
+            let command = cli.command.take();
+            match command {
+                Some(command) => ExitCode::from(cli::run(cli, command)),
+                None => ExitCode::SUCCESS,
+            }
+        }
+    }
+}

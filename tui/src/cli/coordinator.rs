@@ -1,0 +1,682 @@
+//! `seedward status | set | verify | recover`
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use p384::ecdsa::VerifyingKey;
+use serde_json::{Value, json};
+
+use super::{CliError, Ctx, ShareArgs};
+use seedward::keystore::{DEFAULT_OWNER_KEY, DEFAULT_WORKLOAD_KEY};
+use seedward::ops::{
+    self, AuditedHistory, CoordinatorState, EvidenceView, SigningKeySource, StatusView, TrustLevel,
+};
+use seedward::workspace::{MANIFEST_FILE, ROOT_CA_FILE, SEED_SHARES_FILE};
+use seedward_shared::history::Digest;
+use seedward_shared::manifest::{Manifest, ManifestDiff};
+
+pub const STATUS_AFTER_HELP: &str = "\
+Examples:
+  seedward status
+  seedward --coordinator 10.0.0.5:1313 status --json | jq -r .state";
+
+pub const SET_AFTER_HELP: &str = "\
+The first set on an uninitialized Coordinator is the setup: it saves seed-shares.json (0600),
+coordinator-root-ca.pem, mesh-ca.pem and manifest.json in the workspace, then proves with
+your owner key that your share recovers this Coordinator. Later sets are updates, signed
+with the workload owner key.
+
+Examples:
+  seedward set --manifest manifest.json --policy coordinator.toml --policy web.toml
+  seedward set --manifest manifest-v2.json --policy web.toml --atomic --yes
+  seedward set --manifest m.json --atomic --expect-latest 3f2a…   # only if the latest is still the reviewed one";
+
+pub const VERIFY_AFTER_HELP: &str = "\
+Exit code 3 when the chain does not verify with the seed-derived or saved signing key, the
+root CA is not the pinned one, or the active manifest differs from the workspace's manifest.json.
+
+Examples:
+  seedward verify                      # writes ./verify/
+  seedward verify --out /tmp/audit --json
+  seedward verify --use-seed-share     # derive the signing key from your seed share";
+
+pub const RECOVER_AFTER_HELP: &str = "\
+Steps: decrypt your share → pre-flight (the stored history must verify with the key derived
+from your seed before anything is sent) → show the evidence → confirm → send → re-verify.
+
+Examples:
+  seedward recover                         # asks for a typed confirmation
+  seedward recover --yes --seed-shares /backup/seed-shares.json";
+
+/// `seedward set`
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The manifest JSON (sent byte for byte).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: PathBuf,
+    /// A policy document the manifest references (repeat for each).
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policies: Vec<PathBuf>,
+    /// Update: sign against the latest transition of a fresh, verified history audit.
+    #[arg(long)]
+    pub atomic: bool,
+    /// Update: sign against this transition hash (hex); the Coordinator refuses with STALE_LATEST if its latest moved.
+    #[arg(long, value_name = "HASH")]
+    pub expect_latest: Option<String>,
+    /// Setup: your seed share owner key (for the share drill).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_OWNER_KEY)]
+    pub owner_key: String,
+    /// Update: the workload owner key that signs the update.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_WORKLOAD_KEY)]
+    pub workload_key: String,
+}
+
+/// `seedward verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Where to write the audited history (default: verify/ in the workspace).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub anchor: AnchorArgs,
+}
+
+/// How the history's signing key is found.
+#[derive(Debug, Clone, Args)]
+pub struct AnchorArgs {
+    /// Derive the signing key from your seed share instead of the saved history-signing-key.pem.
+    #[arg(long)]
+    pub use_seed_share: bool,
+    #[command(flatten)]
+    pub share: ShareArgs,
+}
+
+/// `seedward recover`
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    pub share: ShareArgs,
+    /// Recover even though the Coordinator's active manifest is not the workspace's manifest.json.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn trust_label(t: TrustLevel) -> &'static str {
+    match t {
+        TrustLevel::Pinned => "pinned",
+        TrustLevel::PinMismatch => "pin-mismatch",
+        TrustLevel::FirstUse => "first-use",
+    }
+}
+
+fn trust_text(t: TrustLevel) -> &'static str {
+    match t {
+        TrustLevel::Pinned => "pinned (the certificate chains to the root CA saved at setup)",
+        TrustLevel::PinMismatch => {
+            "NOT pinned (the certificate is not from the saved root CA; normal while recovery is required)"
+        }
+        TrustLevel::FirstUse => "first use (nothing pinned yet)",
+    }
+}
+
+pub fn state_label(s: CoordinatorState) -> &'static str {
+    match s {
+        CoordinatorState::Uninitialized => "uninitialized",
+        CoordinatorState::Ready => "ready",
+        CoordinatorState::RecoveryRequired => "recovery-required",
+        CoordinatorState::Stale => "stale",
+        CoordinatorState::Unknown => "unknown",
+    }
+}
+
+fn evidence_json(ev: &Option<EvidenceView>) -> Value {
+    match ev {
+        None => Value::Null,
+        Some(ev) => json!({
+            "kind": ev.kind,
+            "attested": ev.attested,
+            "tls_key_matches": ev.tls_key_matches,
+            "binding_ok": ev.binding_ok,
+            "summary": ev.summary(),
+        }),
+    }
+}
+
+fn status_json(s: &StatusView) -> Value {
+    json!({
+        "coordinator": s.address,
+        "trust": trust_label(s.trust),
+        "state": state_label(s.state),
+        "generation": s.generation,
+        "latest_transition": s.latest.map(|d| d.to_hex()),
+        "root_ca_fingerprint": s.root_ca_fingerprint,
+        "evidence": evidence_json(&s.evidence),
+        "version": s.version,
+        "next_step": s.state.next_step(),
+    })
+}
+
+fn print_status(ctx: &Ctx, s: &StatusView) {
+    let out = &ctx.out;
+    out.line(format!("Coordinator  {}", s.address));
+    out.line(format!("state        {}", s.state.label()));
+    out.line(format!("generation   {}", s.generation));
+    out.line(format!(
+        "latest       {}",
+        s.latest.map(|d| d.to_hex()).unwrap_or_else(|| "-".into())
+    ));
+    out.line(format!(
+        "root CA      {}",
+        s.root_ca_fingerprint.clone().unwrap_or_else(|| "-".into())
+    ));
+    out.line(format!("connection   {}", trust_text(s.trust)));
+    out.line(format!(
+        "evidence     {}",
+        s.evidence
+            .as_ref()
+            .map(EvidenceView::summary)
+            .unwrap_or_else(|| "none offered".into())
+    ));
+    out.line(format!("version      {}", s.version));
+    out.line(format!("next         {}", s.state.next_step()));
+}
+
+pub async fn status(ctx: &Ctx) -> Result<(), CliError> {
+    let conn = ctx.connect().await?;
+    let s = ops::status(&conn).await?;
+    print_status(ctx, &s);
+    ctx.out.object("status", true, status_json(&s));
+    Ok(())
+}
+
+fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path)
+        .map_err(|e| CliError::other(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+/// Loads and validates a manifest and its policies (before anything is sent).
+fn load_manifest(args: &SetArgs) -> Result<(Manifest, Vec<Vec<u8>>), CliError> {
+    let raw = read_file(&args.manifest, "the manifest")?;
+    let manifest = Manifest::parse_and_validate(raw)
+        .map_err(|e| CliError::other(format!("{}: {e}", args.manifest.display())))?;
+    let policies = args
+        .policies
+        .iter()
+        .map(|p| read_file(p, "the policy"))
+        .collect::<Result<Vec<_>, _>>()?;
+    manifest
+        .check_policies(&policies)
+        .map_err(|e| CliError::other(format!("{}: {e}", args.manifest.display())))?;
+    Ok((manifest, policies))
+}
+
+/// Evidence + typed confirmation before a seed leaves or a manifest is replaced.
+fn show_evidence(ctx: &Ctx, s: &StatusView) {
+    let summary = s
+        .evidence
+        .as_ref()
+        .map(EvidenceView::summary)
+        .unwrap_or_else(|| "no evidence offered".into());
+    ctx.out.line(format!("evidence: {summary}"));
+    ctx.out.line(format!("connection: {}", trust_text(s.trust)));
+}
+
+pub async fn set(ctx: &Ctx, args: SetArgs) -> Result<(), CliError> {
+    let (manifest, policies) = load_manifest(&args)?;
+    let conn = ctx.connect().await?;
+    let s = ops::status(&conn).await?;
+    match s.state {
+        CoordinatorState::Uninitialized => setup(ctx, &conn, &s, &args, &manifest, policies).await,
+        CoordinatorState::Ready => update(ctx, &conn, &s, &args, &manifest, policies).await,
+        CoordinatorState::RecoveryRequired | CoordinatorState::Stale => {
+            Err(CliError::refused(format!(
+                "the Coordinator is {}: it holds no keys and cannot take a manifest. Run `seedward recover` first",
+                s.state.label()
+            )))
+        }
+        CoordinatorState::Unknown => Err(CliError::other(s.state.next_step())),
+    }
+}
+
+async fn setup(
+    ctx: &Ctx,
+    conn: &ops::Connection,
+    s: &StatusView,
+    args: &SetArgs,
+    manifest: &Manifest,
+    policies: Vec<Vec<u8>>,
+) -> Result<(), CliError> {
+    ops::check_setup_preconditions(&ctx.workspace)?;
+    let store = ctx.keystore()?;
+    let owner = store.load_owner(&args.owner_key)?;
+    let owner_hex = owner.public_key().to_hex();
+    if !manifest
+        .seedshare_owner_pub_keys()
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(&owner_hex))
+    {
+        return Err(CliError::other(format!(
+            "your owner key {:?} ({}) is not in the manifest's SeedshareOwnerPubKeys, so its share could not be checked; add {owner_hex} to the manifest or pass --owner-key",
+            args.owner_key,
+            owner.public_key().fingerprint()
+        )));
+    }
+    ctx.out.line(format!(
+        "first-time setup of {} with manifest {} ({} policies, {} seed share owner(s))",
+        s.address,
+        manifest.hash().short(),
+        manifest.policies().len(),
+        manifest.seedshare_owner_pub_keys().len()
+    ));
+    show_evidence(ctx, s);
+    ctx.confirm(
+        "The Coordinator will generate the seed and return the encrypted seed shares to this workspace.",
+        "set",
+    )?;
+    let outcome = ops::set_first_manifest(conn, &ctx.workspace, manifest, policies).await?;
+    for f in &outcome.files {
+        ctx.out
+            .line(format!("{} saved {}", ctx.out.check(), f.display()));
+    }
+    let drill = ops::share_drill(conn, &ctx.workspace, &owner).await?;
+    ctx.out.line(format!(
+        "{} transition {} (generation {})",
+        ctx.out.check(),
+        outcome.transition.to_hex(),
+        outcome.generation
+    ));
+    ctx.out.line(format!(
+        "{} saved {}",
+        ctx.out.check(),
+        drill.signing_key_file.display()
+    ));
+    ctx.out.line(format!(
+        "your share recovers this Coordinator {} (owner key {}, history and root CA verified with the key derived from your share)",
+        ctx.out.check(),
+        drill.owner_fingerprint
+    ));
+    ctx.out.line(format!(
+        "Keep {} safe and backed up: it is what brings this Coordinator back after a restart.",
+        SEED_SHARES_FILE
+    ));
+    ctx.out.object(
+        "set",
+        true,
+        json!({
+            "mode": "setup",
+            "transition": outcome.transition.to_hex(),
+            "generation": outcome.generation,
+            "seed_shares": outcome.seed_shares,
+            "files": outcome.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "drill": {
+                "ok": true,
+                "owner_fingerprint": drill.owner_fingerprint,
+                "generation": drill.generation,
+                "latest_transition": drill.latest.to_hex(),
+                "root_ca_matches": drill.root_ca_matches,
+                "signing_key_file": drill.signing_key_file.display().to_string(),
+            },
+        }),
+    );
+    Ok(())
+}
+
+async fn update(
+    ctx: &Ctx,
+    conn: &ops::Connection,
+    s: &StatusView,
+    args: &SetArgs,
+    manifest: &Manifest,
+    policies: Vec<Vec<u8>>,
+) -> Result<(), CliError> {
+    let store = ctx.keystore()?;
+    let key = store.load_workload(&args.workload_key)?;
+    let active: Option<Manifest>;
+    let base: Digest = if let Some(hex) = &args.expect_latest {
+        let base = hex.parse::<Digest>().map_err(|_| {
+            CliError::usage("--expect-latest must be a 64-character hex transition hash")
+        })?;
+        let audit = ops::audit_history(conn, None).await?;
+        active = audit.active().and_then(|e| e.manifest.clone());
+        base
+    } else if args.atomic {
+        let key = audit_key(ctx, &AnchorArgs::default()).await?;
+        let audit = ops::audit_history(conn, key).await?;
+        if !audit.all_verified() {
+            return Err(CliError::verification(format!(
+                "refusing the atomic update: the history did not verify ({})",
+                audit.failure.clone().unwrap_or_default()
+            )));
+        }
+        active = audit.active().and_then(|e| e.manifest.clone());
+        audit.latest.transition_hash()
+    } else {
+        let audit = ops::audit_history(conn, None).await?;
+        active = audit.active().and_then(|e| e.manifest.clone());
+        s.latest
+            .ok_or_else(|| CliError::other("the Coordinator reports no latest transition"))?
+    };
+    let diff = active
+        .as_ref()
+        .map(|old| ManifestDiff::between(old, manifest));
+    ctx.out.line(format!(
+        "update of {} from generation {} (latest {}) to manifest {}",
+        s.address,
+        s.generation,
+        base.short(),
+        manifest.hash().short()
+    ));
+    if let Some(diff) = &diff {
+        for line in super::history::diff_lines(diff) {
+            ctx.out.line(format!("  {line}"));
+        }
+    }
+    show_evidence(ctx, s);
+    ctx.confirm("This replaces the active manifest.", "update")?;
+    let outcome =
+        ops::update_manifest(conn, &ctx.workspace, manifest, policies, &key, base).await?;
+    ctx.out.line(format!(
+        "{} transition {} (generation {}), signed with workload owner key {}",
+        ctx.out.check(),
+        outcome.transition.to_hex(),
+        outcome.generation,
+        key.public_key().fingerprint()
+    ));
+    ctx.out.line("The mesh CA changed: restart the workloads so that they get certificates from the new mesh CA.");
+    ctx.out.object(
+        "set",
+        true,
+        json!({
+            "mode": "update",
+            "atomic": args.atomic || args.expect_latest.is_some(),
+            "base": base.to_hex(),
+            "transition": outcome.transition.to_hex(),
+            "generation": outcome.generation,
+            "diff": diff,
+        }),
+    );
+    Ok(())
+}
+
+impl Default for AnchorArgs {
+    /// The saved signing key, else the default owner key's seed share.
+    fn default() -> Self {
+        AnchorArgs {
+            use_seed_share: false,
+            share: ShareArgs {
+                seed_shares: None,
+                owner_key: DEFAULT_OWNER_KEY.to_string(),
+            },
+        }
+    }
+}
+
+/// Finds the history signing key: the seed share when asked (or when nothing was saved),
+/// else `history-signing-key.pem`. `Ok(None)` when neither is available.
+pub async fn audit_key(
+    ctx: &Ctx,
+    anchor: &AnchorArgs,
+) -> Result<Option<(VerifyingKey, SigningKeySource)>, CliError> {
+    let explicit = anchor.use_seed_share || anchor.share.seed_shares.is_some();
+    if !explicit && let Some(key) = ops::saved_signing_key(&ctx.workspace)? {
+        return Ok(Some((key, SigningKeySource::SavedKey)));
+    }
+    let share_file = anchor
+        .share
+        .seed_shares
+        .clone()
+        .unwrap_or_else(|| ctx.workspace.path(SEED_SHARES_FILE));
+    if !explicit && !share_file.exists() {
+        return Ok(None);
+    }
+    let store = ctx.keystore()?;
+    if !explicit && store.find(&anchor.share.owner_key)?.is_none() {
+        return Ok(None);
+    }
+    let owner = store.load_owner(&anchor.share.owner_key)?;
+    let share = ops::decrypt_share(&ctx.workspace, Some(&share_file), &owner)?;
+    let engine = share.engine()?;
+    Ok(Some((
+        *engine.transaction_verifying_key(),
+        SigningKeySource::SeedShare,
+    )))
+}
+
+pub fn key_source_label(k: SigningKeySource) -> &'static str {
+    match k {
+        SigningKeySource::SeedShare => "seed-share",
+        SigningKeySource::SavedKey => "saved-key",
+        SigningKeySource::None => "none",
+    }
+}
+
+pub fn entries_json(h: &AuditedHistory) -> Vec<Value> {
+    h.entries
+        .iter()
+        .map(|e| {
+            json!({
+                "generation": e.chain.generation,
+                "transition": e.chain.transition_hash.to_hex(),
+                "previous": e.chain.previous.to_hex(),
+                "manifest": e.chain.manifest_hash.to_hex(),
+                "verified": e.verified(),
+                "policies": e.manifest.as_ref().map(|m| m.policies().len()),
+            })
+        })
+        .collect()
+}
+
+pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
+    let conn = ctx.connect().await?;
+    let key = audit_key(ctx, &args.anchor).await?;
+    let history = ops::audit_history(&conn, key).await?;
+    let mut problems: Vec<String> = Vec::new();
+    if let Some(f) = &history.failure {
+        problems.push(f.clone());
+    }
+    // The root CA must be the pinned one (its key survives recoveries).
+    let pin = ctx
+        .workspace
+        .read(ROOT_CA_FILE)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let root_ca_matches_pin = pin.as_deref().map(|pin| {
+        let a = ops::cert_public_key(pin);
+        a.is_some() && a == ops::cert_public_key(&history.root_ca_cert)
+    });
+    if root_ca_matches_pin == Some(false) {
+        problems.push(format!(
+            "the Coordinator's root CA key is not the one pinned in {ROOT_CA_FILE}"
+        ));
+    }
+    let saved = ctx.workspace.read(MANIFEST_FILE)?;
+    let manifest_matches = saved
+        .as_deref()
+        .map(|bytes| history.active().is_some_and(|a| a.manifest_bytes == bytes));
+    if manifest_matches == Some(false) {
+        problems.push(format!(
+            "the active manifest differs from the workspace's {MANIFEST_FILE} (someone else set a manifest since; inspect with `seedward history diff`)"
+        ));
+    }
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| ctx.workspace.path("verify"));
+    let folder = seedward::ops_bundle::write_verify_folder(&dir, &history)?;
+    let ok = problems.is_empty();
+    let out = &ctx.out;
+    out.line(format!(
+        "history of {}: generation {}, latest {}",
+        ctx.address,
+        history.generation(),
+        history.latest.transition_hash().to_hex()
+    ));
+    out.line(format!(
+        "signing key: {}",
+        match history.key_source {
+            SigningKeySource::SeedShare => "derived from your seed share",
+            SigningKeySource::SavedKey => "history-signing-key.pem (saved at setup)",
+            SigningKeySource::None =>
+                "none available (run the setup's share drill, or pass --use-seed-share)",
+        }
+    ));
+    for e in &history.entries {
+        out.line(format!(
+            "  {} {:>4}  transition {}  manifest {}",
+            out.mark(e.verified()),
+            e.chain.generation,
+            e.chain.transition_hash.short(),
+            e.chain.manifest_hash.short()
+        ));
+    }
+    out.line(format!(
+        "{} latest signature",
+        out.mark(history.all_verified())
+    ));
+    match root_ca_matches_pin {
+        Some(m) => out.line(format!("{} root CA is the pinned one", out.mark(m))),
+        None => out.line(format!(
+            "- no {ROOT_CA_FILE} in the workspace to compare the root CA with"
+        )),
+    }
+    match manifest_matches {
+        Some(m) => out.line(format!(
+            "{} active manifest equals {MANIFEST_FILE}",
+            out.mark(m)
+        )),
+        None => out.line(format!(
+            "- no {MANIFEST_FILE} in the workspace to compare with"
+        )),
+    }
+    out.line(format!("written to {}", folder.display()));
+    if ok {
+        out.line(format!("{} verified", out.check()));
+    }
+    out.object(
+        "verify",
+        ok,
+        json!({
+            "coordinator": ctx.address,
+            "trust": trust_label(conn.trust),
+            "generation": history.generation(),
+            "latest_transition": history.latest.transition_hash().to_hex(),
+            "key_source": key_source_label(history.key_source),
+            "verified": history.all_verified(),
+            "coordinator_claims_verified": history.coordinator_verified,
+            "root_ca_matches_pin": root_ca_matches_pin,
+            "manifest_matches_workspace": manifest_matches,
+            "problems": problems,
+            "folder": folder.display().to_string(),
+            "entries": entries_json(&history),
+        }),
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            CliError::verification(format!("verification failed: {}", problems.join("; ")))
+                .reported(),
+        )
+    }
+}
+
+pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
+    let store = ctx.keystore()?;
+    let owner = store.load_owner(&args.share.owner_key)?;
+    let share = ops::decrypt_share(&ctx.workspace, args.share.seed_shares.as_deref(), &owner)?;
+    ctx.out.line(format!(
+        "{} decrypted your seed share (owner key {})",
+        ctx.out.check(),
+        share.owner_fingerprint
+    ));
+    let conn = ctx.connect().await?;
+    let preflight = ops::recovery_preflight(&conn, &share).await?;
+    ctx.out.line(format!(
+        "{} pre-flight: the stored history (generation {}, latest {}) verifies with the key derived from your seed",
+        ctx.out.check(),
+        preflight.generation,
+        preflight.latest.short()
+    ));
+    // Was the store rolled back behind what this workspace saw last?
+    ops::check_rollback(&ctx.workspace, &preflight, args.force)?;
+    // Is this the deployment the workspace set up?
+    if let Some(saved) = ctx.workspace.read(MANIFEST_FILE)? {
+        let response = conn.client.manifests().await.map_err(ops::OpsError::from)?;
+        let same = response.manifests.last().is_some_and(|m| *m == saved);
+        if !same {
+            if args.force {
+                ctx.out.warn(&format!(
+                    "the Coordinator's active manifest is not this workspace's {MANIFEST_FILE}; recovering anyway (--force)"
+                ));
+            } else {
+                return Err(CliError::verification(format!(
+                    "the Coordinator's active manifest is not this workspace's {MANIFEST_FILE}: its history verifies with your seed, but someone set another manifest since. Inspect it with `seedward history list`, then rerun with --force"
+                )));
+            }
+        }
+    }
+    show_evidence(ctx, &preflight.status);
+    ctx.confirm(
+        &format!(
+            "Your seed will be sent, end-to-end encrypted, to the Coordinator at {}.",
+            ctx.address
+        ),
+        "recover",
+    )?;
+    let response = ops::send_recovery(&conn, &owner, share, &preflight).await?;
+    ctx.out.line(format!(
+        "{} the Coordinator accepted the seed",
+        ctx.out.check()
+    ));
+    let re =
+        ops::reverify_after_recovery(&ctx.address, &ctx.workspace, &preflight, &response).await?;
+    let ok = re.root_ca_matches_pin
+        && re.history_unchanged
+        && re.status.state == CoordinatorState::Ready;
+    ctx.out.line(format!(
+        "{} state is {}",
+        ctx.out.mark(re.status.state == CoordinatorState::Ready),
+        re.status.state.label()
+    ));
+    ctx.out.line(format!(
+        "{} root CA key is the pinned one",
+        ctx.out.mark(re.root_ca_matches_pin)
+    ));
+    ctx.out.line(format!(
+        "{} history unchanged (generation {})",
+        ctx.out.mark(re.history_unchanged),
+        re.status.generation
+    ));
+    let checklist = [
+        "The mesh CA changed (a fresh key per recovery): restart every workload so that it gets a new certificate.",
+        "Clients that pinned the old mesh CA need the new mesh-ca.pem (saved in the workspace).",
+        "The root CA key is unchanged: clients that pin the root CA need nothing.",
+        "Run `seedward verify` to audit the history and refresh the verify/ folder.",
+    ];
+    ctx.out.line("after recovery:");
+    for item in checklist {
+        ctx.out.line(format!("  [ ] {item}"));
+    }
+    ctx.out.object(
+        "recover",
+        ok,
+        json!({
+            "coordinator": ctx.address,
+            "state": state_label(re.status.state),
+            "generation": re.status.generation,
+            "latest_transition": preflight.latest.to_hex(),
+            "evidence": evidence_json(&preflight.status.evidence),
+            "root_ca_matches_pin": re.root_ca_matches_pin,
+            "history_unchanged": re.history_unchanged,
+            "mesh_ca_changed": re.mesh_ca_changed,
+            "checklist": checklist,
+        }),
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            CliError::verification("after recovery the Coordinator does not check out (see above)")
+                .reported(),
+        )
+    }
+}

@@ -1,0 +1,116 @@
+//! Output: human text or one JSON object, colours only on a terminal and never alone.
+
+use std::io::{IsTerminal as _, Write as _};
+
+use serde_json::{Value, json};
+
+use super::CliError;
+
+/// How a command prints.
+pub struct Out {
+    json: bool,
+    color: bool,
+}
+
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const RESET: &str = "\x1b[0m";
+
+impl Out {
+    pub fn new(json: bool, no_color: bool) -> Self {
+        Self {
+            json,
+            color: !no_color && !json && std::io::stdout().is_terminal(),
+        }
+    }
+
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    fn paint(&self, color: &str, text: &str) -> String {
+        if self.color {
+            format!("{color}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// `✓` (green on a terminal).
+    pub fn check(&self) -> String {
+        self.paint(GREEN, "✓")
+    }
+
+    /// `✗` (red on a terminal).
+    pub fn cross(&self) -> String {
+        self.paint(RED, "✗")
+    }
+
+    /// `✓` or `✗`.
+    pub fn mark(&self, ok: bool) -> String {
+        if ok { self.check() } else { self.cross() }
+    }
+
+    /// A line of human text on stdout (nothing in JSON mode).
+    pub fn line(&self, text: impl AsRef<str>) {
+        if !self.json {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{}", text.as_ref());
+        }
+    }
+
+    /// A warning on stderr, in both modes.
+    pub fn warn(&self, text: &str) {
+        let colored = !self.json && std::io::stderr().is_terminal() && self.color;
+        let prefix = if colored {
+            format!("{YELLOW}warning:{RESET}")
+        } else {
+            "warning:".to_string()
+        };
+        eprintln!("{prefix} {text}");
+    }
+
+    /// The command's JSON object (JSON mode only). `ok` and `command` come first.
+    pub fn object(&self, command: &str, ok: bool, fields: Value) {
+        if !self.json {
+            return;
+        }
+        let mut map = serde_json::Map::new();
+        map.insert("ok".into(), Value::Bool(ok));
+        map.insert("command".into(), Value::String(command.into()));
+        if let Value::Object(fields) = fields {
+            map.extend(fields);
+        }
+        let mut stdout = std::io::stdout().lock();
+        let text =
+            serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_else(|_| "{}".into());
+        let _ = writeln!(stdout, "{text}");
+    }
+
+    /// Reports a failure and returns its exit code.
+    pub fn fail(&self, command: &str, err: &CliError) -> u8 {
+        if self.json && !err.reported {
+            self.object(
+                command,
+                false,
+                json!({
+                    "error": {
+                        "exit_code": err.code,
+                        "kind": err.kind,
+                        "reason": err.reason,
+                        "message": err.message,
+                    }
+                }),
+            );
+        }
+        let colored = !self.json && std::io::stderr().is_terminal() && self.color;
+        let prefix = if colored {
+            format!("{RED}error:{RESET}")
+        } else {
+            "error:".to_string()
+        };
+        eprintln!("{prefix} {}", err.message);
+        err.code
+    }
+}

@@ -1,0 +1,71 @@
+//! `seedward workload-secret`
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::{CliError, Ctx, ShareArgs};
+use seedward::ops;
+
+pub const WORKLOAD_SECRET_AFTER_HELP: &str = "\
+Derives the 64-byte workload secret for a WorkloadSecretID from your seed share, offline:
+no Coordinator is contacted. It is the value the Coordinator hands to workloads with that ID.
+
+Examples:
+  seedward workload-secret --id db                  # 128 hex characters on stdout
+  seedward workload-secret --id db --out db.secret  # a new file, mode 0400
+  seedward workload-secret --id db --seed-shares /backup/seed-shares.json --owner-key laptop";
+
+/// `seedward workload-secret`
+#[derive(Debug, Args)]
+pub struct WorkloadSecretArgs {
+    /// The policy's WorkloadSecretID.
+    #[arg(long, value_name = "ID")]
+    pub id: String,
+    /// Write the 128 hex characters to this new file (mode 0400) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub share: ShareArgs,
+}
+
+pub fn workload_secret(ctx: &Ctx, args: WorkloadSecretArgs) -> Result<(), CliError> {
+    if args.id.is_empty() {
+        return Err(CliError::usage("--id must not be empty"));
+    }
+    let store = ctx.keystore()?;
+    let owner = store.load_owner(&args.share.owner_key)?;
+    let share = ops::decrypt_share(&ctx.workspace, args.share.seed_shares.as_deref(), &owner)?;
+    let secret = ops::workload_secret(&share, &args.id)?;
+    let hex = Zeroizing::new(hex::encode(secret.expose()));
+    match &args.out {
+        Some(path) => {
+            seedward::workspace::write_secret_file(path, hex.as_bytes(), 0o400)?;
+            ctx.out.line(format!(
+                "{} workload secret for {:?} written to {} (mode 0400)",
+                ctx.out.check(),
+                args.id,
+                path.display()
+            ));
+            ctx.out.object(
+                "workload-secret",
+                true,
+                json!({"id": args.id, "out": path.display().to_string()}),
+            );
+        }
+        None => {
+            if ctx.out.json() {
+                ctx.out.object(
+                    "workload-secret",
+                    true,
+                    json!({"id": args.id, "out": null, "secret_hex": hex.as_str()}),
+                );
+            } else {
+                println!("{}", hex.as_str());
+            }
+        }
+    }
+    Ok(())
+}
