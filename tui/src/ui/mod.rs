@@ -1,0 +1,224 @@
+//! The terminal UI (ratatui + crossterm).
+//!
+//! | module | role |
+//! |---|---|
+//! | [`keymap`] | the one table of keys → actions; it also feeds the footer and the help overlay |
+//! | [`app`] | state, screens, the popup slot, `update(&mut App, Action) -> Vec<Effect>` and `on_event` |
+//! | [`effects`] | runs effects (ops, key store, files) on the tokio runtime; results come back as events |
+//! | [`render`] | pure drawing: `render(&App, &mut Frame)` |
+//! | [`text`] | every user-facing string |
+//!
+//! The loop: draw → wait up to 100 ms for a terminal event → map the key through the keymap
+//! → `update` → spawn the effects → apply the events that came back → every 2 s refresh the
+//! status.
+
+pub mod app;
+pub mod effects;
+pub mod keymap;
+pub mod render;
+pub mod text;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use ratatui::crossterm::event::{self, Event as TermEvent};
+
+use crate::keystore::{KeyStore, KeyStorePreference};
+use crate::workspace::Workspace;
+use app::{App, Location};
+use keymap::Key;
+
+/// What `seedward` (no subcommand) was started with.
+#[derive(Debug, Clone)]
+pub struct UiOptions {
+    /// `None`: start a local Coordinator on loopback.
+    pub coordinator: Option<String>,
+    pub workspace: PathBuf,
+    pub no_color: bool,
+    pub key_store: KeyStorePreference,
+    /// State directory of the local Coordinator (default: the platform data dir).
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The default port of the local Coordinator; a free port is used when it is taken.
+pub const LOCAL_PORT: u16 = 1313;
+/// How often the status refreshes itself.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
+
+/// The platform data directory of Seedward (`~/.local/share/seedward` on Linux).
+pub fn data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "seedward").map(|d| d.data_dir().to_path_buf())
+}
+
+/// Runs the TUI until the user quits.
+pub fn run(opts: UiOptions) -> anyhow::Result<()> {
+    let no_color = opts.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let data = data_dir();
+    init_logging(opts.state_dir.as_deref().or(data.as_deref()));
+
+    let workspace = Workspace::new(&opts.workspace);
+    let keys = KeyStore::open(&workspace, opts.key_store).with_context(|| {
+        format!(
+            "cannot open the key store of the workspace {}",
+            opts.workspace.display()
+        )
+    })?;
+
+    let (server, location) = match &opts.coordinator {
+        Some(address) => (
+            None,
+            Location::Remote {
+                address: address.clone(),
+            },
+        ),
+        None => {
+            let state_dir = match (&opts.state_dir, &data) {
+                (Some(dir), _) => dir.clone(),
+                (None, Some(data)) => data.join("coordinator"),
+                (None, None) => anyhow::bail!(
+                    "no data directory for the local Coordinator's state could be found; pass --state-dir DIR or --coordinator ADDR"
+                ),
+            };
+            let server = runtime.block_on(start_local(&state_dir))?;
+            let address = server.local_addr().to_string();
+            (Some(server), Location::Local { address, state_dir })
+        }
+    };
+
+    let (tx, rx) = mpsc::channel();
+    let runner = effects::Runner::new(
+        runtime.handle().clone(),
+        tx,
+        location.address().to_string(),
+        workspace,
+        keys,
+    );
+    let mut app = App::new(location, opts.workspace.clone(), no_color);
+
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let result = event_loop(&mut terminal, &mut app, &runner, &rx);
+    ratatui::restore();
+    runner.forget_share();
+
+    if let Some(server) = server {
+        runtime
+            .block_on(server.shutdown())
+            .context("the local Coordinator did not shut down cleanly")?;
+    }
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    runner: &effects::Runner,
+    rx: &mpsc::Receiver<app::Event>,
+) -> anyhow::Result<()> {
+    for effect in app.start() {
+        runner.spawn(effect);
+    }
+    let mut last_refresh = Instant::now();
+    while !app.quit {
+        terminal
+            .draw(|frame| render::render(app, frame))
+            .context("cannot draw")?;
+        if event::poll(Duration::from_millis(100)).context("cannot read the terminal")? {
+            match event::read().context("cannot read the terminal")? {
+                TermEvent::Key(key) => {
+                    if let Some(key) = Key::from_event(&key)
+                        && let Some(action) = keymap::action_for(&app.contexts(), key)
+                    {
+                        for effect in app::update(app, action) {
+                            runner.spawn(effect);
+                        }
+                    }
+                }
+                TermEvent::Paste(text) => {
+                    for c in text.chars().filter(|c| !c.is_control()) {
+                        if app.typing() {
+                            for effect in app::update(app, keymap::Action::Char(c)) {
+                                runner.spawn(effect);
+                            }
+                        }
+                    }
+                }
+                // Resize: the next draw lays out for the new size.
+                _ => {}
+            }
+        }
+        while let Ok(event) = rx.try_recv() {
+            for effect in app::on_event(app, event) {
+                runner.spawn(effect);
+            }
+        }
+        if last_refresh.elapsed() >= REFRESH_EVERY {
+            last_refresh = Instant::now();
+            for effect in app::tick(app) {
+                runner.spawn(effect);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts the embedded Coordinator on 127.0.0.1:1313, or a free port if that is taken.
+async fn start_local(
+    state_dir: &std::path::Path,
+) -> anyhow::Result<seedward_coordinator::RunningServer> {
+    std::fs::create_dir_all(state_dir).with_context(|| {
+        format!(
+            "cannot create the local Coordinator's state directory {}",
+            state_dir.display()
+        )
+    })?;
+    let preferred = SocketAddr::from(([127, 0, 0, 1], LOCAL_PORT));
+    let config = seedward_coordinator::ServerConfig::new(preferred, state_dir.to_path_buf());
+    match seedward_coordinator::start(config).await {
+        Ok(server) => Ok(server),
+        Err(first) => {
+            let any = SocketAddr::from(([127, 0, 0, 1], 0));
+            let config = seedward_coordinator::ServerConfig::new(any, state_dir.to_path_buf());
+            seedward_coordinator::start(config).await.with_context(|| {
+                format!(
+                    "cannot start the local Coordinator with its state in {} (first attempt on {preferred}: {first:#}); pass --coordinator ADDR to use a running one",
+                    state_dir.display()
+                )
+            })
+        }
+    }
+}
+
+/// Sends tracing output to `<dir>/seedward.log` (never to the terminal the UI draws on).
+/// Does nothing if a subscriber is already installed or the file cannot be opened.
+fn init_logging(dir: Option<&std::path::Path>) {
+    let Some(dir) = dir else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("seedward.log"))
+    else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEEDWARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+}

@@ -1,0 +1,693 @@
+//! Whole-screen snapshots: the app driven by scripted keys (through the real keymap) and
+//! scripted effect results, drawn into a `TestBackend`, compared with insta.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::path::PathBuf;
+
+use p384::pkcs8::EncodePrivateKey;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use seedward_shared::history::{Digest, LatestTransition, Transition};
+use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
+use seedward_shared::manifest::Manifest;
+use seedward_shared::proto::v1 as pb;
+
+use super::app::{self, App, Effect, Event, LoadedManifest, Location, Popup, Screen};
+use super::keymap::{self, Key};
+use super::render;
+use crate::keystore::{Backend, KeyInfo, KeyKind};
+use crate::ops::{
+    self, CoordinatorState, DrillReport, EvidenceView, SetupOutcome, SigningKeySource, StatusView,
+    TrustLevel,
+};
+
+fn owner_key() -> OwnerKeyPair {
+    OwnerKeyPair::from_secret_bytes([7; 32])
+}
+
+fn workload_key() -> WorkloadOwnerKeyPair {
+    let sk = p384::SecretKey::from_slice(&[0x11; 48]).unwrap();
+    WorkloadOwnerKeyPair::from_pkcs8_der(sk.to_pkcs8_der().unwrap().as_bytes()).unwrap()
+}
+
+fn key_infos() -> Vec<KeyInfo> {
+    let o = owner_key().public_key();
+    let w = workload_key().public_key();
+    vec![
+        KeyInfo {
+            name: "seedshare-owner".into(),
+            kind: KeyKind::SeedShareOwner,
+            backend: Backend::Keyring,
+            public_hex: o.to_hex(),
+            fingerprint: o.fingerprint(),
+        },
+        KeyInfo {
+            name: "workload-owner".into(),
+            kind: KeyKind::WorkloadOwner,
+            backend: Backend::Keyring,
+            public_hex: w.to_hex(),
+            fingerprint: w.fingerprint(),
+        },
+    ]
+}
+
+fn status(state: CoordinatorState, trust: TrustLevel, generation: u64) -> StatusView {
+    StatusView {
+        address: "127.0.0.1:1313".into(),
+        trust,
+        state,
+        generation,
+        latest: (generation > 0).then(|| Digest::of(b"latest transition")),
+        root_ca_pem: None,
+        root_ca_fingerprint: (generation > 0)
+            .then(|| "3f1c:9a0e:77b2:c4d1:0e5a:91f3:2b6c:d8e7".to_string()),
+        mesh_ca_pem: None,
+        evidence: Some(EvidenceView {
+            kind: "none".into(),
+            attested: false,
+            tls_key_matches: true,
+            binding_ok: true,
+            challenge_bound: true,
+            tls_spki_sha256: Digest::of(b"tls key").to_hex(),
+        }),
+        challenge: None,
+        version: "0.1.0".into(),
+    }
+}
+
+fn new_app() -> App {
+    App::new(
+        Location::Local {
+            address: "127.0.0.1:1313".into(),
+            state_dir: PathBuf::from("/home/op/.local/share/seedward/coordinator"),
+        },
+        PathBuf::from("/home/op/deploy"),
+        true,
+    )
+}
+
+fn with_status(app: &mut App, s: StatusView) {
+    app::on_event(
+        app,
+        Event::Status {
+            result: Ok(Box::new(s)),
+            latency_ms: 3,
+        },
+    );
+    app::on_event(
+        app,
+        Event::Keys {
+            result: Ok(key_infos()),
+            warning: None,
+            backend: "OS keyring".into(),
+        },
+    );
+}
+
+/// Presses a key through the keymap, like the event loop does.
+fn press(app: &mut App, key: Key) -> Vec<Effect> {
+    match keymap::action_for(&app.contexts(), key) {
+        Some(action) => app::update(app, action),
+        None => Vec::new(),
+    }
+}
+
+fn type_str(app: &mut App, s: &str) {
+    for c in s.chars() {
+        press(app, Key::Char(c));
+    }
+}
+
+fn draw(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| render::render(app, f)).unwrap();
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..height {
+        let mut line = String::new();
+        for x in 0..width {
+            line.push_str(buffer[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn template() -> (Manifest, Vec<Vec<u8>>) {
+    let t = Manifest::template(
+        &[owner_key().public_key().to_hex()],
+        &[workload_key().public_key().to_hex()],
+    );
+    (Manifest::parse(t.manifest).unwrap(), t.policies)
+}
+
+fn loaded(manifest: Manifest, policies: Vec<Vec<u8>>) -> LoadedManifest {
+    LoadedManifest {
+        path: PathBuf::from("/home/op/deploy/manifest.json"),
+        warnings: manifest
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        manifest: Some(manifest),
+        parse_error: None,
+        issues: Vec::new(),
+        policies,
+        policy_error: None,
+    }
+}
+
+#[test]
+fn dashboard_in_each_state() {
+    for (name, state, trust, generation) in [
+        (
+            "dashboard_uninitialized",
+            CoordinatorState::Uninitialized,
+            TrustLevel::FirstUse,
+            0,
+        ),
+        (
+            "dashboard_ready",
+            CoordinatorState::Ready,
+            TrustLevel::Pinned,
+            3,
+        ),
+        (
+            "dashboard_recovery_required",
+            CoordinatorState::RecoveryRequired,
+            TrustLevel::PinMismatch,
+            3,
+        ),
+        (
+            "dashboard_stale",
+            CoordinatorState::Stale,
+            TrustLevel::PinMismatch,
+            4,
+        ),
+    ] {
+        let mut app = new_app();
+        with_status(&mut app, status(state, trust, generation));
+        insta::assert_snapshot!(name, draw(&app, 80, 24));
+    }
+}
+
+#[test]
+fn dashboard_unreachable_and_keyring_fallback() {
+    let mut app = new_app();
+    app::on_event(
+        &mut app,
+        Event::Status {
+            result: Err(
+                "cannot reach the Coordinator at 127.0.0.1:1313: connection refused".into(),
+            ),
+            latency_ms: 0,
+        },
+    );
+    app::on_event(
+        &mut app,
+        Event::Keys {
+            result: Ok(Vec::new()),
+            warning: Some(crate::keystore::fallback_warning(
+                "no Secret Service on the session bus",
+            )),
+            backend: "0600 files in the workspace (keys/)".into(),
+        },
+    );
+    insta::assert_snapshot!(draw(&app, 80, 24));
+}
+
+#[test]
+fn dashboard_at_120x40() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 3),
+    );
+    insta::assert_snapshot!(draw(&app, 120, 40));
+}
+
+#[test]
+fn too_small_terminal() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 3),
+    );
+    insta::assert_snapshot!(draw(&app, 60, 20));
+}
+
+#[test]
+fn help_overlay_comes_from_the_keymap() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 3),
+    );
+    press(&mut app, Key::Char('?'));
+    assert!(matches!(app.popup, Some(Popup::Help { .. })));
+    insta::assert_snapshot!(draw(&app, 80, 24));
+    press(&mut app, Key::Esc);
+    assert!(app.popup.is_none());
+    press(&mut app, Key::F(1));
+    assert!(matches!(app.popup, Some(Popup::Help { .. })));
+}
+
+#[test]
+fn the_whole_setup_wizard() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Uninitialized, TrustLevel::FirstUse, 0),
+    );
+    let effects = press(&mut app, Key::Char('s'));
+    assert!(matches!(app.screen, Screen::Setup(_)));
+    assert!(effects.iter().all(|e| matches!(e, Effect::ListKeys)));
+
+    // 1. Owner keys: use the existing ones.
+    press(&mut app, Key::Enter); // use seedshare-owner
+    for _ in 0..3 {
+        press(&mut app, Key::Char('j'));
+    }
+    press(&mut app, Key::Enter); // use workload-owner
+    insta::assert_snapshot!("setup_1_keys", draw(&app, 80, 24));
+    for _ in 0..4 {
+        press(&mut app, Key::Down);
+    }
+    let effects = press(&mut app, Key::Enter); // continue
+    assert!(
+        matches!(effects.as_slice(), [Effect::ListManifests]),
+        "{effects:?}"
+    );
+
+    // 2. Manifest: from the template.
+    app::on_event(&mut app, Event::Manifests(Ok(Vec::new())));
+    let effects = press(&mut app, Key::Enter);
+    assert!(
+        matches!(effects.as_slice(), [Effect::UseTemplate { owner_hex, .. }] if owner_hex.len() == 1)
+    );
+    app::on_event(
+        &mut app,
+        Event::TemplateWritten(Ok(vec![PathBuf::from("/home/op/deploy/manifest.json")])),
+    );
+    let (m, p) = template();
+    app::on_event(&mut app, Event::ManifestLoaded(Box::new(loaded(m, p))));
+    insta::assert_snapshot!("setup_2_manifest", draw(&app, 80, 24));
+    let effects = press(&mut app, Key::Enter);
+    assert!(
+        matches!(effects.as_slice(), [Effect::CheckCoordinator]),
+        "{effects:?}"
+    );
+
+    // 3. Coordinator.
+    app::on_event(
+        &mut app,
+        Event::Coordinator {
+            status: Ok(Box::new(status(
+                CoordinatorState::Uninitialized,
+                TrustLevel::FirstUse,
+                0,
+            ))),
+            workspace: Ok(()),
+        },
+    );
+    insta::assert_snapshot!("setup_3_coordinator", draw(&app, 80, 24));
+    assert!(press(&mut app, Key::Enter).is_empty());
+
+    // 4. Confirm: nothing is sent until the word is typed.
+    insta::assert_snapshot!("setup_4_confirm", draw(&app, 80, 24));
+    assert!(press(&mut app, Key::Enter).is_empty());
+    type_str(&mut app, "sex");
+    assert!(
+        press(&mut app, Key::Enter).is_empty(),
+        "a wrong word sends nothing"
+    );
+    type_str(&mut app, "set");
+    insta::assert_snapshot!("setup_4_typed_confirmation", draw(&app, 80, 24));
+    let effects = press(&mut app, Key::Enter);
+    assert!(
+        matches!(effects.as_slice(), [Effect::SetFirstManifest { .. }]),
+        "{effects:?}"
+    );
+
+    // q during the ceremony asks first.
+    press(&mut app, Key::Char('q'));
+    assert_eq!(app.popup, Some(Popup::QuitConfirm));
+    insta::assert_snapshot!("setup_quit_confirm", draw(&app, 80, 24));
+    press(&mut app, Key::Char('n'));
+    assert!(!app.quit);
+
+    // 5. Set done → drill.
+    let effects = app::on_event(
+        &mut app,
+        Event::SetDone(Ok(SetupOutcome {
+            transition: Digest::of(b"t1"),
+            generation: 1,
+            seed_shares: 1,
+            files: [
+                "seed-shares.json",
+                "coordinator-root-ca.pem",
+                "mesh-ca.pem",
+                "manifest.json",
+            ]
+            .iter()
+            .map(|f| PathBuf::from("/home/op/deploy").join(f))
+            .collect(),
+        })),
+    );
+    assert!(
+        matches!(effects.first(), Some(Effect::ShareDrill { owner_key }) if owner_key == "seedshare-owner")
+    );
+    app::on_event(
+        &mut app,
+        Event::DrillDone(Ok(DrillReport {
+            owner_fingerprint: owner_key().public_key().fingerprint(),
+            generation: 1,
+            latest: Digest::of(b"t1"),
+            root_ca_matches: true,
+            signing_key_file: PathBuf::from("/home/op/deploy/history-signing-key.pem"),
+        })),
+    );
+    insta::assert_snapshot!("setup_5_drill", draw(&app, 80, 24));
+    press(&mut app, Key::Enter);
+    assert!(matches!(app.screen, Screen::Dashboard));
+}
+
+#[test]
+fn setup_refuses_an_initialized_coordinator() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Uninitialized, TrustLevel::FirstUse, 0),
+    );
+    press(&mut app, Key::Char('s'));
+    let Screen::Setup(w) = &mut app.screen else {
+        panic!()
+    };
+    w.owner = Some(key_infos()[0].clone());
+    w.workload = Some(key_infos()[1].clone());
+    let (m, p) = template();
+    w.manifest = Some(loaded(m, p));
+    w.step = app::SetupStep::Coordinator;
+    app::on_event(
+        &mut app,
+        Event::Coordinator {
+            status: Ok(Box::new(status(
+                CoordinatorState::Ready,
+                TrustLevel::FirstUse,
+                2,
+            ))),
+            workspace: Ok(()),
+        },
+    );
+    insta::assert_snapshot!(draw(&app, 80, 24));
+    // Enter does not go on.
+    press(&mut app, Key::Enter);
+    let Screen::Setup(w) = &app.screen else {
+        panic!()
+    };
+    assert_eq!(w.step, app::SetupStep::Coordinator);
+}
+
+#[test]
+fn setup_shows_a_manifest_that_does_not_parse() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Uninitialized, TrustLevel::FirstUse, 0),
+    );
+    press(&mut app, Key::Char('s'));
+    let Screen::Setup(w) = &mut app.screen else {
+        panic!()
+    };
+    w.owner = Some(key_infos()[0].clone());
+    w.workload = Some(key_infos()[1].clone());
+    w.step = app::SetupStep::Manifest;
+    app::on_event(&mut app, Event::Manifests(Ok(vec!["broken.json".into()])));
+    press(&mut app, Key::Down);
+    let effects = press(&mut app, Key::Enter);
+    assert!(matches!(effects.as_slice(), [Effect::LoadManifest { .. }]));
+    let bad = super::effects::load_manifest(
+        &crate::workspace::Workspace::new("/nonexistent"),
+        std::path::Path::new("/dev/null"),
+    );
+    let mut bad = LoadedManifest {
+        path: PathBuf::from("/home/op/deploy/broken.json"),
+        ..bad
+    };
+    bad.parse_error = Some(
+        Manifest::parse(b"{\"Policies\": {}, \"Foo\": 1}".to_vec())
+            .unwrap_err()
+            .to_string(),
+    );
+    app::on_event(&mut app, Event::ManifestLoaded(Box::new(bad)));
+    insta::assert_snapshot!(draw(&app, 80, 24));
+    // Enter on it again does not continue.
+    assert!(press(&mut app, Key::Enter).is_empty());
+}
+
+#[test]
+fn error_popup_for_a_key_of_the_wrong_type() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Uninitialized, TrustLevel::FirstUse, 0),
+    );
+    press(&mut app, Key::Char('s'));
+    press(&mut app, Key::Down);
+    press(&mut app, Key::Down); // import owner key
+    press(&mut app, Key::Enter);
+    type_str(&mut app, "workload.pem");
+    insta::assert_snapshot!("setup_import_prompt", draw(&app, 80, 24));
+    let effects = press(&mut app, Key::Enter);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::ImportKey {
+                kind: KeyKind::SeedShareOwner,
+                ..
+            }]
+        ),
+        "{effects:?}"
+    );
+    app::on_event(
+        &mut app,
+        Event::KeyAdded(Err(
+            "key \"seedshare-owner-2\": the PEM holds a P-384 key, but a seed share owner key is X25519; nothing was stored"
+                .into(),
+        )),
+    );
+    insta::assert_snapshot!("error_popup", draw(&app, 80, 24));
+    press(&mut app, Key::Enter);
+    assert!(app.popup.is_none());
+}
+
+#[test]
+fn typing_q_in_a_text_field_types() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Uninitialized, TrustLevel::FirstUse, 0),
+    );
+    press(&mut app, Key::Char('s'));
+    press(&mut app, Key::Down);
+    press(&mut app, Key::Down);
+    press(&mut app, Key::Enter);
+    type_str(&mut app, "q?");
+    assert!(!app.quit);
+    let Screen::Setup(w) = &app.screen else {
+        panic!()
+    };
+    assert_eq!(w.import.as_ref().unwrap().1.value, "q?");
+}
+
+#[test]
+fn recovery_wizard_steps() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(
+            CoordinatorState::RecoveryRequired,
+            TrustLevel::PinMismatch,
+            3,
+        ),
+    );
+    press(&mut app, Key::Char('r'));
+    assert!(matches!(app.screen, Screen::Recovery(_)));
+    insta::assert_snapshot!("recovery_1_key", draw(&app, 80, 24));
+    let effects = press(&mut app, Key::Enter);
+    assert!(matches!(effects.as_slice(), [Effect::DecryptShare { .. }]));
+    let effects = app::on_event(
+        &mut app,
+        Event::Decrypted(Ok(owner_key().public_key().fingerprint())),
+    );
+    assert!(matches!(effects.as_slice(), [Effect::Preflight]));
+    app::on_event(
+        &mut app,
+        Event::Preflighted(Ok(Box::new(ops::Preflight {
+            status: status(
+                CoordinatorState::RecoveryRequired,
+                TrustLevel::PinMismatch,
+                3,
+            ),
+            generation: 3,
+            latest: Digest::of(b"latest transition"),
+            root_key: p384::SecretKey::from_slice(&[0x33; 48])
+                .unwrap()
+                .public_key(),
+            chain: vec![Digest::of(b"latest transition")],
+        }))),
+    );
+    insta::assert_snapshot!("recovery_4_identity", draw(&app, 80, 24));
+    press(&mut app, Key::Enter);
+    type_str(&mut app, "recover");
+    let effects = press(&mut app, Key::Enter);
+    assert!(matches!(effects.as_slice(), [Effect::SendRecovery { .. }]));
+    let effects = app::on_event(
+        &mut app,
+        Event::RecoverySent(Ok(Box::new(pb::RecoverResponse::default()))),
+    );
+    assert!(matches!(effects.as_slice(), [Effect::Reverify { .. }]));
+    app::on_event(
+        &mut app,
+        Event::Reverified(Ok(Box::new(ops::Reverify {
+            status: status(CoordinatorState::Ready, TrustLevel::Pinned, 3),
+            root_ca_matches_pin: true,
+            history_unchanged: true,
+            mesh_ca_changed: true,
+        }))),
+    );
+    insta::assert_snapshot!("recovery_7_checklist", draw(&app, 80, 24));
+}
+
+#[test]
+fn recovery_preflight_failure_says_what_next() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(
+            CoordinatorState::RecoveryRequired,
+            TrustLevel::PinMismatch,
+            3,
+        ),
+    );
+    press(&mut app, Key::Char('r'));
+    press(&mut app, Key::Enter);
+    app::on_event(
+        &mut app,
+        Event::Decrypted(Ok(owner_key().public_key().fingerprint())),
+    );
+    app::on_event(
+        &mut app,
+        Event::Preflighted(Err("verification failed: pre-flight: the Coordinator's stored history does not verify with the key derived from your seed share (the latest signature does not verify). Nothing was sent. Check that this is the right Coordinator and the right seed-shares.json".into())),
+    );
+    insta::assert_snapshot!(draw(&app, 80, 24));
+}
+
+fn audited() -> ops::AuditedHistory {
+    let (m1, _) = template();
+    let t2 = Manifest::template(
+        &[owner_key().public_key().to_hex()],
+        &[workload_key().public_key().to_hex()],
+    );
+    let text = String::from_utf8(t2.manifest)
+        .unwrap()
+        .replace("\"web\"", "\"web\", \"api\"");
+    let m2 = Manifest::parse(text.into_bytes()).unwrap();
+    let h1 = Transition::first(m1.hash()).hash();
+    let h2 = Transition::after(h1, m2.hash()).hash();
+    let sk = p384::ecdsa::SigningKey::from_slice(&[0x22; 48]).unwrap();
+    let latest = LatestTransition::sign(h2, &sk).unwrap();
+    let response = pb::GetManifestsResponse {
+        manifests: vec![m1.raw().to_vec(), m2.raw().to_vec()],
+        latest_transition_hash: h2.as_bytes().to_vec(),
+        latest_signature: latest.signature().to_vec(),
+        ..Default::default()
+    };
+    ops::audit_response(
+        response,
+        Some((*sk.verifying_key(), SigningKeySource::SavedKey)),
+    )
+    .unwrap()
+}
+
+#[test]
+fn history_timeline_and_semantic_diff() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 2),
+    );
+    let effects = press(&mut app, Key::Char('h'));
+    assert!(matches!(effects.as_slice(), [Effect::Audit]));
+    app::on_event(&mut app, Event::Audited(Ok(Box::new(audited()))));
+    insta::assert_snapshot!("history_structured", draw(&app, 100, 30));
+    press(&mut app, Key::Tab);
+    press(&mut app, Key::Tab);
+    insta::assert_snapshot!("history_semantic_diff", draw(&app, 100, 30));
+}
+
+#[test]
+fn update_review_shows_the_semantic_diff() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 2),
+    );
+    let effects = press(&mut app, Key::Char('u'));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Audit)));
+    // The active manifest is generation 1 of this history (the template).
+    let mut audit = audited();
+    audit.entries.truncate(1);
+    app::on_event(&mut app, Event::Audited(Ok(Box::new(audit))));
+    app::on_event(
+        &mut app,
+        Event::Manifests(Ok(vec!["manifest-v2.json".into(), "manifest.json".into()])),
+    );
+    insta::assert_snapshot!("update_1_pick", draw(&app, 80, 24));
+    let effects = press(&mut app, Key::Enter);
+    assert!(matches!(effects.as_slice(), [Effect::LoadManifest { .. }]));
+    let full = audited();
+    let new = full.entries[1].manifest.clone().unwrap();
+    let (_, policies) = template();
+    let mut candidate = loaded(new, policies);
+    candidate.path = PathBuf::from("/home/op/deploy/manifest-v2.json");
+    app::on_event(&mut app, Event::ManifestLoaded(Box::new(candidate)));
+    insta::assert_snapshot!("update_2_review", draw(&app, 80, 24));
+}
+
+#[test]
+fn keys_screen_with_filter() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 2),
+    );
+    press(&mut app, Key::Char('o'));
+    assert!(matches!(app.screen, Screen::Keys(_)));
+    press(&mut app, Key::Char('/'));
+    type_str(&mut app, "work");
+    press(&mut app, Key::Enter);
+    insta::assert_snapshot!(draw(&app, 80, 24));
+}
+
+/// docs/TUI.md embeds the keymap between markers; regenerate with SEEDWARD_UPDATE_DOCS=1.
+#[test]
+fn docs_keymap_table_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/TUI.md");
+    let Ok(doc) = std::fs::read_to_string(&path) else {
+        panic!("{} is missing", path.display());
+    };
+    let (begin, end) = ("<!-- keymap:begin -->\n", "<!-- keymap:end -->");
+    let start = doc.find(begin).expect("begin marker") + begin.len();
+    let stop = doc.find(end).expect("end marker");
+    let table = keymap::markdown_table();
+    if doc[start..stop] != table {
+        if std::env::var("SEEDWARD_UPDATE_DOCS").as_deref() == Ok("1") {
+            let updated = format!("{}{}{}", &doc[..start], table, &doc[stop..]);
+            std::fs::write(&path, updated).unwrap();
+        } else {
+            panic!("docs/TUI.md's keymap table is stale; rerun with SEEDWARD_UPDATE_DOCS=1");
+        }
+    }
+}

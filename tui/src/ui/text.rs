@@ -1,0 +1,328 @@
+//! Every user-facing string of the TUI, in one place.
+
+pub const APP: &str = "Seedward";
+
+// Screens
+pub const DASHBOARD_TITLE: &str = "Dashboard";
+pub const SETUP_TITLE: &str = "First-time setup";
+pub const RECOVERY_TITLE: &str = "Recovery";
+pub const HISTORY_TITLE: &str = "History audit";
+pub const UPDATE_TITLE: &str = "Manifest update";
+pub const KEYS_TITLE: &str = "Owner keys";
+pub const HELP_TITLE: &str = "Keys (from the live keymap)";
+
+pub const SETUP_STEPS: [&str; 5] = [
+    "Owner keys",
+    "Manifest",
+    "Coordinator",
+    "Confirm and set",
+    "Share drill",
+];
+
+pub const RECOVERY_STEPS: [&str; 7] = [
+    "Owner key",
+    "Decrypt seed share",
+    "Pre-flight",
+    "Check Coordinator",
+    "Send recovery",
+    "Re-verify",
+    "Checklist",
+];
+
+// Terminal
+pub const TOO_SMALL_TITLE: &str = "Terminal too small";
+pub fn too_small(w: u16, h: u16, min_w: u16, min_h: u16) -> String {
+    format!(
+        "The terminal is {w}×{h}; Seedward needs at least {min_w}×{min_h}. Enlarge the window, or press q to quit."
+    )
+}
+
+// Status bar
+pub fn local_location(address: &str, dir: &str) -> String {
+    format!("local Coordinator on {address}, state in {dir}")
+}
+pub fn remote_location(address: &str) -> String {
+    format!("Coordinator at {address}")
+}
+pub fn health_ok(ms: u64) -> String {
+    format!("✓ connected ({ms} ms)")
+}
+pub const HEALTH_CONNECTING: &str = "… connecting";
+pub fn health_failed(message: &str) -> String {
+    format!("✗ unreachable: {message}")
+}
+
+// Dashboard
+pub const COORDINATOR_BLOCK: &str = "Coordinator";
+pub const KEYS_BLOCK: &str = "Owner keys";
+pub const NEXT_BLOCK: &str = "What to do next";
+pub const LABEL_STATE: &str = "State";
+pub const LABEL_GENERATION: &str = "Generation";
+pub const LABEL_LATEST: &str = "Latest";
+pub const LABEL_ROOT_CA: &str = "Root CA key";
+pub const LABEL_EVIDENCE: &str = "Evidence";
+pub const LABEL_TRUST: &str = "Trust";
+pub const LABEL_CONNECTION: &str = "Connection";
+pub const LABEL_ADDRESS: &str = "Address";
+pub const LABEL_TLS: &str = "TLS key";
+pub const LABEL_VERSION: &str = "Version";
+pub const NONE_YET: &str = "(none yet)";
+pub const NO_KEYS: &str =
+    "No owner keys yet. Press s (setup) or o (owner keys) to create or import them.";
+pub const NO_STATUS_YET: &str = "The Coordinator's state is not known yet: wait for the first refresh, or check the connection in the status bar.";
+pub const TRUST_PINNED: &str = "✓ pinned: certificate signed by the root CA key saved at setup";
+pub const TRUST_MISMATCH: &str = "✗ pin mismatch: not the pinned root CA (normal until recovered)";
+pub const TRUST_FIRST_USE: &str = "first use: nothing pinned yet (pinned after setup)";
+pub const ATTESTED_BADGE: &str = " ATTESTED ";
+pub const REFRESHING: &str = "refreshing every 2 s";
+
+pub fn dashboard_keys_hint(state: &str) -> &'static str {
+    match state {
+        "uninitialized" => "Press s to start the first-time setup.",
+        "recovery required" | "stale" => "Press r to start the recovery wizard.",
+        "ready" => "Press h to audit the history, u to update the manifest.",
+        _ => "",
+    }
+}
+
+// Setup
+pub const CHOOSE_MANIFEST: &str = "Choose a manifest file or start from the template.";
+pub const MANIFEST_INVALID: &str =
+    "The manifest has problems (listed above); fix the file and choose it again.";
+pub fn owner_not_listed(name: &str) -> String {
+    format!(
+        "Your seed share owner key '{name}' is not in SeedshareOwnerPubKeys: you would get no seed share. Add its public key (shown on the owner-keys step) or start from the template."
+    )
+}
+pub const CHECKING: &str = "… checking the Coordinator";
+pub fn not_uninitialized(state: &str) -> String {
+    format!(
+        "The Coordinator is {state}, not uninitialized: it already has a manifest, and setup only works on a fresh Coordinator. Nothing was sent. Use the dashboard (Esc) to audit, recover or update it, or point seedward at a new Coordinator."
+    )
+}
+pub fn setup_not_possible(state: &str) -> String {
+    format!("Setup is only for an uninitialized Coordinator; this one is {state}.")
+}
+pub const KEYS_STEP_INTRO: &str =
+    "Choose the key that will decrypt your seed share, and the key that signs manifest updates.";
+pub const OWNER_KEY_LABEL: &str = "Seed share owner key (X25519)";
+pub const WORKLOAD_KEY_LABEL: &str = "Workload owner key (P-384)";
+pub const NOT_CHOSEN: &str = "✗ not chosen";
+pub const IMMUTABLE_CHOSEN: &str = "none: immutable deployment";
+pub const IMMUTABLE_WARNING: &str = "⚠ Immutable deployment: with no workload owner key, this manifest can never be updated. Only choose this on purpose.";
+pub fn choice_use(name: &str, fp: &str) -> String {
+    format!("Use '{name}' ({fp})")
+}
+pub fn choice_generate(kind: &str) -> String {
+    format!("Create a new {kind}")
+}
+pub fn choice_import(kind: &str) -> String {
+    format!("Import the {kind} from a PEM file")
+}
+pub const CHOICE_IMMUTABLE_OFF: &str = "No workload owner key: immutable deployment";
+pub const CHOICE_IMMUTABLE_ON: &str = "✓ Immutable deployment chosen (Enter to undo)";
+pub const CHOICE_CONTINUE: &str = "Continue →";
+pub const CHOICE_CONTINUE_BLOCKED: &str =
+    "Continue (choose both keys first, or an immutable deployment)";
+pub const KIND_OWNER: &str = "seed share owner key";
+pub const KIND_WORKLOAD: &str = "workload owner key";
+pub const IMPORT_PROMPT: &str =
+    "Path of the PKCS#8 PEM file (e.g. from openssl genpkey), Enter to import:";
+pub const CHOICE_TEMPLATE: &str =
+    "Start from the template (writes manifest.json and policies/ here)";
+pub const MANIFEST_NONE: &str = "No manifest chosen yet.";
+pub const MANIFEST_VALID: &str = "✓ valid";
+pub const LABEL_POLICIES: &str = "Policies";
+pub const LABEL_SEEDSHARE_OWNERS: &str = "Seed share owners";
+pub const LABEL_WORKLOAD_OWNERS: &str = "Workload owners";
+pub const LABEL_REFERENCE_VALUES: &str = "Reference values";
+pub const LABEL_HASH: &str = "Manifest hash";
+pub const YOUR_KEY: &str = "← your key";
+pub const NONE_IMMUTABLE: &str = "(none: immutable)";
+pub const MANIFEST_ENTER_AGAIN: &str = "Press Enter again on the chosen file to continue.";
+pub const COORDINATOR_INTRO: &str =
+    "This is the Coordinator the manifest will be sent to. Check its identity.";
+pub const COORDINATOR_OK: &str =
+    "✓ uninitialized: ready for its first manifest. Press Enter to continue.";
+pub const RETRY_HINT: &str = "Press Enter to check again.";
+pub const CONFIRM_INTRO: &str =
+    "Nothing has been sent yet. Pressing Enter asks you to type a word to confirm.";
+pub const CONFIRM_SET_TITLE: &str = "Send the first manifest?";
+pub const CONFIRM_SET_WORD: &str = "set";
+pub fn confirm_set_body(hash: &str, address: &str) -> Vec<String> {
+    vec![
+        format!("Manifest {hash}"),
+        format!("goes to the Coordinator at {address}."),
+        "It is UNATTESTED: nothing proves what runs there.".into(),
+        "The seed shares come back and are saved in the workspace.".into(),
+        format!("Type {CONFIRM_SET_WORD} and press Enter to send; Esc cancels."),
+    ]
+}
+pub const WILL_WRITE: &str = "Files written after the set";
+pub const SETTING: &str = "… sending the manifest";
+pub const DRILLING: &str = "… share drill: decrypting your share and verifying the Coordinator";
+pub const IMPORTING: &str = "… importing the key";
+pub const GENERATING: &str = "… generating the key";
+pub const LOADING: &str = "… reading the manifest";
+pub const SET_DONE: &str = "✓ manifest set";
+pub const FILES_WRITTEN: &str = "Files written";
+pub const DRILL_OK: &str = "your share recovers this Coordinator ✓";
+pub fn drill_details(fp: &str, generation: u64, latest: &str) -> Vec<String> {
+    vec![
+        format!("✓ seed share decrypted with owner key {fp}"),
+        format!("✓ history verified: generation {generation}, latest {latest}"),
+        "✓ the root CA key equals the one derived from your seed".into(),
+        "✓ signing key saved for audits: history-signing-key.pem".into(),
+    ]
+}
+pub const DRILL_FAILED: &str = "✗ share drill failed";
+pub const DRILL_RETRY: &str =
+    "The manifest is set; your files are saved. Press Enter to run the drill again.";
+pub const SETUP_FINISHED: &str = "Setup finished. Keep seed-shares.json and your owner key safe: together they recover this Coordinator. Press Enter for the dashboard.";
+pub const SET_FAILED: &str = "✗ the set failed; nothing was saved";
+
+// Keys
+pub const KEY_ERROR_TITLE: &str = "Key store";
+pub const EXPORTED_TITLE: &str = "Exported";
+pub fn exported(path: &str) -> String {
+    format!("Public key written to {path}")
+}
+pub fn key_added(name: &str, fp: &str) -> String {
+    format!("✓ key '{name}' stored ({fp})")
+}
+pub const KEYS_CHOOSE_KIND_GENERATE: &str = "Generate which key?";
+pub const KEYS_CHOOSE_KIND_IMPORT: &str = "Import which key?";
+pub const KEYS_COLUMNS: [&str; 4] = ["Name", "Kind", "Stored in", "Fingerprint"];
+pub fn keystore_line(backend: &str) -> String {
+    format!("Private keys are stored in: {backend}")
+}
+pub const WORKSPACE_ERROR_TITLE: &str = "Workspace";
+
+// Recovery
+pub fn recovery_not_needed(state: &str) -> String {
+    format!(
+        "Recovery is only for a Coordinator that restarted (recovery required or stale); this one is {state}."
+    )
+}
+pub const RECOVERY_KEY_INTRO: &str =
+    "Choose the seed share owner key that decrypts your share in seed-shares.json.";
+pub const RECOVERY_NO_KEYS: &str = "No seed share owner key in the key store. Import yours with o (owner keys) from the dashboard.";
+pub fn key_chosen(name: &str, fp: &str) -> String {
+    format!("'{name}' ({fp})")
+}
+pub fn share_decrypted(fp: &str) -> String {
+    format!("your share, encrypted for owner key {fp}")
+}
+pub fn preflight_ok(generation: u64, latest: &str) -> String {
+    format!(
+        "the history verifies with your seed (generation {generation}, latest {latest}); nothing sent"
+    )
+}
+pub const IDENTITY_INTRO: &str =
+    "Your seed goes to this Coordinator next. Check it, then press Enter and type recover.";
+pub const IDENTITY_CONFIRMED: &str = "confirmed by typing";
+pub const CONFIRM_RECOVER_TITLE: &str = "Send your seed to this Coordinator?";
+pub const CONFIRM_RECOVER_WORD: &str = "recover";
+pub fn confirm_recover_body(latest: &str, address: &str) -> Vec<String> {
+    vec![
+        format!("The seed is sealed to the challenge of {address}"),
+        format!("and bound to latest transition {latest}."),
+        "The evidence is UNATTESTED: nothing proves what runs there.".into(),
+        format!("Type {CONFIRM_RECOVER_WORD} and press Enter to send; Esc cancels."),
+    ]
+}
+pub const RECOVERY_ACCEPTED: &str =
+    "the Coordinator accepted the seed; the seed is wiped from memory";
+pub const REVERIFIED: &str = "ready, root CA key equals the pin, history unchanged";
+pub fn reverify_problems(root_ok: bool, history_ok: bool) -> String {
+    let mut out = Vec::new();
+    if !root_ok {
+        out.push("✗ the root CA key is not the pinned one: do not trust this Coordinator, check coordinator-root-ca.pem");
+    }
+    if !history_ok {
+        out.push("✗ the history changed during recovery: audit it (h) before you rely on it");
+    }
+    out.join("; ")
+}
+pub const CHECKLIST: [&str; 4] = [
+    "☐ The mesh CA changed: restart every workload so that it gets a certificate from the new mesh CA.",
+    "☐ Distribute the new mesh-ca.pem (saved in the workspace) to clients that verify workloads.",
+    "☐ Audit the history (h on the dashboard) if anything above was not ✓.",
+    "☐ Keep seed-shares.json and your owner key safe for the next restart.",
+];
+pub const RECOVERY_NEXT_FAILED: &str = "Nothing further was sent. Fix the cause above and press Enter to retry this step, or Esc to leave.";
+pub const RECOVERY_DECRYPT_FAILED: &str = "Press Enter to choose another key, or Esc to leave.";
+pub const RECOVERY_DONE: &str = "Recovery finished. Press Enter for the dashboard.";
+pub const PENDING: &str = "pending";
+pub const RUNNING: &str = "running…";
+
+// History
+pub const AUDITING: &str = "… auditing the history";
+pub const VIEW_STRUCTURED: &str = "Manifest";
+pub const VIEW_RAW: &str = "Raw JSON";
+pub const VIEW_DIFF: &str = "Semantic diff";
+pub const VIEW_LINE_DIFF: &str = "Line diff";
+pub const TIMELINE: &str = "Timeline (newest first)";
+pub const HISTORY_COLUMNS: &str = " gen ✓ transition    manifest      pol own";
+pub fn audit_summary(all: bool, source: &str, failure: Option<&str>) -> String {
+    match (all, failure) {
+        (true, _) => {
+            format!("✓ every entry re-hashed and the latest signature verified with {source}")
+        }
+        (false, Some(f)) => format!("✗ {f}"),
+        (false, None) => "✗ not verified".into(),
+    }
+}
+pub const KEY_FROM_SEED: &str = "the key derived from your seed share";
+pub const KEY_SAVED: &str = "the signing key saved at setup";
+pub const KEY_NONE: &str = "no key";
+pub fn diff_against(from: u64, to: u64) -> String {
+    format!("generation {from} → {to}")
+}
+pub const DIFF_EMPTY: &str = "No semantic change (formatting only, or the same manifest).";
+pub const DIFF_FIRST: &str =
+    "Generation 1 has no predecessor; mark another generation with m to diff against it.";
+pub const UNPARSEABLE: &str = "✗ this stored manifest does not parse; shown raw only";
+
+// Update
+pub const UPDATE_PICK: &str = "Choose the new manifest (a *.json file in the workspace):";
+pub const UPDATE_NO_FILES: &str = "No *.json files in the workspace. Put the new manifest there.";
+pub const UPDATING: &str = "… signing and sending the update";
+pub const UPDATE_NEEDS_AUDIT: &str =
+    "The active history did not verify: audit it (h) and resolve that before updating.";
+pub const IMMUTABLE: &str = "The active manifest has no workload owner keys: this deployment is immutable and cannot be updated.";
+pub const NO_WORKLOAD_KEY: &str = "No workload owner key in your key store is listed in the active manifest's WorkloadOwnerPubKeys; import the right key (o).";
+pub const SAME_MANIFEST: &str =
+    "This is the active manifest already (same hash); choose the new one.";
+pub const OWNERS_CHANGED: &str =
+    "The new manifest changes the seed share owners, which can never change after the first set.";
+pub fn update_not_possible(state: &str) -> String {
+    format!("Updates need a ready Coordinator; this one is {state}.")
+}
+pub const CONFIRM_UPDATE_TITLE: &str = "Replace the active manifest?";
+pub const CONFIRM_UPDATE_WORD: &str = "update";
+pub fn confirm_update_body(hash: &str) -> Vec<String> {
+    vec![
+        format!("New manifest {hash}"),
+        "is signed with your workload owner key and set atomically".into(),
+        "against the audited latest transition.".into(),
+        format!("Type {CONFIRM_UPDATE_WORD} and press Enter to send; Esc cancels."),
+    ]
+}
+pub const STALE_MARK: &str =
+    "Someone else updated the manifest meanwhile; nothing of yours was set.";
+pub const CHANGED_MEANWHILE: &str =
+    "What changed meanwhile (your audited version → the current one):";
+pub fn update_done(generation: u64, transition: &str) -> String {
+    format!(
+        "✓ update set: generation {generation}, transition {transition}. Workloads pick up the new mesh CA on restart. Press Enter for the dashboard."
+    )
+}
+pub const SIGN_WITH: &str = "Signs with";
+
+// Popups
+pub const QUIT_TITLE: &str = "Quit during a ceremony?";
+pub const QUIT_BODY: &str = "A ceremony is in progress; what is not finished is left as it is (nothing half-sent). Quit anyway?";
+pub fn typed_mismatch(expected: &str) -> String {
+    format!("type exactly: {expected}")
+}
