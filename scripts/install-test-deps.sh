@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what Seedward's tests need on a fresh Debian/Ubuntu machine (run as root,
+# or with sudo available). Idempotent: skips what is already there.
+set -euo pipefail
+
+need_apt=()
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus dbus-bin)
+command -v gnome-keyring-daemon >/dev/null 2>&1 || need_apt+=(gnome-keyring)
+command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
+# The initializer's encrypted-volume tests (tests/tests/cryptsetup.rs) run the real binaries.
+command -v cryptsetup >/dev/null 2>&1 || need_apt+=(cryptsetup-bin)
+command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# The independent Python client (tests/python/client.py): grpcio and its protoc, plus the
+# health and reflection stubs it queries the Coordinator with.
+if ! python3 -c 'import grpc, grpc_tools, grpc_health.v1, grpc_reflection.v1alpha' >/dev/null 2>&1; then
+  echo "pip install grpcio grpcio-tools grpcio-health-checking grpcio-reflection"
+  python3 -m pip install --quiet --disable-pip-version-check \
+    grpcio grpcio-tools grpcio-health-checking grpcio-reflection
+fi

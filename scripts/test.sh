@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Seedward's whole test suite, the one command the README and CI run.
+#
+#   scripts/test.sh            install what the tests need, then fmt, clippy and every test
+#   SEEDWARD_SKIP_INSTALL=1    skip the apt/pip step (a machine that already has it all)
+#
+# The end-to-end tests need a Secret Service (gnome-keyring inside a private D-Bus
+# session), tmux for driving the TUI through a real terminal, openssl for key
+# interop, and Python's grpcio as an independent gRPC client. This script installs
+# them (as root, with apt-get and pip) and runs the tests inside a private
+# `dbus-run-session`, so nothing touches the caller's own keyring.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if [ -z "${SEEDWARD_INNER:-}" ]; then
+  if [ -z "${SEEDWARD_SKIP_INSTALL:-}" ]; then
+    step "installing test dependencies"
+    scripts/install-test-deps.sh
+  fi
+
+  step "cargo fmt --check"
+  cargo fmt --all -- --check
+
+  step "cargo clippy (all targets, warnings are errors)"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+
+  step "building the binaries and test executables once"
+  cargo build --workspace --bins --locked
+  cargo test --workspace --locked --no-run
+
+  step "running the test suite inside a private D-Bus session with an unlocked gnome-keyring"
+  exec env SEEDWARD_INNER=1 dbus-run-session -- "$0" "$@"
+fi
+
+# Inside dbus-run-session: start and unlock a throwaway Secret Service.
+# The password only protects this session's scratch keyring.
+if command -v gnome-keyring-daemon >/dev/null 2>&1; then
+  export XDG_DATA_HOME
+  XDG_DATA_HOME="$(mktemp -d)"
+  eval "$(printf 'seedward-test' | gnome-keyring-daemon --unlock --components=secrets)"
+  export GNOME_KEYRING_CONTROL SEEDWARD_TEST_SECRET_SERVICE=1
+fi
+
+cargo test --workspace --locked "$@"
