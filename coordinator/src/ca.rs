@@ -135,6 +135,52 @@ impl CertificateAuthority {
     }
 }
 
+/// How long a workload's mesh certificate is valid (as in Contrast: one year). The mesh
+/// CA changes with every manifest generation and recovery anyway, and workloads then
+/// restart and fetch a new one.
+pub const WORKLOAD_CERT_VALIDITY: std::time::Duration =
+    std::time::Duration::from_secs(365 * 86_400);
+
+impl CertificateAuthority {
+    /// Issues a workload's mesh certificate: exactly the given SANs (no Coordinator
+    /// defaults), extended key usage client and server auth, valid from an hour ago for
+    /// [`WORKLOAD_CERT_VALIDITY`].
+    pub fn issue_workload_leaf(
+        &self,
+        public_key: &impl rcgen::PublicKeyData,
+        common_name: &str,
+        sans: Vec<SanType>,
+    ) -> Result<IssuedCert, CaError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = distinguished_name(common_name);
+        params.subject_alt_names = sans;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        // `time` without its `std` feature has no clock: count from the epoch instead.
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let now = date_time_ymd(1970, 1, 1) + since_epoch;
+        params.not_before = now - std::time::Duration::from_secs(3600);
+        params.not_after = now + WORKLOAD_CERT_VALIDITY;
+        params.serial_number = Some(random_serial());
+        params.use_authority_key_identifier_extension = true;
+        let cert = params
+            .signed_by(public_key, &self.issuer)
+            .map_err(|source| CaError::Issue {
+                what: "workload leaf",
+                source,
+            })?;
+        Ok(IssuedCert {
+            pem: cert.pem(),
+            der: cert.der().clone(),
+        })
+    }
+}
+
 /// The Coordinator's TLS key pair: generated once per process.
 pub struct TlsIdentityKey {
     key_pair: KeyPair,

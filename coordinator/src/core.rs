@@ -30,7 +30,9 @@ use seedward_shared::history::{
 use seedward_shared::keys::{OwnerPublicKey, WorkloadOwnerPublicKey};
 use seedward_shared::manifest::Manifest;
 use seedward_shared::proto::v1 as pb;
-use seedward_shared::recovery::{RecoveryChallengeKey, RecoveryEnvelope, open_recovery};
+use seedward_shared::recovery::{
+    RecoveryChallengeKey, RecoveryEnvelope, RecoveryError, open_recovery,
+};
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
 use seedward_shared::seedshare::encrypt_for_owners;
 use tokio::sync::watch;
@@ -104,6 +106,19 @@ struct Challenge {
     nonce: [u8; 32],
     latest: Digest,
     expires: Instant,
+    expires_at_unix_ms: i64,
+}
+
+impl Challenge {
+    fn to_proto(&self) -> pb::RecoveryChallenge {
+        pb::RecoveryChallenge {
+            id: self.id.to_vec(),
+            public_key: self.key.public_key().to_vec(),
+            nonce: self.nonce.to_vec(),
+            latest_transition_hash: self.latest.as_bytes().to_vec(),
+            expires_at_unix_ms: self.expires_at_unix_ms,
+        }
+    }
 }
 
 /// The Coordinator core: a history store, the state, outstanding recovery challenges.
@@ -191,40 +206,101 @@ impl<S: HistoryStore> Coordinator<S> {
             return Ok(());
         }
         let verifying = *ready.engine.transaction_signing_key().verifying_key();
-        let adopted = stored.and_then(|bytes| {
-            let latest = LatestTransition::from_bytes(&bytes).ok()?;
-            latest.verify(&verifying).ok()?;
-            let entries = self.history.walk(latest.transition_hash()).ok()?;
-            let ours = ready.latest.transition_hash();
-            if !entries.iter().any(|(hash, _)| *hash == ours) {
-                return None;
-            }
-            let (_, last) = entries.last()?;
-            let manifest =
-                Manifest::parse(self.history.get_manifest(&last.manifest_hash).ok()?).ok()?;
-            Some((latest, bytes, entries.len() as u64, manifest))
-        });
-        match adopted {
-            Some((latest, bytes, generation, manifest)) => {
-                tracing::info!(latest = %latest.transition_hash(), generation, "adopted a descendant transition from the store");
-                ready.latest = latest;
-                ready.latest_bytes = bytes;
-                ready.generation = generation;
-                ready.manifest = manifest;
-                Ok(())
-            }
-            None => {
-                tracing::warn!(
-                    "the store moved to a transition that is not a descendant of ours: stale"
-                );
-                self.commit(guard, State::Stale);
-                Ok(())
-            }
-        }
+        // Only "not signed by our key" or "not a descendant of ours" makes this replica stale.
+        // A failed read is an error for this request; the keys stay in memory.
+        let descendant = match stored {
+            None => None,
+            Some(bytes) => match LatestTransition::from_bytes(&bytes) {
+                Err(_) => None,
+                Ok(latest) if latest.verify(&verifying).is_err() => None,
+                Ok(latest) => {
+                    let entries = self
+                        .history
+                        .walk(latest.transition_hash())
+                        .map_err(map_history_error)?;
+                    let ours = ready.latest.transition_hash();
+                    if entries.iter().any(|(hash, _)| *hash == ours) {
+                        Some((latest, bytes, entries))
+                    } else {
+                        None
+                    }
+                }
+            },
+        };
+        let Some((latest, bytes, entries)) = descendant else {
+            tracing::warn!(
+                "the store moved to a transition that is not a descendant of ours: stale"
+            );
+            self.commit(guard, State::Stale);
+            return Ok(());
+        };
+        let Some((_, last)) = entries.last() else {
+            return Err(CoreError::Internal(
+                "a descendant chain cannot be empty".into(),
+            ));
+        };
+        let manifest_bytes = self
+            .history
+            .get_manifest(&last.manifest_hash)
+            .map_err(map_history_error)?;
+        let manifest = Manifest::parse(manifest_bytes).map_err(|e| CoreError::Corrupt {
+            key: format!("manifests/{}", last.manifest_hash),
+            detail: e.to_string(),
+        })?;
+        // Another replica's update is a new generation: it gets a fresh mesh CA here too.
+        let mesh_ca = CertificateAuthority::mesh(
+            &SeedEngine::generate_mesh_ca_key(&mut OsRng),
+            &ready.root_ca,
+        )
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        tracing::info!(latest = %latest.transition_hash(), generation = entries.len(), "adopted a descendant transition from the store");
+        ready.latest = latest;
+        ready.latest_bytes = bytes;
+        ready.generation = entries.len() as u64;
+        ready.manifest = manifest;
+        ready.mesh_ca = mesh_ca;
+        Ok(())
     }
 
     fn latest_bytes(&self) -> Result<Option<Vec<u8>>, HistoryError> {
         Ok(self.history.store().get(&StoreKey::latest())?)
+    }
+
+    /// `WorkloadApi.GetCredentials`: the mesh certificate (and workload secret, if the
+    /// policy entry names one) for a workload whose evidence a verifier accepted.
+    /// Not ready → `WrongState` (FailedPrecondition: the workload retries); a policy hash
+    /// that the active manifest does not list → `UnknownPolicy` (PermissionDenied).
+    pub fn workload_credentials(
+        &self,
+        workload: &crate::credentials::VerifiedWorkload,
+        public_key: &crate::credentials::WorkloadPublicKey,
+    ) -> Result<crate::credentials::WorkloadCredentials, CoreError> {
+        let mut guard = self.lock_state();
+        self.refresh(&mut guard)?;
+        let State::Ready(ready) = &*guard else {
+            return Err(CoreError::WrongState {
+                op: "issue workload credentials",
+                state: guard.name(),
+            });
+        };
+        let wanted = workload.policy_hash();
+        let entry = ready
+            .manifest
+            .policies()
+            .iter()
+            .find(|(key, _)| hex::decode(key).is_ok_and(|b| b == wanted.as_bytes()))
+            .map(|(_, entry)| entry)
+            .ok_or(CoreError::UnknownPolicy {
+                policy_hash: *wanted,
+            })?;
+        crate::credentials::issue(
+            &ready.engine,
+            &ready.root_ca,
+            &ready.mesh_ca,
+            wanted,
+            entry,
+            public_key,
+        )
     }
 
     /// `GetStatus`.
@@ -253,11 +329,19 @@ impl<S: HistoryStore> Coordinator<S> {
                 let latest = self.stored_latest_hash()?;
                 let count = match generation {
                     Some((hash, n)) if *hash == latest => *n,
-                    _ => {
-                        let n = self.history.walk(latest).map_err(map_history_error)?.len() as u64;
-                        *generation = Some((latest, n));
-                        n
-                    }
+                    _ => match self.history.walk(latest) {
+                        Ok(chain) => {
+                            let n = chain.len() as u64;
+                            *generation = Some((latest, n));
+                            n
+                        }
+                        // Status must still say "recovery required"; GetManifests and
+                        // Recover report the corruption with the file's name.
+                        Err(err) => {
+                            tracing::warn!(error = %err, "the stored history does not walk");
+                            0
+                        }
+                    },
                 };
                 response.generation = count;
                 response.latest_transition_hash = latest.as_bytes().to_vec();
@@ -294,38 +378,41 @@ impl<S: HistoryStore> Coordinator<S> {
         Ok(latest.transition_hash())
     }
 
+    /// The recovery challenge to offer: the newest unused one for `latest` while more than
+    /// half of its lifetime is left, otherwise a new one. Reusing it means a flood of
+    /// `GetStatus` calls cannot evict the challenge an operator is sealing to.
     fn new_challenge(&self, latest: Digest) -> pb::RecoveryChallenge {
+        let now = Instant::now();
+        let mut challenges = self.lock_challenges();
+        challenges.retain(|c| c.expires > now);
+        if let Some(current) = challenges.back()
+            && current.latest == latest
+            && current.expires.saturating_duration_since(now) > self.config.challenge_ttl / 2
+        {
+            return current.to_proto();
+        }
         let mut id = [0u8; 16];
         let mut nonce = [0u8; 32];
         OsRng.fill_bytes(&mut id);
         OsRng.fill_bytes(&mut nonce);
-        let key = RecoveryChallengeKey::generate(&mut OsRng);
-        let public_key = key.public_key();
-        let now = Instant::now();
-        let expires_at = SystemTime::now() + self.config.challenge_ttl;
-        let expires_at_unix_ms = expires_at
+        let expires_at_unix_ms = (SystemTime::now() + self.config.challenge_ttl)
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let mut challenges = self.lock_challenges();
-        challenges.retain(|c| c.expires > now);
         while challenges.len() >= self.config.max_challenges.max(1) {
             challenges.pop_front();
         }
-        challenges.push_back(Challenge {
+        let challenge = Challenge {
             id,
-            key,
+            key: RecoveryChallengeKey::generate(&mut OsRng),
             nonce,
             latest,
             expires: now + self.config.challenge_ttl,
-        });
-        pb::RecoveryChallenge {
-            id: id.to_vec(),
-            public_key: public_key.to_vec(),
-            nonce: nonce.to_vec(),
-            latest_transition_hash: latest.as_bytes().to_vec(),
             expires_at_unix_ms,
-        }
+        };
+        let proto = challenge.to_proto();
+        challenges.push_back(challenge);
+        proto
     }
 
     /// `SetManifest`.
@@ -356,7 +443,13 @@ impl<S: HistoryStore> Coordinator<S> {
             .check_policies(&req.policies)
             .map_err(|e| CoreError::InvalidManifest(e.to_string()))?;
         match &*guard {
-            State::Uninitialized => self.first_set(&mut guard, manifest, &req.policies, previous),
+            State::Uninitialized => self.first_set(
+                &mut guard,
+                manifest,
+                &req.policies,
+                previous,
+                &req.signature,
+            ),
             State::Ready(_) => self.update(
                 &mut guard,
                 manifest,
@@ -422,11 +515,19 @@ impl<S: HistoryStore> Coordinator<S> {
         manifest: Manifest,
         policies: &[Vec<u8>],
         previous: Option<Digest>,
+        signature: &[u8],
     ) -> Result<pb::SetManifestResponse, CoreError> {
+        // An update aimed at a Coordinator without history means its state is missing: never
+        // turn it into a first set (a new seed would change every workload secret).
         if let Some(prev) = previous
             && prev != Digest::ZERO
         {
-            return Err(CoreError::StaleLatest { current: None });
+            return Err(CoreError::NoHistory { expected: prev });
+        }
+        if !signature.is_empty() {
+            return Err(CoreError::NoHistory {
+                expected: Digest::ZERO,
+            });
         }
         let owners = manifest
             .seedshare_owner_keys()
@@ -442,10 +543,16 @@ impl<S: HistoryStore> Coordinator<S> {
         let document = encrypt_for_owners(&seed, &salt, &owners, &mut OsRng)
             .map_err(|e| CoreError::Internal(e.to_string()))?;
         drop(seed);
+        if owners.is_empty() {
+            tracing::warn!(
+                "first manifest has no SeedshareOwnerPubKeys: this Coordinator can never be recovered after a restart"
+            );
+        }
 
+        let certificates = Self::certificates(&engine)?;
         let transition = Transition::first(manifest.hash());
         let latest = self.persist(&manifest, policies, &transition, None, &engine)?;
-        let ready = self.make_ready(engine, latest, 1, manifest)?;
+        let ready = self.make_ready(engine, certificates, latest, 1, manifest);
         let response = pb::SetManifestResponse {
             root_ca_cert: ready.root_ca.cert().pem.clone(),
             mesh_ca_cert: ready.mesh_ca.cert().pem.clone(),
@@ -505,6 +612,12 @@ impl<S: HistoryStore> Coordinator<S> {
                 transition: proposed,
             });
         }
+        // Everything fallible before the store changes.
+        let mesh_ca = CertificateAuthority::mesh(
+            &SeedEngine::generate_mesh_ca_key(&mut OsRng),
+            &ready.root_ca,
+        )
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
         let old_latest = ready.latest.clone();
         let latest = match self.persist(
             &manifest,
@@ -521,9 +634,6 @@ impl<S: HistoryStore> Coordinator<S> {
             }
             Err(err) => return Err(err),
         };
-        let mesh_key = SeedEngine::generate_mesh_ca_key(&mut OsRng);
-        let mesh_ca = CertificateAuthority::mesh(&mesh_key, &ready.root_ca)
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
         ready.latest_bytes = latest.to_bytes();
         ready.latest = latest;
         ready.generation += 1;
@@ -563,22 +673,33 @@ impl<S: HistoryStore> Coordinator<S> {
             .map_err(map_history_error)
     }
 
-    fn make_ready(
-        &self,
-        engine: SeedEngine,
-        latest: LatestTransition,
-        generation: u64,
-        manifest: Manifest,
-    ) -> Result<Ready, CoreError> {
+    /// The root and a fresh mesh CA for `engine`. Fallible, so it runs *before* anything is
+    /// persisted: a first set must never store a history whose seed shares were not returned.
+    fn certificates(
+        engine: &SeedEngine,
+    ) -> Result<(CertificateAuthority, CertificateAuthority), CoreError> {
         let root_ca = CertificateAuthority::root(engine.root_ca_key())
             .map_err(|e| CoreError::Internal(e.to_string()))?;
         let mesh_key = SeedEngine::generate_mesh_ca_key(&mut OsRng);
         let mesh_ca = CertificateAuthority::mesh(&mesh_key, &root_ca)
             .map_err(|e| CoreError::Internal(e.to_string()))?;
-        self.tls
-            .issue_from(&root_ca)
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
-        Ok(Ready {
+        Ok((root_ca, mesh_ca))
+    }
+
+    /// Builds the ready state after the store accepted the change. Infallible on purpose:
+    /// a TLS re-issue failure leaves the self-signed certificate in place and is logged.
+    fn make_ready(
+        &self,
+        engine: SeedEngine,
+        (root_ca, mesh_ca): (CertificateAuthority, CertificateAuthority),
+        latest: LatestTransition,
+        generation: u64,
+        manifest: Manifest,
+    ) -> Ready {
+        if let Err(err) = self.tls.issue_from(&root_ca) {
+            tracing::error!(error = %err, "could not issue the TLS certificate from the root CA; it stays self-signed");
+        }
+        Ready {
             engine,
             root_ca,
             mesh_ca,
@@ -586,7 +707,7 @@ impl<S: HistoryStore> Coordinator<S> {
             latest,
             generation,
             manifest,
-        })
+        }
     }
 
     /// `GetManifests`.
@@ -639,10 +760,7 @@ impl<S: HistoryStore> Coordinator<S> {
 
     /// Reads every manifest of `entries` and every policy they reference (each once), each
     /// re-hashed against its name: a missing or tampered blob is [`CoreError::Corrupt`].
-    fn read_chain(
-        &self,
-        entries: &[(Digest, Transition)],
-    ) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), CoreError> {
+    fn read_chain(&self, entries: &[(Digest, Transition)]) -> Result<ChainBlobs, CoreError> {
         let mut manifests = Vec::with_capacity(entries.len());
         let mut policies = Vec::new();
         let mut seen_policy = std::collections::BTreeSet::new();
@@ -780,8 +898,15 @@ impl<S: HistoryStore> Coordinator<S> {
             challenge.latest.as_bytes(),
             &envelope,
         )
-        .map_err(|_| CoreError::EnvelopeRejected {
-            fingerprint: owner.fingerprint(),
+        .map_err(|e| match e {
+            RecoveryError::Open { .. } => CoreError::EnvelopeRejected {
+                fingerprint: owner.fingerprint(),
+            },
+            // The envelope authenticated, but what it carries is not seed ‖ salt.
+            other => CoreError::InvalidArgument {
+                field: "ciphertext",
+                message: other.to_string(),
+            },
         })?;
         drop(challenge);
         let engine = SeedEngine::new(&seed, &salt).map_err(|e| CoreError::InvalidArgument {
@@ -799,7 +924,8 @@ impl<S: HistoryStore> Coordinator<S> {
         // is served as verified.
         self.read_chain(&entries)?;
         let generation = entries.len() as u64;
-        let ready = self.make_ready(engine, stored, generation, manifest)?;
+        let certificates = Self::certificates(&engine)?;
+        let ready = self.make_ready(engine, certificates, stored, generation, manifest);
         let response = pb::RecoverResponse {
             root_ca_cert: ready.root_ca.cert().pem.clone(),
             mesh_ca_cert: ready.mesh_ca.cert().pem.clone(),
@@ -812,6 +938,9 @@ impl<S: HistoryStore> Coordinator<S> {
         Ok(response)
     }
 }
+
+/// The manifests (oldest first) and the policy documents of a history, as stored.
+type ChainBlobs = (Vec<Vec<u8>>, Vec<Vec<u8>>);
 
 fn public_key_array(challenge: &pb::RecoveryChallenge) -> [u8; 32] {
     challenge
@@ -845,11 +974,15 @@ fn digest_field(field: &'static str, bytes: &[u8]) -> Result<Digest, CoreError> 
 fn map_history_error(err: HistoryError) -> CoreError {
     match err {
         HistoryError::Conflict { current } => CoreError::StaleLatest { current },
-        HistoryError::Store(StoreError::Conflict { .. }) => {
-            CoreError::StaleLatest { current: None }
-        }
+        HistoryError::Store(StoreError::Conflict { .. }) => CoreError::Storage(
+            "an unexpected compare-and-swap conflict on a content-addressed object".into(),
+        ),
         HistoryError::Store(StoreError::Io { key, message }) => {
-            CoreError::Storage(format!("{key}: {message}"))
+            // The OS error and the path stay in the Coordinator's log.
+            tracing::error!(%key, %message, "storage error");
+            CoreError::Storage(format!(
+                "reading or writing `{key}` failed; see the Coordinator's log"
+            ))
         }
         HistoryError::Store(other) => CoreError::Storage(other.to_string()),
         HistoryError::Corrupt { key, actual } => CoreError::Corrupt {

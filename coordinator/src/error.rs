@@ -55,6 +55,11 @@ pub enum CoreError {
         .current.map(|d| d.to_string()).unwrap_or_else(|| "absent".into())
     )]
     StaleLatest { current: Option<Digest> },
+    /// An update (or atomic set) reached a Coordinator that has no history at all.
+    #[error(
+        "this Coordinator has no manifest history, but the request expects one (transition {expected}): its state directory is probably missing or wrong. Restore it (or fix --state-dir) and restart the Coordinator; do NOT run first-time setup, which would create a new seed and change every workload secret"
+    )]
+    NoHistory { expected: Digest },
     /// The active manifest has no workload owner keys.
     #[error(
         "this deployment is immutable: the active manifest lists no WorkloadOwnerPubKeys, so it can never be updated; deploy a new Coordinator with a new manifest instead"
@@ -95,6 +100,16 @@ pub enum CoreError {
         "the stored history is corrupt: {key}: {detail}; restore the state directory from a backup"
     )]
     Corrupt { key: String, detail: String },
+    /// A workload named a policy hash that is not a key of the active manifest's `Policies`.
+    #[error(
+        "the policy hash {policy_hash} is not in the active manifest: add the workload's policy to the manifest's Policies (a signed update with seedward set), or run the workload with a policy the manifest lists"
+    )]
+    UnknownPolicy { policy_hash: Digest },
+    /// A workload's evidence did not verify.
+    #[error(
+        "the workload evidence was rejected: {detail}; check that the workload runs with the evidence kind this Coordinator accepts"
+    )]
+    EvidenceRejected { detail: String },
     /// Storage failed (I/O).
     #[error("storage error: {0}")]
     Storage(String),
@@ -130,6 +145,7 @@ impl CoreError {
                 StateName::Stale => "STALE",
             },
             CoreError::StaleLatest { .. } => "STALE_LATEST",
+            CoreError::NoHistory { .. } => "NO_HISTORY",
             CoreError::UpdatesDisabled => "UPDATES_DISABLED",
             CoreError::BadSignature { .. } => "BAD_SIGNATURE",
             CoreError::OwnersChanged => "OWNERS_CHANGED",
@@ -137,6 +153,8 @@ impl CoreError {
             CoreError::EnvelopeRejected { .. } => "ENVELOPE_REJECTED",
             CoreError::Challenge { .. } => "CHALLENGE_INVALID",
             CoreError::WrongSeed => "WRONG_SEED",
+            CoreError::UnknownPolicy { .. } => "UNKNOWN_POLICY",
+            CoreError::EvidenceRejected { .. } => "EVIDENCE_REJECTED",
             CoreError::Corrupt { .. } => "HISTORY_CORRUPT",
             CoreError::Storage(_) => "STORAGE",
             CoreError::Internal(_) => "INTERNAL",
@@ -151,12 +169,15 @@ impl CoreError {
             }
             CoreError::WrongState { .. }
             | CoreError::StaleLatest { .. }
+            | CoreError::NoHistory { .. }
             | CoreError::Challenge { .. } => Code::FailedPrecondition,
             CoreError::UpdatesDisabled
             | CoreError::BadSignature { .. }
             | CoreError::OwnersChanged
             | CoreError::UnknownOwner { .. }
-            | CoreError::EnvelopeRejected { .. } => Code::PermissionDenied,
+            | CoreError::EnvelopeRejected { .. }
+            | CoreError::UnknownPolicy { .. }
+            | CoreError::EvidenceRejected { .. } => Code::PermissionDenied,
             CoreError::WrongSeed => Code::Unauthenticated,
             CoreError::Corrupt { .. } => Code::DataLoss,
             CoreError::Storage(_) => Code::Unavailable,

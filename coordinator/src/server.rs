@@ -1,4 +1,5 @@
-//! Wiring: the TLS listener, the gRPC services (user API, health, reflection), shutdown.
+//! Wiring: the TLS listener, the gRPC services (user API, workload API, health, reflection),
+//! shutdown.
 //!
 //! [`start`] is what the binary runs and what the `seedward` TUI embeds for its local
 //! Coordinator on loopback.
@@ -18,11 +19,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic_health::ServingStatus;
 
 use crate::core::{Coordinator, CoreConfig};
+use crate::credentials::UnattestedWorkloadVerifier;
 use crate::error::StateName;
 use crate::evidence::UnattestedEvidence;
 use crate::service::UserService;
 use crate::store::FsStore;
 use crate::tls::TlsIdentity;
+use crate::workload::WorkloadService;
 
 /// Health service name that reports readiness (SERVING only when ready).
 pub const READINESS_SERVICE: &str = "seedward.v1.UserApi";
@@ -125,6 +128,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .context("cannot read the history store")?,
     );
     let state = core.subscribe();
+    if core.state_name() == StateName::Uninitialized {
+        tracing::warn!(
+            state_dir = %config.state_dir.display(),
+            "no manifest history in the state directory; if this Coordinator was set up before, the state directory is wrong — do not run first-time setup against it"
+        );
+    }
     tracing::info!(
         listen = %local_addr,
         state_dir = %config.state_dir.display(),
@@ -166,9 +175,17 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .build_v1alpha()
         .context("cannot build the reflection service")?;
 
-    let user_api = pb::user_api_server::UserApiServer::new(UserService::new(core))
-        .max_decoding_message_size(config.max_request_bytes)
-        .max_encoding_message_size(config.max_response_bytes);
+    let user_api = pb::user_api_server::UserApiServer::new(
+        UserService::new(core.clone()).with_read_timeout(config.request_timeout),
+    )
+    .max_decoding_message_size(config.max_request_bytes)
+    .max_encoding_message_size(config.max_response_bytes);
+
+    let workload_api = pb::workload_api_server::WorkloadApiServer::new(WorkloadService::new(
+        core.clone(),
+        Arc::new(UnattestedWorkloadVerifier),
+    ))
+    .max_decoding_message_size(config.max_request_bytes);
 
     let acceptor = TlsAcceptor::from(Arc::new(
         tls.server_config().context("cannot configure TLS")?,
@@ -199,11 +216,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     });
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let timeout = config.request_timeout;
     let task = tokio::spawn(async move {
         let result = tonic::transport::Server::builder()
-            .timeout(timeout)
             .add_service(user_api)
+            .add_service(workload_api)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -12,13 +12,46 @@ use crate::core::Coordinator;
 use crate::error::CoreError;
 
 /// The `seedward.v1.UserApi` service.
+///
+/// Read-only RPCs are bounded by `read_timeout`. `SetManifest` and `Recover` are not: the
+/// work runs on a blocking thread and completes even if the response is cancelled, so a
+/// timeout would only hide from the caller that its change was made (and, on a first set,
+/// lose the seed shares).
 pub struct UserService<S: HistoryStore + 'static> {
     core: Arc<Coordinator<S>>,
+    read_timeout: Option<std::time::Duration>,
 }
 
 impl<S: HistoryStore + 'static> UserService<S> {
     pub fn new(core: Arc<Coordinator<S>>) -> Self {
-        Self { core }
+        Self {
+            core,
+            read_timeout: None,
+        }
+    }
+
+    /// Bounds `GetStatus` and `GetManifests`.
+    pub fn with_read_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.read_timeout = Some(timeout);
+        self
+    }
+
+    async fn read<T, F>(&self, op: &'static str, f: F) -> Result<Response<T>, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Coordinator<S>) -> Result<T, CoreError> + Send + 'static,
+    {
+        match self.read_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, self.run(op, f))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Status::deadline_exceeded(format!(
+                        "{op} took longer than {} s; the Coordinator may be overloaded or its storage slow; retry",
+                        timeout.as_secs()
+                    )))
+                }),
+            None => self.run(op, f).await,
+        }
     }
 
     async fn run<T, F>(&self, op: &'static str, f: F) -> Result<Response<T>, Status>
@@ -48,7 +81,7 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         &self,
         _request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
-        self.run("GetStatus", |core| core.status()).await
+        self.read("GetStatus", |core| core.status()).await
     }
 
     async fn set_manifest(
@@ -64,7 +97,7 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         &self,
         _request: Request<pb::GetManifestsRequest>,
     ) -> Result<Response<pb::GetManifestsResponse>, Status> {
-        self.run("GetManifests", |core| core.manifests()).await
+        self.read("GetManifests", |core| core.manifests()).await
     }
 
     async fn recover(

@@ -41,6 +41,13 @@ impl FsStore {
         let root = root.into();
         fs::create_dir_all(&root)?;
         set_dir_mode(&root)?;
+        // Make the directory entry itself durable: a history that vanishes on power loss
+        // would turn the Coordinator back into an uninitialized one.
+        if let Some(parent) = root.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            sync_dir(parent)?;
+        }
         Ok(Self { root })
     }
 
