@@ -1,1 +1,169 @@
-//! End-to-end test support.
+//! End-to-end test support: the real `seedward-coordinator` binary in a temp dir on a free
+//! loopback port, and the real `seedward` binary.
+//!
+//! The binaries are built once per test process with the same cargo and profile that runs
+//! the tests (`cargo build --bins`), so `cargo test --workspace` alone is enough.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// The workspace's target directory for the current profile.
+pub fn bin_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // Test executables live in target/<profile>/deps/; the binaries one level up.
+        let exe = std::env::current_exe().unwrap_or_default();
+        let dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("target/debug"));
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--bins",
+            "-p",
+            "seedward-coordinator",
+            "-p",
+            "seedward",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo build: {e}"));
+        assert!(status.success(), "building the binaries failed");
+        dir
+    })
+    .clone()
+}
+
+pub fn coordinator_bin() -> PathBuf {
+    bin_dir().join("seedward-coordinator")
+}
+
+pub fn seedward_bin() -> PathBuf {
+    bin_dir().join("seedward")
+}
+
+/// A running Coordinator process.
+pub struct CoordinatorProcess {
+    child: Option<Child>,
+    pub addr: String,
+    pub state_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl CoordinatorProcess {
+    /// Starts the daemon on `127.0.0.1:0` with `state_dir` and waits until it listens.
+    pub fn start(state_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(state_dir, &[])
+    }
+
+    pub fn start_with(state_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(state_dir)?;
+        let log = state_dir.with_extension(format!("log-{}", rand_suffix()));
+        let log_file = std::fs::File::create(&log)?;
+        let mut child = Command::new(coordinator_bin())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--state-dir")
+            .arg(state_dir)
+            .arg("--log-level")
+            .arg("seedward_coordinator=trace,info")
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .context("cannot start seedward-coordinator")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                let _ = child.wait();
+                bail!(
+                    "seedward-coordinator exited before listening; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            if let Some(addr) = line
+                .trim()
+                .strip_prefix("seedward-coordinator listening on ")
+            {
+                let addr = addr.to_string();
+                return Ok(Self {
+                    child: Some(child),
+                    addr,
+                    state_dir: state_dir.to_path_buf(),
+                    log,
+                });
+            }
+            if Instant::now() > deadline {
+                bail!("seedward-coordinator did not report its address");
+            }
+        }
+    }
+
+    /// SIGKILL: no cleanup, no flush — a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait: a graceful stop. Returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the daemon logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for CoordinatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn rand_suffix() -> String {
+    use rand_core::RngCore;
+    format!("{:08x}", rand_core::OsRng.next_u32())
+}

@@ -1,0 +1,715 @@
+//! Every refusal of the real Coordinator, checked by exact gRPC code *and* the machine-readable
+//! reason in the `seedward-error` metadata (clients branch on the reason, never on text).
+//!
+//! Beyond Contrast's `userapi_test.go`: a wrong-but-well-formed seed or salt has its own
+//! error (Contrast returns Unknown); replayed and expired challenges; an envelope sealed by
+//! another key than the claimed owner; seed share owners compared order-insensitively;
+//! transport limits; and the daemon's trace log never contains the seed or the salt.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
+
+mod coordinator_support;
+
+use std::time::Duration;
+
+use coordinator_support::*;
+use rand_core::OsRng;
+use seedward::client::error_reason;
+use seedward_shared::history::Digest;
+use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
+use seedward_shared::proto::v1 as pb;
+use seedward_shared::seed::{Salt, Seed};
+use tonic::Code;
+
+/// A Coordinator that restarted after its first manifest: recovery required.
+async fn recovery_required(dir: &std::path::Path, extra: &[&str]) -> Deployment {
+    let mut d = Deployment::new_with(dir, extra).await;
+    d.process.kill();
+    d.process = start_with(dir, extra).await;
+    d.client = connect(&d.process.addr).await;
+    assert_eq!(d.client.status().await.unwrap().state, RECOVERY_REQUIRED);
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_refusals_are_precise_and_leave_the_state_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = recovery_required(&tmp.path().join("state"), &[]).await;
+    let stranger = OwnerKeyPair::generate(&mut OsRng);
+    let client = &d.client;
+    let still_recovery_required = || async move {
+        let status = client.status().await.unwrap();
+        assert_eq!(state_name(status.state), "recovery required");
+    };
+
+    // A key that is not a seed share owner of the stored manifest, with the right seed.
+    let c = challenge(&d.client).await;
+    let req = seal(
+        &c,
+        &stranger,
+        &stranger.public_key(),
+        &d.secret.seed,
+        &d.secret.salt,
+    );
+    let status = assert_refused(
+        d.client.recover(req).await,
+        Code::PermissionDenied,
+        "UNKNOWN_OWNER",
+    );
+    assert!(
+        status
+            .message()
+            .contains(&stranger.public_key().fingerprint()),
+        "{}",
+        status.message()
+    );
+    still_recovery_required().await;
+
+    // Sealed by another key than the claimed owner: the envelope does not open.
+    let c = challenge(&d.client).await;
+    let req = seal(
+        &c,
+        &stranger,
+        &d.keys.owner.public_key(),
+        &d.secret.seed,
+        &d.secret.salt,
+    );
+    assert_refused(
+        d.client.recover(req).await,
+        Code::PermissionDenied,
+        "ENVELOPE_REJECTED",
+    );
+    still_recovery_required().await;
+
+    // The right owner, a well-formed but wrong seed (64 random bytes) with the right salt.
+    let c = challenge(&d.client).await;
+    let wrong_seed = Seed::generate(&mut OsRng);
+    let req = seal(
+        &c,
+        &d.keys.owner,
+        &d.keys.owner.public_key(),
+        &wrong_seed,
+        &d.secret.salt,
+    );
+    let status = assert_refused(
+        d.client.recover(req).await,
+        Code::Unauthenticated,
+        "WRONG_SEED",
+    );
+    assert!(
+        status.message().contains("does not verify"),
+        "{}",
+        status.message()
+    );
+    still_recovery_required().await;
+
+    // The right seed with a wrong salt.
+    let c2 = challenge(&d.client).await;
+    let wrong_salt = Salt::generate(&mut OsRng);
+    let req = seal(
+        &c2,
+        &d.keys.owner,
+        &d.keys.owner.public_key(),
+        &d.secret.seed,
+        &wrong_salt,
+    );
+    assert_refused(
+        d.client.recover(req).await,
+        Code::Unauthenticated,
+        "WRONG_SEED",
+    );
+    still_recovery_required().await;
+
+    // A challenge is single-use, even after a failed attempt: replaying its id fails.
+    let req = seal(
+        &c,
+        &d.keys.owner,
+        &d.keys.owner.public_key(),
+        &d.secret.seed,
+        &d.secret.salt,
+    );
+    let status = assert_refused(
+        d.client.recover(req).await,
+        Code::FailedPrecondition,
+        "CHALLENGE_INVALID",
+    );
+    assert!(
+        status.message().contains("unknown or already used"),
+        "{}",
+        status.message()
+    );
+    // An id that was never issued.
+    let mut bogus = challenge(&d.client).await;
+    bogus.id = random_bytes(16);
+    let req = seal(
+        &bogus,
+        &d.keys.owner,
+        &d.keys.owner.public_key(),
+        &d.secret.seed,
+        &d.secret.salt,
+    );
+    assert_refused(
+        d.client.recover(req).await,
+        Code::FailedPrecondition,
+        "CHALLENGE_INVALID",
+    );
+    still_recovery_required().await;
+
+    // Malformed fields are InvalidArgument and name the field.
+    let c = challenge(&d.client).await;
+    let mut req = seal(
+        &c,
+        &d.keys.owner,
+        &d.keys.owner.public_key(),
+        &d.secret.seed,
+        &d.secret.salt,
+    );
+    req.owner_public_key.truncate(31);
+    let status = assert_refused(
+        d.client.recover(req).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert!(
+        status.message().contains("owner_public_key"),
+        "{}",
+        status.message()
+    );
+    let mut req = seal(
+        &c,
+        &d.keys.owner,
+        &d.keys.owner.public_key(),
+        &d.secret.seed,
+        &d.secret.salt,
+    );
+    req.encapsulated_key.push(0);
+    let status = assert_refused(
+        d.client.recover(req).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert!(
+        status.message().contains("encapsulated_key"),
+        "{}",
+        status.message()
+    );
+
+    // SetManifest and GetManifests in recovery: the first refused, the second unverified.
+    let (manifest, policies) = d.keys.manifest(7);
+    let req = signed_update(&d.keys.workload, manifest, policies, d.latest(), true);
+    let status = assert_refused(
+        d.client.set_manifest(req).await,
+        Code::FailedPrecondition,
+        "RECOVERY_REQUIRED",
+    );
+    assert!(status.message().contains("recover"), "{}", status.message());
+    let history = d.client.manifests().await.unwrap();
+    assert!(!history.verified);
+
+    // And after all that, the right owner still recovers; the replayed challenge from
+    // before the recovery stays dead.
+    d.recover().await;
+    assert_eq!(d.client.status().await.unwrap().state, READY);
+
+    // Recover when ready.
+    let req = pb::RecoverRequest {
+        challenge_id: random_bytes(16),
+        owner_public_key: d.keys.owner.public_key().as_bytes().to_vec(),
+        encapsulated_key: OwnerKeyPair::generate(&mut OsRng)
+            .public_key()
+            .as_bytes()
+            .to_vec(),
+        ciphertext: random_bytes(112),
+    };
+    assert_refused(
+        d.client.recover(req).await,
+        Code::FailedPrecondition,
+        "ALREADY_READY",
+    );
+
+    // The trace-level log of the whole session never contains the seed or the salt, in hex
+    // or base64 (whole or the first 16 bytes).
+    let log = d.process.log();
+    assert!(
+        log.contains("recovered"),
+        "the log is empty or not at trace level:\n{log}"
+    );
+    for secret in [d.secret.seed.expose(), d.secret.salt.as_bytes().as_slice()] {
+        for needle in [
+            hex::encode(secret),
+            hex::encode(&secret[..16]),
+            hex::encode_upper(&secret[..16]),
+            base64(secret),
+            base64(&secret[..15]),
+        ] {
+            assert!(
+                !log.contains(&needle),
+                "the daemon log contains secret bytes ({needle})"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_challenge_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = recovery_required(&tmp.path().join("state"), &["--challenge-ttl-secs", "1"]).await;
+    let c = challenge(&d.client).await;
+    let lifetime = c.expires_at_unix_ms
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+    assert!(
+        (0..=1500).contains(&lifetime),
+        "the challenge lives {lifetime} ms, not ~1 s"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let req = seal(
+        &c,
+        &d.keys.owner,
+        &d.keys.owner.public_key(),
+        &d.secret.seed,
+        &d.secret.salt,
+    );
+    let status = assert_refused(
+        d.client.recover(req).await,
+        Code::FailedPrecondition,
+        "CHALLENGE_INVALID",
+    );
+    assert!(status.message().contains("expired"), "{}", status.message());
+    assert_eq!(d.client.status().await.unwrap().state, RECOVERY_REQUIRED);
+    // A fresh challenge used at once works.
+    d.recover().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_manifest_refusals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let process = start(&tmp.path().join("state")).await;
+    let client = connect(&process.addr).await;
+    let keys = Keys::generate();
+
+    // Nothing to read yet.
+    let status = assert_refused(
+        client.manifests().await,
+        Code::FailedPrecondition,
+        "UNINITIALIZED",
+    );
+    assert!(
+        status.message().contains("set a manifest first"),
+        "{}",
+        status.message()
+    );
+
+    // Malformed manifests: InvalidArgument/INVALID_MANIFEST, naming the field.
+    let owner = keys.owner.public_key().to_hex();
+    let cases: Vec<(String, Vec<Vec<u8>>, &str)> = vec![
+        (
+            format!(r#"{{"Policies":{{}},"ReferenceValues":{{}},"WorkloadOwnerPubKeys":["zz"],"SeedshareOwnerPubKeys":["{owner}"]}}"#),
+            vec![],
+            "WorkloadOwnerPubKeys[0]",
+        ),
+        (
+            r#"{"Policies":{},"ReferenceValues":{},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":["abcd"]}"#.into(),
+            vec![],
+            "SeedshareOwnerPubKeys[0]",
+        ),
+        (
+            r#"{"Policies":{},"ReferenceValues":{},"WorkloadOwnerPubKeys":[]}"#.into(),
+            vec![],
+            "SeedshareOwnerPubKeys",
+        ),
+        (
+            r#"{"policies":{},"ReferenceValues":{},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":[]}"#.into(),
+            vec![],
+            "`policies`",
+        ),
+        (
+            r#"{"Policies":{"nothex":{"SANs":[]}},"ReferenceValues":{},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":[]}"#.into(),
+            vec![],
+            "Policies.nothex",
+        ),
+        (
+            format!(
+                r#"{{"Policies":{{"{}":{{"SANs":["web"]}}}},"ReferenceValues":{{}},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":[]}}"#,
+                Digest::of(b"policy")
+            ),
+            vec![],
+            "Policies.",
+        ),
+        (
+            r#"{"Policies":{},"ReferenceValues":{},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":[]}"#.into(),
+            vec![b"unreferenced".to_vec()],
+            "not in the manifest's `Policies`",
+        ),
+        ("{\"Policies\": {".into(), vec![], "not valid JSON"),
+    ];
+    for (manifest, policies, field) in cases {
+        let result = client
+            .set_manifest(pb::SetManifestRequest {
+                manifest: manifest.into_bytes(),
+                policies,
+                previous_transition_hash: None,
+                signature: vec![],
+            })
+            .await;
+        let status = assert_refused(result, Code::InvalidArgument, "INVALID_MANIFEST");
+        let message = status.message().to_lowercase();
+        assert!(
+            message.contains(&field.to_lowercase()),
+            "{field} not in: {}",
+            status.message()
+        );
+    }
+    let empty = client.set_manifest(pb::SetManifestRequest::default()).await;
+    let status = assert_refused(empty, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(
+        status.message().contains("manifest"),
+        "{}",
+        status.message()
+    );
+
+    // An update (atomic against a non-zero previous, or signed) aimed at a Coordinator without
+    // history: its state directory is missing. Never silently turned into a first set.
+    let (manifest, policies) = keys.manifest(0);
+    let expected = Digest::from_slice(&random_bytes(32)).unwrap();
+    let result = client
+        .set_manifest(pb::SetManifestRequest {
+            manifest: manifest.clone(),
+            policies: policies.clone(),
+            previous_transition_hash: Some(expected.as_bytes().to_vec()),
+            signature: vec![],
+        })
+        .await;
+    let status = assert_refused(result, Code::FailedPrecondition, "NO_HISTORY");
+    assert!(
+        status.message().contains(&expected.to_hex()),
+        "{}",
+        status.message()
+    );
+    assert!(
+        status
+            .metadata()
+            .get("seedward-latest-transition")
+            .is_none()
+    );
+    let signed = signed_update(
+        &keys.workload,
+        manifest.clone(),
+        policies.clone(),
+        Digest::ZERO,
+        false,
+    );
+    assert_refused(
+        client.set_manifest(signed).await,
+        Code::FailedPrecondition,
+        "NO_HISTORY",
+    );
+    // A previous hash of the wrong length names the field.
+    let result = client
+        .set_manifest(pb::SetManifestRequest {
+            manifest: manifest.clone(),
+            policies: policies.clone(),
+            previous_transition_hash: Some(random_bytes(5)),
+            signature: vec![],
+        })
+        .await;
+    let status = assert_refused(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(
+        status.message().contains("previous_transition_hash"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(client.status().await.unwrap().state, UNINITIALIZED);
+
+    let (first, _secret) =
+        first_set(&client, manifest.clone(), policies.clone(), &keys.owner).await;
+    let l1 = digest(&first.transition_hash);
+
+    // A second "first set" (atomic against no history) loses against the existing history.
+    let result = client
+        .set_manifest(pb::SetManifestRequest {
+            manifest: keys.manifest(1).0,
+            policies: policies.clone(),
+            previous_transition_hash: Some(Digest::ZERO.as_bytes().to_vec()),
+            signature: vec![],
+        })
+        .await;
+    let status = assert_refused(result, Code::FailedPrecondition, "STALE_LATEST");
+    assert_eq!(latest_metadata(&status), Some(l1.to_hex()));
+
+    // Unsigned update.
+    let (m1, p1) = keys.manifest(1);
+    let mut req = signed_update(&keys.workload, m1.clone(), p1.clone(), l1, true);
+    req.signature.clear();
+    let status = assert_refused(
+        client.set_manifest(req).await,
+        Code::PermissionDenied,
+        "BAD_SIGNATURE",
+    );
+    assert!(
+        status.message().contains(&proposed(l1, &m1).to_hex()),
+        "{}",
+        status.message()
+    );
+    // Signed by a key that is not a workload owner.
+    let other = WorkloadOwnerKeyPair::generate(&mut OsRng);
+    let req = signed_update(&other, m1.clone(), p1.clone(), l1, true);
+    assert_refused(
+        client.set_manifest(req).await,
+        Code::PermissionDenied,
+        "BAD_SIGNATURE",
+    );
+    // Signed by the owner, but over another transition.
+    let mut req = signed_update(&keys.workload, m1.clone(), p1.clone(), l1, true);
+    req.signature = keys.workload.sign_transition(l1.as_bytes()).unwrap();
+    assert_refused(
+        client.set_manifest(req).await,
+        Code::PermissionDenied,
+        "BAD_SIGNATURE",
+    );
+    // Garbage signature bytes.
+    let mut req = signed_update(&keys.workload, m1.clone(), p1.clone(), l1, true);
+    req.signature = random_bytes(40);
+    assert_refused(
+        client.set_manifest(req).await,
+        Code::PermissionDenied,
+        "BAD_SIGNATURE",
+    );
+
+    // A valid atomic update.
+    let second = client
+        .set_manifest(signed_update(&keys.workload, m1, p1, l1, true))
+        .await
+        .unwrap();
+    let l2 = digest(&second.transition_hash);
+    assert_eq!(second.generation, 2);
+    assert!(second.seed_share_document.is_none());
+
+    // Atomic update against the stale l1: the current latest comes back in metadata.
+    let (m, p) = keys.manifest(2);
+    let status = assert_refused(
+        client
+            .set_manifest(signed_update(&keys.workload, m, p, l1, true))
+            .await,
+        Code::FailedPrecondition,
+        "STALE_LATEST",
+    );
+    assert_eq!(latest_metadata(&status), Some(l2.to_hex()));
+    assert!(
+        status.message().contains(&l2.to_hex()),
+        "{}",
+        status.message()
+    );
+    // A bogus previous hash is stale too.
+    let (m, p) = keys.manifest(2);
+    let bogus = Digest::from_slice(&random_bytes(32)).unwrap();
+    let status = assert_refused(
+        client
+            .set_manifest(signed_update(&keys.workload, m, p, bogus, true))
+            .await,
+        Code::FailedPrecondition,
+        "STALE_LATEST",
+    );
+    assert_eq!(latest_metadata(&status), Some(l2.to_hex()));
+    // A non-atomic update (signed against the real latest) still works.
+    let (m, p) = keys.manifest(2);
+    let third = client
+        .set_manifest(signed_update(&keys.workload, m, p, l2, false))
+        .await
+        .unwrap();
+    assert_eq!(third.generation, 3);
+    let l3 = digest(&third.transition_hash);
+
+    // Changing the seed share owners is refused even when properly signed.
+    let stranger = OwnerKeyPair::generate(&mut OsRng);
+    for owners in [vec![&stranger], vec![&keys.owner, &stranger], vec![]] {
+        let (m, p) = manifest_for(&owners, &[&keys.workload], 9);
+        let status = assert_refused(
+            client
+                .set_manifest(signed_update(&keys.workload, m, p, l3, true))
+                .await,
+            Code::PermissionDenied,
+            "OWNERS_CHANGED",
+        );
+        assert!(
+            status.message().contains("SeedshareOwnerPubKeys"),
+            "{}",
+            status.message()
+        );
+    }
+
+    // Nothing above moved the history.
+    let status = client.status().await.unwrap();
+    assert_eq!(
+        (status.generation, digest(&status.latest_transition_hash)),
+        (3, l3)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_share_owners_may_be_reordered_but_not_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let process = start(&tmp.path().join("state")).await;
+    let client = connect(&process.addr).await;
+    let a = OwnerKeyPair::generate(&mut OsRng);
+    let b = OwnerKeyPair::generate(&mut OsRng);
+    let w = WorkloadOwnerKeyPair::generate(&mut OsRng);
+    let (m, p) = manifest_for(&[&a, &b], &[&w], 0);
+    let (first, secret_a) = first_set(&client, m, p, &a).await;
+    let document = seedward::ops::document_from_proto(first.seed_share_document.unwrap()).unwrap();
+    assert_eq!(document.seed_shares.len(), 2);
+    let (seed_b, _) = document.open_with(&b).unwrap();
+    assert_eq!(
+        seed_b.expose(),
+        secret_a.seed.expose(),
+        "both owners hold the same seed"
+    );
+
+    // Contrast compares the owner lists order-sensitively; Seedward compares them as sets.
+    let (m, p) = manifest_for(&[&b, &a], &[&w], 1);
+    let l1 = digest(&first.transition_hash);
+    client
+        .set_manifest(signed_update(&w, m, p, l1, true))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_immutable_deployment_refuses_every_update() {
+    let tmp = tempfile::tempdir().unwrap();
+    let process = start(&tmp.path().join("state")).await;
+    let client = connect(&process.addr).await;
+    let owner = OwnerKeyPair::generate(&mut OsRng);
+    let (m, p) = manifest_for(&[&owner], &[], 0);
+    let (first, _) = first_set(&client, m, p, &owner).await;
+    let l1 = digest(&first.transition_hash);
+    let someone = WorkloadOwnerKeyPair::generate(&mut OsRng);
+    for (m, p) in [
+        manifest_for(&[&owner], &[], 1),
+        manifest_for(&[&owner], &[&someone], 1),
+    ] {
+        let status = assert_refused(
+            client
+                .set_manifest(signed_update(&someone, m, p, l1, true))
+                .await,
+            Code::PermissionDenied,
+            "UPDATES_DISABLED",
+        );
+        assert!(
+            status.message().contains("immutable"),
+            "{}",
+            status.message()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_are_refused_and_the_daemon_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::new(&tmp.path().join("state")).await;
+
+    // Over the 1 MiB manifest limit, under the transport limit: the core refuses it.
+    let manifest = vec![b' '; (1 << 20) + 1];
+    let result = d
+        .client
+        .set_manifest(pb::SetManifestRequest {
+            manifest,
+            ..Default::default()
+        })
+        .await;
+    let status = assert_refused(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(
+        status.message().contains("1048577 bytes"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(d.client.status().await.unwrap().state, READY);
+
+    // Too many policies, each small.
+    let result = d
+        .client
+        .set_manifest(pb::SetManifestRequest {
+            manifest: d.keys.manifest(1).0,
+            policies: vec![vec![b'x'; 1]; 1025],
+            ..Default::default()
+        })
+        .await;
+    let status = assert_refused(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(
+        status.message().contains("policies"),
+        "{}",
+        status.message()
+    );
+
+    // Over the 16 MiB transport limit: tonic refuses to decode it, before the core sees it.
+    let result = d
+        .client
+        .set_manifest(pb::SetManifestRequest {
+            manifest: vec![b' '; 17 << 20],
+            ..Default::default()
+        })
+        .await;
+    let status = result.expect_err("a 17 MiB message must be refused");
+    assert_eq!(status.code(), Code::OutOfRange, "{}", describe(&status));
+    assert!(
+        error_reason(&status).is_none(),
+        "refused by the transport, not the core"
+    );
+    assert!(
+        status.message().contains("message length too large"),
+        "{}",
+        status.message()
+    );
+
+    // Still serving, on the same and on a new connection.
+    assert_eq!(d.client.status().await.unwrap().state, READY);
+    let fresh = connect(&d.process.addr).await;
+    assert_eq!(fresh.status().await.unwrap().state, READY);
+    assert_eq!(fresh.manifests().await.unwrap().manifests.len(), 1);
+}
+
+fn latest_metadata(status: &tonic::Status) -> Option<String> {
+    status
+        .metadata()
+        .get("seedward-latest-transition")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Standard base64 with padding, written out so that the test needs no extra dependency.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn base64_matches_the_standard() {
+    assert_eq!(base64(b"f"), "Zg==");
+    assert_eq!(base64(b"fo"), "Zm8=");
+    assert_eq!(base64(b"foo"), "Zm9v");
+    assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    let salt = Salt::from_bytes([7; 32]);
+    assert_eq!(base64(salt.as_bytes()), salt.to_base64());
+}
