@@ -188,12 +188,17 @@ impl ServerCertVerifier for KeyPinningVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let bad = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding);
         let (_, leaf) = x509_parser::parse_x509_certificate(end_entity).map_err(|_| bad())?;
-        *self.observed.lock().unwrap_or_else(|e| e.into_inner()) = Some(end_entity.to_vec());
+        // Recorded only for a handshake that is accepted, so it always describes the
+        // connection the caller's requests travel on.
+        let accept = || {
+            *self.observed.lock().unwrap_or_else(|e| e.into_inner()) = Some(end_entity.to_vec());
+            Ok(ServerCertVerified::assertion())
+        };
         match &self.trust {
-            Trust::FirstUse => Ok(ServerCertVerified::assertion()),
+            Trust::FirstUse => accept(),
             Trust::PinnedRoot(root_der) => {
                 if signed_by(end_entity, root_der) && leaf.validity().is_valid() {
-                    Ok(ServerCertVerified::assertion())
+                    accept()
                 } else {
                     Err(rustls::Error::InvalidCertificate(
                         rustls::CertificateError::UnknownIssuer,

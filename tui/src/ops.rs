@@ -74,6 +74,12 @@ impl OpsError {
     }
 }
 
+impl From<seedward_coordinator::tls_client::TlsClientError> for OpsError {
+    fn from(err: seedward_coordinator::tls_client::TlsClientError) -> Self {
+        OpsError::Client(err.into())
+    }
+}
+
 impl From<tonic::Status> for OpsError {
     fn from(status: tonic::Status) -> Self {
         let reason = error_reason(&status).map(str::to_string);
