@@ -25,15 +25,10 @@ pub fn bin_dir() -> PathBuf {
             .unwrap_or_else(|| PathBuf::from("target/debug"));
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--bins",
-            "-p",
-            "seedward-coordinator",
-            "-p",
-            "seedward",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // Exactly the build scripts/test.sh runs first, so that here it is a no-op: building
+        // only some packages would resolve features differently and rebuild dependencies.
+        cmd.args(["build", "--workspace", "--bins", "--locked"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
         if dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
