@@ -366,16 +366,20 @@ impl<S: HistoryStore> Coordinator<S> {
         Ok(response)
     }
 
-    fn stored_latest_hash(&self) -> Result<Digest, CoreError> {
-        let latest = self
-            .history
+    /// The stored latest pointer (signature not checked); its absence while the state says
+    /// there is a history is corruption.
+    fn stored_latest(&self) -> Result<LatestTransition, CoreError> {
+        self.history
             .latest_unverified()
             .map_err(map_history_error)?
             .ok_or_else(|| CoreError::Corrupt {
-                key: "transitions/latest".into(),
+                key: StoreKey::LATEST.into(),
                 detail: "the latest pointer disappeared".into(),
-            })?;
-        Ok(latest.transition_hash())
+            })
+    }
+
+    fn stored_latest_hash(&self) -> Result<Digest, CoreError> {
+        Ok(self.stored_latest()?.transition_hash())
     }
 
     /// The recovery challenge to offer: the newest unused one for `latest` while more than
@@ -728,14 +732,7 @@ impl<S: HistoryStore> Coordinator<S> {
                 ready.mesh_ca.cert().pem.clone(),
             ),
             State::RecoveryRequired { .. } | State::Stale => {
-                let latest = self
-                    .history
-                    .latest_unverified()
-                    .map_err(map_history_error)?
-                    .ok_or_else(|| CoreError::Corrupt {
-                        key: "transitions/latest".into(),
-                        detail: "the latest pointer disappeared".into(),
-                    })?;
+                let latest = self.stored_latest()?;
                 (latest, false, String::new(), String::new())
             }
         };
@@ -844,14 +841,7 @@ impl<S: HistoryStore> Coordinator<S> {
         if challenge.expires <= Instant::now() {
             return Err(CoreError::Challenge { what: "expired" });
         }
-        let stored = self
-            .history
-            .latest_unverified()
-            .map_err(map_history_error)?
-            .ok_or_else(|| CoreError::Corrupt {
-                key: "transitions/latest".into(),
-                detail: "the latest pointer disappeared".into(),
-            })?;
+        let stored = self.stored_latest()?;
         if stored.transition_hash() != challenge.latest {
             return Err(CoreError::Challenge {
                 what: "for a history that has changed since it was issued",
