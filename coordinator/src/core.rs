@@ -424,12 +424,7 @@ impl<S: HistoryStore> Coordinator<S> {
         &self,
         req: pb::SetManifestRequest,
     ) -> Result<pb::SetManifestResponse, CoreError> {
-        self.check_sizes(&req)?;
-        let previous = req
-            .previous_transition_hash
-            .as_deref()
-            .map(|b| digest_field("previous_transition_hash", b))
-            .transpose()?;
+        let previous = check_set_manifest_request(&self.config, &req)?;
         let mut guard = self.lock_state();
         self.refresh(&mut guard)?;
         if let State::RecoveryRequired { .. } | State::Stale = &*guard {
@@ -438,14 +433,7 @@ impl<S: HistoryStore> Coordinator<S> {
                 state: guard.name(),
             });
         }
-        let manifest = Manifest::parse(req.manifest.clone())
-            .map_err(|e| CoreError::InvalidManifest(e.to_string()))?;
-        manifest
-            .validate()
-            .map_err(|e| CoreError::InvalidManifest(e.to_string()))?;
-        manifest
-            .check_policies(&req.policies)
-            .map_err(|e| CoreError::InvalidManifest(e.to_string()))?;
+        let manifest = manifest_from_request(&req)?;
         match &*guard {
             State::Uninitialized => self.first_set(
                 &mut guard,
@@ -466,51 +454,6 @@ impl<S: HistoryStore> Coordinator<S> {
                 state: other.name(),
             }),
         }
-    }
-
-    fn check_sizes(&self, req: &pb::SetManifestRequest) -> Result<(), CoreError> {
-        if req.manifest.is_empty() {
-            return Err(CoreError::InvalidArgument {
-                field: "manifest",
-                message: "empty; send the manifest JSON".into(),
-            });
-        }
-        if req.manifest.len() > self.config.max_manifest_bytes {
-            return Err(CoreError::InvalidArgument {
-                field: "manifest",
-                message: format!(
-                    "{} bytes is larger than the limit of {} bytes",
-                    req.manifest.len(),
-                    self.config.max_manifest_bytes
-                ),
-            });
-        }
-        if req.policies.len() > self.config.max_policies {
-            return Err(CoreError::InvalidArgument {
-                field: "policies",
-                message: format!(
-                    "{} policies is more than the limit of {}",
-                    req.policies.len(),
-                    self.config.max_policies
-                ),
-            });
-        }
-        if let Some((i, p)) = req
-            .policies
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.len() > self.config.max_policy_bytes)
-        {
-            return Err(CoreError::InvalidArgument {
-                field: "policies",
-                message: format!(
-                    "policy #{i} has {} bytes, more than the limit of {} bytes",
-                    p.len(),
-                    self.config.max_policy_bytes
-                ),
-            });
-        }
-        Ok(())
     }
 
     fn first_set(
@@ -791,30 +734,11 @@ impl<S: HistoryStore> Coordinator<S> {
 
     /// `Recover`.
     pub fn recover(&self, req: pb::RecoverRequest) -> Result<pb::RecoverResponse, CoreError> {
-        let owner_bytes: [u8; 32] =
-            req.owner_public_key
-                .as_slice()
-                .try_into()
-                .map_err(|_| CoreError::InvalidArgument {
-                    field: "owner_public_key",
-                    message: format!(
-                        "must be 32 bytes (an X25519 public key), got {}",
-                        req.owner_public_key.len()
-                    ),
-                })?;
-        let encapsulated_key: [u8; 32] =
-            req.encapsulated_key
-                .as_slice()
-                .try_into()
-                .map_err(|_| CoreError::InvalidArgument {
-                    field: "encapsulated_key",
-                    message: format!("must be 32 bytes, got {}", req.encapsulated_key.len()),
-                })?;
-        let owner =
-            OwnerPublicKey::from_bytes(owner_bytes).map_err(|e| CoreError::InvalidArgument {
-                field: "owner_public_key",
-                message: e.to_string(),
-            })?;
+        let RecoverRequestParts {
+            challenge_id,
+            owner,
+            envelope,
+        } = recover_request_parts(req)?;
 
         let mut guard = self.lock_state();
         self.refresh(&mut guard)?;
@@ -832,7 +756,7 @@ impl<S: HistoryStore> Coordinator<S> {
             let mut challenges = self.lock_challenges();
             let position = challenges
                 .iter()
-                .position(|c| c.id.as_slice() == req.challenge_id.as_slice());
+                .position(|c| c.id.as_slice() == challenge_id.as_slice());
             position.and_then(|i| challenges.remove(i))
         }
         .ok_or(CoreError::Challenge {
@@ -877,10 +801,6 @@ impl<S: HistoryStore> Coordinator<S> {
                 fingerprint: owner.fingerprint(),
             });
         }
-        let envelope = RecoveryEnvelope {
-            encapsulated_key,
-            ciphertext: req.ciphertext,
-        };
         let (seed, salt) = open_recovery(
             &challenge.key,
             &owner,
@@ -947,6 +867,126 @@ fn proto_state(name: StateName) -> pb::CoordinatorState {
         StateName::RecoveryRequired => pb::CoordinatorState::RecoveryRequired,
         StateName::Stale => pb::CoordinatorState::Stale,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request conversions: the checks that need no state, public so that the fuzz targets run
+// exactly what the service runs (see docs/FUZZING.md).
+
+/// The stateless checks of a `SetManifest` request: sizes against `config`, and the
+/// optional previous transition hash, which must be 32 bytes.
+pub fn check_set_manifest_request(
+    config: &CoreConfig,
+    req: &pb::SetManifestRequest,
+) -> Result<Option<Digest>, CoreError> {
+    check_sizes(config, req)?;
+    req.previous_transition_hash
+        .as_deref()
+        .map(|b| digest_field("previous_transition_hash", b))
+        .transpose()
+}
+
+/// The manifest of a `SetManifest` request: parsed, validated, and checked against the
+/// supplied policy documents.
+pub fn manifest_from_request(req: &pb::SetManifestRequest) -> Result<Manifest, CoreError> {
+    let manifest = Manifest::parse(req.manifest.clone())
+        .map_err(|e| CoreError::InvalidManifest(e.to_string()))?;
+    manifest
+        .validate()
+        .map_err(|e| CoreError::InvalidManifest(e.to_string()))?;
+    manifest
+        .check_policies(&req.policies)
+        .map_err(|e| CoreError::InvalidManifest(e.to_string()))?;
+    Ok(manifest)
+}
+
+/// A `Recover` request's fields, converted.
+#[derive(Debug)]
+pub struct RecoverRequestParts {
+    pub challenge_id: Vec<u8>,
+    pub owner: OwnerPublicKey,
+    pub envelope: RecoveryEnvelope,
+}
+
+/// The stateless conversion of a `Recover` request: key lengths and the owner key.
+pub fn recover_request_parts(req: pb::RecoverRequest) -> Result<RecoverRequestParts, CoreError> {
+    let owner_bytes: [u8; 32] =
+        req.owner_public_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| CoreError::InvalidArgument {
+                field: "owner_public_key",
+                message: format!(
+                    "must be 32 bytes (an X25519 public key), got {}",
+                    req.owner_public_key.len()
+                ),
+            })?;
+    let encapsulated_key: [u8; 32] =
+        req.encapsulated_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| CoreError::InvalidArgument {
+                field: "encapsulated_key",
+                message: format!("must be 32 bytes, got {}", req.encapsulated_key.len()),
+            })?;
+    let owner =
+        OwnerPublicKey::from_bytes(owner_bytes).map_err(|e| CoreError::InvalidArgument {
+            field: "owner_public_key",
+            message: e.to_string(),
+        })?;
+    Ok(RecoverRequestParts {
+        challenge_id: req.challenge_id,
+        owner,
+        envelope: RecoveryEnvelope {
+            encapsulated_key,
+            ciphertext: req.ciphertext,
+        },
+    })
+}
+
+fn check_sizes(config: &CoreConfig, req: &pb::SetManifestRequest) -> Result<(), CoreError> {
+    if req.manifest.is_empty() {
+        return Err(CoreError::InvalidArgument {
+            field: "manifest",
+            message: "empty; send the manifest JSON".into(),
+        });
+    }
+    if req.manifest.len() > config.max_manifest_bytes {
+        return Err(CoreError::InvalidArgument {
+            field: "manifest",
+            message: format!(
+                "{} bytes is larger than the limit of {} bytes",
+                req.manifest.len(),
+                config.max_manifest_bytes
+            ),
+        });
+    }
+    if req.policies.len() > config.max_policies {
+        return Err(CoreError::InvalidArgument {
+            field: "policies",
+            message: format!(
+                "{} policies is more than the limit of {}",
+                req.policies.len(),
+                config.max_policies
+            ),
+        });
+    }
+    if let Some((i, p)) = req
+        .policies
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.len() > config.max_policy_bytes)
+    {
+        return Err(CoreError::InvalidArgument {
+            field: "policies",
+            message: format!(
+                "policy #{i} has {} bytes, more than the limit of {} bytes",
+                p.len(),
+                config.max_policy_bytes
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn digest_field(field: &'static str, bytes: &[u8]) -> Result<Digest, CoreError> {
