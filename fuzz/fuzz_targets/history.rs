@@ -1,0 +1,7 @@
+//! cargo-fuzz target `history`; the harness body and its invariants are in `../targets.rs`.
+#![no_main]
+
+#[path = "../targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::history(data));

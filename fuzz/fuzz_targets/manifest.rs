@@ -1,0 +1,7 @@
+//! cargo-fuzz target `manifest`; the harness body and its invariants are in `../targets.rs`.
+#![no_main]
+
+#[path = "../targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::manifest(data));
