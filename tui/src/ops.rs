@@ -723,34 +723,211 @@ pub async fn recovery_preflight(
     conn: &Connection,
     share: &DecryptedShare,
 ) -> Result<Preflight, OpsError> {
+    preflight_steps(conn, share).await.map_err(|e| match e {
+        PreflightError::Ops(e) => e,
+        PreflightError::Chain { failure, .. } => OpsError::Verification(format!(
+            "pre-flight: the Coordinator's stored history does not verify with the key derived from your seed share ({}). Nothing was sent. Check that this is the right Coordinator and the right seed-shares.json",
+            failure.reason
+        )),
+    })
+}
+
+/// Like [`recovery_preflight`], but a failure is diagnosed with what the workspace knows
+/// (the pinned root CA key, the last transition it saw) and comes back as
+/// [`OpsError::Verification`] with a [`PreflightFailure`]'s message: another deployment's
+/// share, another deployment's Coordinator, a tampered latest pointer and a damaged store
+/// each say so, and what to do next. Nothing is sent in any case.
+pub async fn recovery_preflight_explained(
+    conn: &Connection,
+    share: &DecryptedShare,
+    workspace: &Workspace,
+) -> Result<Preflight, OpsError> {
+    match preflight_steps(conn, share).await {
+        Ok(p) => Ok(p),
+        Err(PreflightError::Ops(e)) if e.reason() == Some("HISTORY_CORRUPT") => {
+            let detail = match &e {
+                OpsError::Refused { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            Err(OpsError::Verification(
+                PreflightFailure::StoreDamaged { detail }.to_string(),
+            ))
+        }
+        Err(PreflightError::Ops(e)) => Err(e),
+        Err(PreflightError::Chain {
+            failure,
+            chain,
+            derived_root,
+        }) => Err(OpsError::Verification(
+            diagnose_preflight(workspace, &failure, &chain, &derived_root)?.to_string(),
+        )),
+    }
+}
+
+/// Why a pre-flight refused, diagnosed for the operator. Each message ends with what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PreflightFailure {
+    /// The root CA key derived from the seed is not the pinned one: the seed share belongs
+    /// to another deployment than this workspace.
+    OtherDeployment { derived: String, pinned: String },
+    /// The seed is this workspace's, but the Coordinator's chain does not contain the
+    /// transition this workspace saw last and its signature does not verify: it serves
+    /// another deployment's history.
+    OtherCoordinator { seen: Digest },
+    /// The seed is this deployment's and the chain is the one this workspace saw, but the
+    /// signature of the latest pointer does not verify: `transitions/latest` was altered.
+    LatestTampered,
+    /// The manifests do not re-hash to the signed latest transition.
+    ChainBroken { reason: String },
+    /// The Coordinator refuses to serve its history because a stored file is damaged.
+    StoreDamaged { detail: String },
+    /// None of the above could be told apart (e.g. no pin in the workspace).
+    Unverified { reason: String },
+}
+
+impl std::fmt::Display for PreflightFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PreflightFailure::OtherDeployment { derived, pinned } => write!(
+                f,
+                "pre-flight: this seed share belongs to another deployment: the root CA key derived from it ({derived}) is not the one pinned in {ROOT_CA_FILE} ({pinned}). Nothing was sent. Put this deployment's {SEED_SHARES_FILE} (from your backup) into the workspace and start the recovery again"
+            ),
+            PreflightFailure::OtherCoordinator { seen } => write!(
+                f,
+                "pre-flight: this Coordinator serves another deployment's history: it does not contain transition {} that this workspace saw last, and its signature does not verify with your seed. Nothing was sent. Check the Coordinator's address",
+                seen.short()
+            ),
+            PreflightFailure::LatestTampered => write!(
+                f,
+                "pre-flight: the Coordinator's latest pointer (transitions/latest in its state directory) is not signed by your deployment's key, although your seed share is this deployment's: the stored history was tampered with or damaged. Nothing was sent. Restore the Coordinator's history/ from a backup, then press Enter to run the pre-flight again"
+            ),
+            PreflightFailure::ChainBroken { reason } => write!(
+                f,
+                "pre-flight: the Coordinator's stored manifests do not re-hash to its signed latest transition ({reason}): a stored manifest was changed. Nothing was sent. Restore the Coordinator's history/ from a backup, then run the pre-flight again"
+            ),
+            PreflightFailure::StoreDamaged { detail } => write!(
+                f,
+                "pre-flight: the Coordinator reports a damaged file in its stored history: {detail}. Nothing was sent. Restore that file from a backup of the Coordinator's state directory, then run the pre-flight again"
+            ),
+            PreflightFailure::Unverified { reason } => write!(
+                f,
+                "pre-flight: the Coordinator's stored history does not verify with the key derived from your seed share ({reason}). Nothing was sent. Check that this is the right Coordinator and the right {SEED_SHARES_FILE}"
+            ),
+        }
+    }
+}
+
+/// Tells apart why the stored history did not verify with the seed's key.
+fn diagnose_preflight(
+    workspace: &Workspace,
+    failure: &ChainFailure,
+    chain: &[Digest],
+    derived_root: &p384::PublicKey,
+) -> Result<PreflightFailure, OpsError> {
+    use seedward_shared::history::ChainError;
+    if !matches!(failure.reason, ChainError::BadSignature) {
+        return Ok(PreflightFailure::ChainBroken {
+            reason: failure.reason.to_string(),
+        });
+    }
+    let key_fp = |k: &p384::PublicKey| {
+        k.to_public_key_der()
+            .map(|der| fingerprint(&Sha256::digest(der.as_bytes())))
+            .unwrap_or_default()
+    };
+    let pinned = workspace
+        .read(ROOT_CA_FILE)?
+        .and_then(|b| cert_public_key(&String::from_utf8_lossy(&b)));
+    let Some(pinned) = pinned else {
+        return Ok(PreflightFailure::Unverified {
+            reason: failure.reason.to_string(),
+        });
+    };
+    if pinned != *derived_root {
+        return Ok(PreflightFailure::OtherDeployment {
+            derived: key_fp(derived_root),
+            pinned: key_fp(&pinned),
+        });
+    }
+    if let Some(seen) = last_seen(workspace)?
+        && !chain.contains(&seen)
+    {
+        return Ok(PreflightFailure::OtherCoordinator { seen });
+    }
+    Ok(PreflightFailure::LatestTampered)
+}
+
+/// The transition recorded in `last-seen-transition`, if any and well-formed.
+fn last_seen(workspace: &Workspace) -> Result<Option<Digest>, OpsError> {
+    let Some(bytes) = workspace.read(LAST_SEEN_FILE)? else {
+        return Ok(None);
+    };
+    Ok(String::from_utf8_lossy(&bytes)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|h| h.parse().ok()))
+}
+
+/// A pre-flight's failure before it is phrased.
+enum PreflightError {
+    Ops(OpsError),
+    /// The stored history does not verify with the seed's key.
+    Chain {
+        failure: ChainFailure,
+        /// The rebuilt (unverified) transition hashes, oldest first.
+        chain: Vec<Digest>,
+        derived_root: p384::PublicKey,
+    },
+}
+
+impl From<OpsError> for PreflightError {
+    fn from(e: OpsError) -> Self {
+        PreflightError::Ops(e)
+    }
+}
+
+async fn preflight_steps(
+    conn: &Connection,
+    share: &DecryptedShare,
+) -> Result<Preflight, PreflightError> {
     let status = status(conn).await?;
     match status.state {
         CoordinatorState::RecoveryRequired | CoordinatorState::Stale => {}
         other => {
-            return Err(OpsError::Invalid(format!(
+            return Err(PreflightError::Ops(OpsError::Invalid(format!(
                 "the Coordinator is {}, not awaiting recovery; nothing to do",
                 other.label()
-            )));
+            ))));
         }
     }
     let engine = share.engine()?;
-    let response = conn.client.manifests().await?;
+    let response = conn.client.manifests().await.map_err(OpsError::from)?;
     let latest =
         LatestTransition::from_parts(&response.latest_transition_hash, &response.latest_signature)
             .map_err(|e| {
                 OpsError::Verification(format!("the stored latest transition is malformed: {e}"))
             })?;
-    let verified = verify_manifest_list(&response.manifests, &latest, engine.transaction_verifying_key()).map_err(|f| {
-        OpsError::Verification(format!(
-            "pre-flight: the Coordinator's stored history does not verify with the key derived from your seed share ({}). Nothing was sent. Check that this is the right Coordinator and the right seed-shares.json",
-            f.reason
-        ))
-    })?;
+    let verified = match verify_manifest_list(
+        &response.manifests,
+        &latest,
+        engine.transaction_verifying_key(),
+    ) {
+        Ok(v) => v,
+        Err(failure) => {
+            let chain = failure.entries.iter().map(|e| e.transition_hash).collect();
+            return Err(PreflightError::Chain {
+                failure,
+                chain,
+                derived_root: engine.root_ca_key().public_key(),
+            });
+        }
+    };
     if status.latest != Some(latest.transition_hash()) {
-        return Err(OpsError::Verification(
+        return Err(PreflightError::Ops(OpsError::Verification(
             "pre-flight: the history changed between status and fetch; run the recovery again"
                 .into(),
-        ));
+        )));
     }
     Ok(Preflight {
         generation: response.manifests.len() as u64,
