@@ -279,6 +279,70 @@ pub fn verify_bundle(
     })
 }
 
+/// File names of bundles the TUI exports into the workspace start with this.
+pub const BUNDLE_FILE_PREFIX: &str = "history-bundle-gen";
+
+/// Writes `text` to the first free `history-bundle-gen<N>.json`, `…-gen<N>-2.json`, … in
+/// `dir` (created with `create_new`: an existing file is never overwritten). Returns the
+/// path and the SHA-256 of the bytes written.
+pub fn write_new_bundle(
+    dir: &Path,
+    generation: u64,
+    text: &str,
+) -> Result<(PathBuf, Digest), OpsError> {
+    use std::io::Write as _;
+    let ioe = |path: &Path, e: std::io::Error| {
+        OpsError::Workspace(WorkspaceError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    };
+    fs::create_dir_all(dir).map_err(|e| ioe(dir, e))?;
+    for i in 1..1000u32 {
+        let name = if i == 1 {
+            format!("{BUNDLE_FILE_PREFIX}{generation}.json")
+        } else {
+            format!("{BUNDLE_FILE_PREFIX}{generation}-{i}.json")
+        };
+        let path = dir.join(name);
+        let mut file = match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(ioe(&path, e)),
+        };
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| ioe(&path, e))?;
+        return Ok((path, Digest::of(text.as_bytes())));
+    }
+    Err(invalid(format!(
+        "too many {BUNDLE_FILE_PREFIX}{generation}-N.json files in {}; move some away",
+        dir.display()
+    )))
+}
+
+/// The entries of a verdict that do not verify, one line each: generation, manifest hash
+/// and why (empty when every entry verifies).
+pub fn failing_entries(verdict: &BundleVerdict) -> Vec<String> {
+    verdict
+        .audit
+        .entries
+        .iter()
+        .filter_map(|e| match &e.chain.status {
+            seedward_shared::history::EntryStatus::Unverified(reason) => Some(format!(
+                "generation {} (manifest {}…): {reason}",
+                e.chain.generation,
+                e.chain.manifest_hash.short()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 /// File name of generation `n` (from 1) in `manifests/`.
 pub fn verify_manifest_file_name(generation: u64, hash: &Digest) -> String {
     format!("{generation:04}-{}.json", hash.to_hex())
