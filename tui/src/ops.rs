@@ -791,28 +791,28 @@ impl std::fmt::Display for PreflightFailure {
         match self {
             PreflightFailure::OtherDeployment { derived, pinned } => write!(
                 f,
-                "pre-flight: this seed share belongs to another deployment: the root CA key derived from it ({derived}) is not the one pinned in {ROOT_CA_FILE} ({pinned}). Nothing was sent. Put this deployment's {SEED_SHARES_FILE} (from your backup) into the workspace and start the recovery again"
+                "this seed share belongs to another deployment: the root CA key derived from it ({derived}) is not the one pinned in {ROOT_CA_FILE} ({pinned}). Nothing was sent. Put this deployment's {SEED_SHARES_FILE} (from your backup) into the workspace and start the recovery again"
             ),
             PreflightFailure::OtherCoordinator { seen } => write!(
                 f,
-                "pre-flight: this Coordinator serves another deployment's history: it does not contain transition {} that this workspace saw last, and its signature does not verify with your seed. Nothing was sent. Check the Coordinator's address",
+                "this Coordinator serves another deployment's history: it does not contain transition {} that this workspace saw last, and its signature does not verify with your seed. Nothing was sent. Check the Coordinator's address",
                 seen.short()
             ),
             PreflightFailure::LatestTampered => write!(
                 f,
-                "pre-flight: the Coordinator's latest pointer (transitions/latest in its state directory) is not signed by your deployment's key, although your seed share is this deployment's: the stored history was tampered with or damaged. Nothing was sent. Restore the Coordinator's history/ from a backup, then press Enter to run the pre-flight again"
+                "the Coordinator's latest pointer (transitions/latest in its state directory) is not signed by your deployment's key, although your seed share is this deployment's: the stored history was tampered with or damaged. Nothing was sent. Restore the Coordinator's history/ from a backup, then press Enter to run the pre-flight again"
             ),
             PreflightFailure::ChainBroken { reason } => write!(
                 f,
-                "pre-flight: the Coordinator's stored manifests do not re-hash to its signed latest transition ({reason}): a stored manifest was changed. Nothing was sent. Restore the Coordinator's history/ from a backup, then run the pre-flight again"
+                "the Coordinator's stored manifests do not re-hash to its signed latest transition ({reason}): a stored manifest was changed. Nothing was sent. Restore the Coordinator's history/ from a backup, then run the pre-flight again"
             ),
             PreflightFailure::StoreDamaged { detail } => write!(
                 f,
-                "pre-flight: the Coordinator reports a damaged file in its stored history: {detail}. Nothing was sent. Restore that file from a backup of the Coordinator's state directory, then run the pre-flight again"
+                "the Coordinator reports a damaged file in its stored history: {detail}. Nothing was sent. Restore that file from a backup of the Coordinator's state directory, then run the pre-flight again"
             ),
             PreflightFailure::Unverified { reason } => write!(
                 f,
-                "pre-flight: the Coordinator's stored history does not verify with the key derived from your seed share ({reason}). Nothing was sent. Check that this is the right Coordinator and the right {SEED_SHARES_FILE}"
+                "the Coordinator's stored history does not verify with the key derived from your seed share ({reason}). Nothing was sent. Check that this is the right Coordinator and the right {SEED_SHARES_FILE}"
             ),
         }
     }
