@@ -72,7 +72,13 @@ pub const MAX_RESPONSE_BYTES: usize = 1 << 30;
 impl CoordinatorClient {
     /// Connects to `address` (`host:port`) with TLS under `trust`.
     pub async fn connect(address: &str, trust: Trust) -> Result<Self, ClientError> {
+        tracing::debug!(
+            address,
+            pinned = !matches!(trust, Trust::FirstUse),
+            "connecting"
+        );
         let connection = tls_client::connect(address, trust).await?;
+        tracing::debug!(address, "TLS session established");
         let api = pb::user_api_client::UserApiClient::new(connection.channel.clone())
             .max_decoding_message_size(MAX_RESPONSE_BYTES)
             .max_encoding_message_size(64 << 20);
@@ -96,35 +102,59 @@ impl CoordinatorClient {
     }
 
     pub async fn status(&self) -> Result<pb::GetStatusResponse, tonic::Status> {
-        Ok(self
-            .api
-            .clone()
-            .get_status(pb::GetStatusRequest {})
-            .await?
-            .into_inner())
+        let response = self.api.clone().get_status(pb::GetStatusRequest {}).await;
+        traced("GetStatus", response)
     }
 
     pub async fn set_manifest(
         &self,
         req: pb::SetManifestRequest,
     ) -> Result<pb::SetManifestResponse, tonic::Status> {
-        Ok(self.api.clone().set_manifest(req).await?.into_inner())
+        tracing::debug!(
+            manifest_bytes = req.manifest.len(),
+            policies = req.policies.len(),
+            "SetManifest"
+        );
+        traced("SetManifest", self.api.clone().set_manifest(req).await)
     }
 
     pub async fn manifests(&self) -> Result<pb::GetManifestsResponse, tonic::Status> {
-        Ok(self
+        let response = self
             .api
             .clone()
             .get_manifests(pb::GetManifestsRequest {})
-            .await?
-            .into_inner())
+            .await;
+        traced("GetManifests", response)
     }
 
     pub async fn recover(
         &self,
         req: pb::RecoverRequest,
     ) -> Result<pb::RecoverResponse, tonic::Status> {
-        Ok(self.api.clone().recover(req).await?.into_inner())
+        traced("Recover", self.api.clone().recover(req).await)
+    }
+}
+
+/// Logs an RPC's outcome (code and reason, never a payload) and unwraps the response.
+fn traced<T>(
+    rpc: &'static str,
+    response: Result<tonic::Response<T>, tonic::Status>,
+) -> Result<T, tonic::Status> {
+    match response {
+        Ok(response) => {
+            tracing::debug!(rpc, "ok");
+            Ok(response.into_inner())
+        }
+        Err(status) => {
+            tracing::debug!(
+                rpc,
+                code = ?status.code(),
+                reason = error_reason(&status).unwrap_or(""),
+                message = status.message(),
+                "refused or failed"
+            );
+            Err(status)
+        }
     }
 }
 

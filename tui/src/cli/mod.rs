@@ -332,6 +332,7 @@ impl From<WorkspaceError> for CliError {
 
 /// Runs a subcommand and returns the process exit code.
 pub fn run(cli: Cli, command: Command) -> u8 {
+    init_logging();
     let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let out = Out::new(cli.json, no_color);
     let name = command.name();
@@ -386,4 +387,18 @@ pub fn run(cli: Cli, command: Command) -> u8 {
         Ok(()) => exit::OK,
         Err(e) => ctx.out.fail(name, &e),
     }
+}
+
+/// With `SEEDWARD_LOG` set (tracing EnvFilter syntax, e.g. `debug` or `seedward=trace`),
+/// subcommands log to stderr; stdout stays the command's output (one JSON object with
+/// `--json`). Without it, nothing is logged.
+fn init_logging() {
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("SEEDWARD_LOG") else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
