@@ -3,6 +3,7 @@
 //!
 //! The binaries are built once per test process with the same cargo and profile that runs
 //! the tests (`cargo build --bins`), so `cargo test --workspace` alone is enough.
+//! `SEEDWARD_TEST_BIN_DIR=<dir>` uses the binaries in `<dir>` instead and builds nothing.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,11 @@ use anyhow::{Context, bail};
 pub fn bin_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        // Binaries built elsewhere (e.g. a snapshot while the tree is being edited): used as
+        // they are, nothing is built.
+        if let Some(dir) = std::env::var_os("SEEDWARD_TEST_BIN_DIR") {
+            return PathBuf::from(dir);
+        }
         // Test executables live in target/<profile>/deps/; the binaries one level up.
         let exe = std::env::current_exe().unwrap_or_default();
         let dir = exe
@@ -64,6 +70,15 @@ impl CoordinatorProcess {
     }
 
     pub fn start_with(state_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_logged(state_dir, "seedward_coordinator=trace,info", extra)
+    }
+
+    /// Like [`Self::start_with`], with `log_filter` as `--log-level` (EnvFilter syntax).
+    pub fn start_logged(
+        state_dir: &Path,
+        log_filter: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(state_dir)?;
         let log = state_dir.with_extension(format!("log-{}", rand_suffix()));
         let log_file = std::fs::File::create(&log)?;
@@ -73,7 +88,7 @@ impl CoordinatorProcess {
             .arg("--state-dir")
             .arg(state_dir)
             .arg("--log-level")
-            .arg("seedward_coordinator=trace,info")
+            .arg(log_filter)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -55,6 +55,8 @@ pub struct Cli {
     pub tmp: PathBuf,
     /// `--key-store` value (default `file`).
     pub key_store: &'static str,
+    /// Extra environment for every run (e.g. `SEEDWARD_LOG=trace`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Cli {
@@ -65,6 +67,7 @@ impl Cli {
             addr: addr.to_string(),
             tmp: tmp.to_path_buf(),
             key_store: "file",
+            env: Vec::new(),
         }
     }
 
@@ -83,6 +86,7 @@ impl Cli {
             .args(args)
             .env_remove("SEEDWARD_COORDINATOR")
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.tmp)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
