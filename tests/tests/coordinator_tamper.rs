@@ -74,6 +74,9 @@ enum Damage {
     Append,
     /// `transitions/latest` only: point the hash at the previous transition, keep the signature.
     Rollback,
+    /// Swap the file's contents with the other blob of its kind (two well-formed blobs,
+    /// each under the other's name).
+    SwapWithSibling,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +104,9 @@ enum Expect {
     CorruptAtStatus(String),
     /// `GetStatus` says "recovery required"; `GetManifests` and `Recover` fail naming this key.
     CorruptAtRead(String),
+    /// As `CorruptAtRead`, naming either key (both files are damaged; which one is read
+    /// first is the store's business).
+    CorruptAtReadEither(String, String),
     /// Served unverified; the client's verification and `Recover` (WRONG_SEED) reject it.
     BadSignature,
     /// Either of the above for `transitions/latest` (the damage may or may not leave
@@ -142,7 +148,28 @@ fn damage(path: &Path, how: Damage, pristine: &Pristine) {
             bytes[..32].copy_from_slice(pristine.transitions[0].as_bytes());
             fs::write(path, bytes).unwrap();
         }
+        Damage::SwapWithSibling => {
+            let sibling = sibling_of(path);
+            let other = fs::read(&sibling).unwrap();
+            assert_ne!(bytes, other, "the two blobs must differ");
+            fs::write(path, other).unwrap();
+            fs::write(&sibling, bytes).unwrap();
+        }
     }
+}
+
+/// The other blob of the same kind (the pristine history has two of each).
+fn sibling_of(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap();
+    let mut others: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p != path && p.file_name().is_some_and(|n| n.len() == 64) // hex keys only
+        })
+        .collect();
+    others.sort();
+    others.into_iter().next().expect("a sibling blob")
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -239,6 +266,10 @@ async fn run_case(p: &Pristine, file: &str, how: Damage, expect: Expect) {
         (Expect::CorruptAtRead(key), Expect::CorruptAtRead(_)) => {
             assert_corrupt(manifests.as_ref().unwrap_err(), key, &context);
         }
+        (Expect::CorruptAtReadEither(a, b), Expect::CorruptAtRead(message)) => {
+            let key = if message.contains(a.as_str()) { a } else { b };
+            assert_corrupt(manifests.as_ref().unwrap_err(), key, &context);
+        }
         (Expect::BadSignature, Expect::BadSignature)
         | (Expect::Uninitialized, Expect::Uninitialized) => {}
         (Expect::LatestCorruptOrBadSignature, Expect::CorruptAtStatus(_)) => {
@@ -303,7 +334,7 @@ async fn run_case(p: &Pristine, file: &str, how: Damage, expect: Expect) {
             let st = client.status().await.unwrap();
             assert_eq!(state_name(st.state), "recovery required", "{context}");
         }
-        Expect::LatestCorruptOrBadSignature => unreachable!(),
+        Expect::LatestCorruptOrBadSignature | Expect::CorruptAtReadEither(..) => unreachable!(),
     }
 
     // Restored from a backup, the same process recovers (no restart needed) and serves the
@@ -364,6 +395,30 @@ async fn damaged_blobs_fail_closed() {
         }
     }
     eprintln!("tamper matrix: {cases} damaged-blob cases failed closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapped_blobs_fail_closed() {
+    let p = pristine().await;
+    let kinds = [
+        ("manifests", &p.manifests),
+        ("policies", &p.policies),
+        ("transitions", &p.transitions),
+    ];
+    for (namespace, hashes) in kinds {
+        assert_eq!(hashes.len(), 2, "{namespace}");
+        let (a, b) = (
+            hex_key(namespace, &hashes[0]),
+            hex_key(namespace, &hashes[1]),
+        );
+        run_case(
+            &p,
+            &a,
+            Damage::SwapWithSibling,
+            Expect::CorruptAtReadEither(a.clone(), b.clone()),
+        )
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
