@@ -80,28 +80,41 @@ fn one_winner(
     winner
 }
 
+/// Rounds of ten racing updates, each round against the latest the previous one left.
+/// CI runs 5 rounds; `SEEDWARD_RACE_ROUNDS=200` is the long run of docs/RELIABILITY.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_concurrent_atomic_updates_exactly_one_wins() {
+    let rounds: u64 = std::env::var("SEEDWARD_RACE_ROUNDS")
+        .map(|v| v.parse().expect("SEEDWARD_RACE_ROUNDS must be a number"))
+        .unwrap_or(5);
     let tmp = tempfile::tempdir().unwrap();
     let d = Deployment::new(&tmp.path().join("state")).await;
-    let l1 = d.latest();
-    let requests = (1..=10)
-        .map(|n| {
-            let (m, p) = d.keys.manifest(n);
-            signed_update(&d.keys.workload, m, p, l1, true)
-        })
-        .collect();
-    let results = concurrently(std::slice::from_ref(&d.process.addr), requests).await;
-    let winner = one_winner(&results);
-    assert_eq!(winner.generation, 2);
-    let status = d.client.status().await.unwrap();
-    assert_eq!(
-        (status.generation, status.latest_transition_hash),
-        (2, winner.transition_hash.clone())
-    );
+    let mut latest = d.latest();
+    for round in 0..rounds {
+        let requests = (1..=10)
+            .map(|n| {
+                let (m, p) = d.keys.manifest(round * 100 + n);
+                signed_update(&d.keys.workload, m, p, latest, true)
+            })
+            .collect();
+        let results = concurrently(std::slice::from_ref(&d.process.addr), requests).await;
+        let winner = one_winner(&results);
+        assert_eq!(winner.generation, round + 2, "round {round}");
+        let status = d.client.status().await.unwrap();
+        assert_eq!(
+            (status.generation, status.latest_transition_hash),
+            (round + 2, winner.transition_hash.clone()),
+            "round {round}"
+        );
+        latest = digest(&winner.transition_hash);
+    }
     let history = d.client.manifests().await.unwrap();
-    assert_eq!(history.manifests.len(), 2);
+    assert_eq!(history.manifests.len() as u64, rounds + 1);
     assert!(audit(history, &d.secret).all_verified());
+    eprintln!(
+        "{rounds} rounds of 10 racing updates: exactly one winner each, {} refused with STALE_LATEST naming it",
+        rounds * 9
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
