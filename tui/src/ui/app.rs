@@ -487,6 +487,12 @@ pub struct HistoryView {
     pub mark: Option<usize>,
     /// Lines scrolled in the detail pane.
     pub detail_scroll: u16,
+    /// Typing the path of a bundle to verify offline.
+    pub bundle_input: Option<Input>,
+    /// The bundle exported last from this screen (offered when verifying).
+    pub last_bundle: Option<PathBuf>,
+    /// An export or offline verification is running.
+    pub bundle_busy: Option<&'static str>,
 }
 
 impl HistoryView {
@@ -499,6 +505,9 @@ impl HistoryView {
             view: DetailView::Structured,
             mark: None,
             detail_scroll: 0,
+            bundle_input: None,
+            last_bundle: None,
+            bundle_busy: None,
         }
     }
 
@@ -693,6 +702,38 @@ pub struct App {
     pub quit: bool,
     /// A status refresh is in flight.
     pub refreshing: bool,
+    /// The terminal's size as of the last draw (the event loop keeps it current), so that
+    /// scrolling can be clamped to the wizard pane's content.
+    pub viewport: (u16, u16),
+    /// Lines scrolled in the wizard pane (setup, recovery, update); back to 0 whenever the
+    /// screen or its step changes.
+    pub pane_scroll: u16,
+}
+
+/// A history bundle written by the TUI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleExport {
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes.
+    pub digest: Digest,
+    pub generation: u64,
+    /// The signing public key that verified the history is embedded.
+    pub signing_key_included: bool,
+}
+
+/// The offline verdict on a bundle file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleCheck {
+    pub path: PathBuf,
+    pub ok: bool,
+    pub anchored: bool,
+    /// What the signature was checked with, in words.
+    pub anchor: String,
+    pub generation: u64,
+    pub latest: Digest,
+    pub problems: Vec<String>,
+    /// "generation N (manifest …): why" for every entry that does not verify.
+    pub failing: Vec<String>,
 }
 
 /// Work for the edges: each runs off the UI thread and answers with an [`Event`].
@@ -742,6 +783,14 @@ pub enum Effect {
     },
     ForgetShare,
     Audit,
+    /// Write the audited history as a bundle file into the workspace.
+    ExportBundle {
+        audit: Box<AuditedHistory>,
+    },
+    /// Verify a bundle file offline (no Coordinator).
+    VerifyBundle {
+        path: PathBuf,
+    },
     UpdateManifest {
         manifest: Box<Manifest>,
         policies: Vec<Vec<u8>>,
@@ -778,6 +827,8 @@ pub enum Event {
     RecoverySent(Result<Box<pb::RecoverResponse>, String>),
     Reverified(Result<Box<Reverify>, String>),
     Audited(Result<Box<AuditedHistory>, String>),
+    BundleExported(Result<BundleExport, String>),
+    BundleVerified(Result<Box<BundleCheck>, String>),
     Updated(Result<UpdateOutcome, (String, bool)>),
 }
 
@@ -793,6 +844,8 @@ impl App {
             no_color,
             quit: false,
             refreshing: false,
+            viewport: (80, 24),
+            pane_scroll: 0,
         }
     }
 
@@ -810,7 +863,7 @@ impl App {
         match &self.screen {
             Screen::Setup(w) => w.import.is_some() || w.list.filtering,
             Screen::Keys(k) => k.import.is_some() || k.list.filtering,
-            Screen::History(h) => h.list.filtering,
+            Screen::History(h) => h.list.filtering || h.bundle_input.is_some(),
             Screen::Update(u) => u.list.filtering,
             Screen::Recovery(r) => r.list.filtering,
             Screen::Dashboard => false,
@@ -876,8 +929,40 @@ impl App {
     }
 }
 
+/// Which pane is shown: the screen and its step. Scrolling starts over when it changes.
+fn pane_key(app: &App) -> (u8, usize) {
+    match &app.screen {
+        Screen::Dashboard => (0, 0),
+        Screen::Setup(w) => (1, w.step.index()),
+        Screen::Recovery(r) => (2, r.step.index()),
+        Screen::History(_) => (3, 0),
+        Screen::Update(u) => (4, u.step as usize),
+        Screen::Keys(_) => (5, 0),
+    }
+}
+
 /// Applies a key's action.
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
+    let before = pane_key(app);
+    let effects = update_inner(app, action);
+    if pane_key(app) != before {
+        app.pane_scroll = 0;
+    }
+    effects
+}
+
+/// Scrolls the wizard pane by a page, within its content.
+fn scroll_pane(app: &mut App, down: bool) {
+    let (max, page) = super::render::pane_scroll_range(app);
+    app.pane_scroll = if down {
+        app.pane_scroll.saturating_add(page)
+    } else {
+        app.pane_scroll.saturating_sub(page)
+    }
+    .min(max);
+}
+
+fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
     if action == Action::ForceQuit {
         app.quit = true;
         return vec![Effect::ForgetShare];
@@ -899,6 +984,15 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             return vec![];
         }
         _ => {}
+    }
+    if matches!(action, Action::ScrollDown | Action::ScrollUp)
+        && matches!(
+            app.screen,
+            Screen::Setup(_) | Screen::Recovery(_) | Screen::Update(_)
+        )
+    {
+        scroll_pane(app, action == Action::ScrollDown);
+        return Vec::new();
     }
     let keys = app.keys.clone();
     let health_state = app.health.state();
@@ -934,8 +1028,50 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             effects
         }
         Screen::History(h) => {
+            if let Some(input) = h.bundle_input.as_mut() {
+                match action {
+                    Action::Char(c) => input.push(c),
+                    Action::DeleteChar => input.pop(),
+                    Action::Back => h.bundle_input = None,
+                    Action::Select => {
+                        let path = PathBuf::from(input.value.trim());
+                        h.bundle_input = None;
+                        if path.as_os_str().is_empty() {
+                            return Vec::new();
+                        }
+                        h.bundle_busy = Some(text::VERIFYING_BUNDLE);
+                        return vec![Effect::VerifyBundle { path }];
+                    }
+                    _ => {}
+                }
+                return Vec::new();
+            }
             let len = h.visible().len();
             match action {
+                Action::ExportBundle => {
+                    if h.bundle_busy.is_some() {
+                        return Vec::new();
+                    }
+                    let Some(audit) = h.audit.clone() else {
+                        return Vec::new();
+                    };
+                    h.bundle_busy = Some(text::EXPORTING_BUNDLE);
+                    return vec![Effect::ExportBundle { audit }];
+                }
+                Action::VerifyBundle => {
+                    if h.bundle_busy.is_some() {
+                        return Vec::new();
+                    }
+                    let value = h
+                        .last_bundle
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    h.bundle_input = Some(Input {
+                        value,
+                        masked: false,
+                    });
+                }
                 Action::Back if h.list.filter.is_some() => {
                     h.list.filter = None;
                 }
@@ -1691,7 +1827,44 @@ fn update_keys(k: &mut KeysScreen, action: Action, keys: &KeysState) -> Vec<Effe
 
 /// Applies an effect's result.
 pub fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
+    let before = pane_key(app);
+    let effects = on_event_inner(app, event);
+    if pane_key(app) != before {
+        app.pane_scroll = 0;
+    }
+    effects
+}
+
+fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
     match event {
+        Event::BundleExported(result) => {
+            if let Screen::History(h) = &mut app.screen {
+                h.bundle_busy = None;
+                if let Ok(export) = &result {
+                    h.last_bundle = Some(export.path.clone());
+                }
+            }
+            match result {
+                Ok(export) => {
+                    app.notice(text::BUNDLE_EXPORTED_TITLE, text::bundle_exported(&export))
+                }
+                Err(e) => app.error(text::BUNDLE_TITLE, e),
+            }
+            Vec::new()
+        }
+        Event::BundleVerified(result) => {
+            if let Screen::History(h) = &mut app.screen {
+                h.bundle_busy = None;
+            }
+            match result {
+                Ok(check) if check.ok => {
+                    app.notice(text::BUNDLE_VERIFIED_TITLE, text::bundle_verified(&check))
+                }
+                Ok(check) => app.error(text::BUNDLE_FAILED_TITLE, text::bundle_verified(&check)),
+                Err(e) => app.error(text::BUNDLE_TITLE, e),
+            }
+            Vec::new()
+        }
         Event::Status { result, latency_ms } => {
             app.refreshing = false;
             app.health = match result {

@@ -11,10 +11,11 @@ use std::time::Instant;
 use seedward_shared::history::Digest;
 use seedward_shared::manifest::Manifest;
 
-use super::app::{Effect, Event, LoadedManifest};
+use super::app::{BundleCheck, BundleExport, Effect, Event, LoadedManifest};
 use crate::keystore::{INDEX_FILE, KeyStore};
 use crate::ops::{self, DecryptedShare, SigningKeySource};
-use crate::workspace::{SEED_SHARES_FILE, Workspace};
+use crate::ops_bundle;
+use crate::workspace::{SEED_SHARES_FILE, SIGNING_KEY_FILE, Workspace};
 
 /// Folder of the workspace that holds policy documents.
 pub const POLICIES_DIR: &str = "policies";
@@ -213,9 +214,14 @@ async fn run(effect: Effect, ctx: &Ctx) -> Option<Event> {
                 Some(share) => {
                     async {
                         let conn = connect(ctx).await?;
-                        let preflight = ops::recovery_preflight(&conn, share)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        // The step is titled "Pre-flight"; its diagnosis reads on its own.
+                        let preflight =
+                            ops::recovery_preflight_explained(&conn, share, &ctx.workspace)
+                                .await
+                                .map_err(|e| match e {
+                                    ops::OpsError::Verification(message) => message,
+                                    other => other.to_string(),
+                                })?;
                         // A store rolled back behind what this workspace saw is refused
                         // before anything is sent (the CLI's --force is the way through).
                         ops::check_rollback(&ctx.workspace, &preflight, false)
@@ -287,12 +293,96 @@ async fn run(effect: Effect, ctx: &Ctx) -> Option<Event> {
             .await;
             Event::Audited(result)
         }
+        Effect::ExportBundle { audit } => {
+            let key = signing_key(ctx).await;
+            let dir = ctx.workspace.dir().to_path_buf();
+            Event::BundleExported(
+                blocking(move || export_bundle(&dir, &audit, key).map_err(|e| e.to_string())).await,
+            )
+        }
+        Effect::VerifyBundle { path } => {
+            let path = resolve(&ctx.workspace, &path);
+            let anchor = match ops::saved_signing_key(&ctx.workspace) {
+                Ok(Some(k)) => Some((ops_bundle::BundleAnchor::SigningKey(k), text_anchor_saved())),
+                Ok(None) => None,
+                Err(e) => return Some(Event::BundleVerified(Err(e.to_string()))),
+            };
+            Event::BundleVerified(
+                blocking(move || verify_bundle_file(&path, anchor).map(Box::new)).await,
+            )
+        }
         Effect::UpdateManifest {
             manifest,
             policies,
             key,
             audited_latest,
         } => Event::Updated(update(ctx, &manifest, policies, key, audited_latest).await),
+    })
+}
+
+/// The key that verifies the history now: derived from the decrypted share (during a
+/// recovery), else `history-signing-key.pem` saved at setup.
+async fn signing_key(ctx: &Ctx) -> Option<p384::ecdsa::VerifyingKey> {
+    {
+        let vault = ctx.vault.lock().await;
+        if let Some(Ok(engine)) = vault.as_ref().map(DecryptedShare::engine) {
+            return Some(*engine.transaction_verifying_key());
+        }
+    }
+    ops::saved_signing_key(&ctx.workspace).ok().flatten()
+}
+
+fn text_anchor_saved() -> String {
+    format!("{SIGNING_KEY_FILE} (saved at setup)")
+}
+
+/// Packs the audited history into a new bundle file in `dir`. The signing key is embedded
+/// only if the history verified and `key` is the key that verifies it.
+pub(crate) fn export_bundle(
+    dir: &Path,
+    audit: &ops::AuditedHistory,
+    key: Option<p384::ecdsa::VerifyingKey>,
+) -> Result<BundleExport, ops::OpsError> {
+    let key = key.filter(|k| audit.all_verified() && audit.latest.verify(k).is_ok());
+    let bundle = ops_bundle::HistoryBundle::from_audit(audit, key.as_ref())?;
+    let (path, digest) = ops_bundle::write_new_bundle(dir, audit.generation(), &bundle.to_json()?)?;
+    Ok(BundleExport {
+        path,
+        digest,
+        generation: audit.generation(),
+        signing_key_included: bundle.signing_public_key_pem.is_some(),
+    })
+}
+
+/// Reads and verifies a bundle file offline.
+pub(crate) fn verify_bundle_file(
+    path: &Path,
+    anchor: Option<(ops_bundle::BundleAnchor, String)>,
+) -> Result<BundleCheck, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bundle = ops_bundle::HistoryBundle::from_json(&text).map_err(|e| e.to_string())?;
+    let (anchor, anchor_text) = anchor.unwrap_or((
+        ops_bundle::BundleAnchor::None,
+        "its own embedded key".into(),
+    ));
+    let verdict = ops_bundle::verify_bundle(&bundle, &anchor).map_err(|e| e.to_string())?;
+    let failing = ops_bundle::failing_entries(&verdict);
+    let problems = verdict
+        .problems
+        .iter()
+        .filter(|p| failing.is_empty() || verdict.audit.failure.as_ref() != Some(*p))
+        .cloned()
+        .collect();
+    Ok(BundleCheck {
+        path: path.to_path_buf(),
+        ok: verdict.ok(),
+        anchored: verdict.anchored,
+        anchor: anchor_text,
+        generation: verdict.audit.generation(),
+        latest: verdict.audit.latest.transition_hash(),
+        problems,
+        failing,
     })
 }
 
@@ -377,7 +467,11 @@ pub fn list_manifests(dir: &Path) -> Result<Vec<String>, String> {
         .filter(|e| e.path().is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| {
-            n.ends_with(".json") && n != SEED_SHARES_FILE && n != INDEX_FILE && !n.starts_with('.')
+            n.ends_with(".json")
+                && n != SEED_SHARES_FILE
+                && n != INDEX_FILE
+                && !n.starts_with('.')
+                && !n.starts_with(ops_bundle::BUNDLE_FILE_PREFIX)
         })
         .collect();
     out.sort();

@@ -143,13 +143,18 @@ pub enum Action {
     OpenHistory,
     OpenUpdate,
     OpenKeys,
-    /// History: scroll the detail pane.
+    /// History: scroll the detail pane. Wizards (setup, recovery, update): scroll the pane
+    /// by a page.
     ScrollDown,
     ScrollUp,
     /// History: remember the selected generation as the "from" side of a diff.
     Mark,
     /// History: cycle the detail pane (structured, raw, semantic diff, line diff).
     NextView,
+    /// History: export the audited history to a bundle file in the workspace.
+    ExportBundle,
+    /// History: verify a bundle file offline.
+    VerifyBundle,
     /// Keys: generate a new key.
     Generate,
     /// Keys: import a key from a PEM file.
@@ -218,11 +223,29 @@ pub const KEYMAP: &[Binding] = &[
     // Wizards and screens
     b(K::Enter, C::Setup, A::Select, Some("choose")),
     b(K::Esc, C::Setup, A::Back, Some("back")),
+    b(K::PageDown, C::Setup, A::ScrollDown, Some("scroll")),
+    b(K::PageUp, C::Setup, A::ScrollUp, None),
     b(K::Enter, C::Recovery, A::Select, Some("continue")),
     b(K::Esc, C::Recovery, A::Back, Some("back")),
+    b(K::PageDown, C::Recovery, A::ScrollDown, Some("scroll")),
+    b(K::PageUp, C::Recovery, A::ScrollUp, None),
     b(K::Enter, C::Update, A::Select, Some("choose")),
     b(K::Esc, C::Update, A::Back, Some("back")),
+    b(K::PageDown, C::Update, A::ScrollDown, Some("scroll")),
+    b(K::PageUp, C::Update, A::ScrollUp, None),
     b(K::Tab, C::History, A::NextView, Some("view")),
+    b(
+        K::Char('x'),
+        C::History,
+        A::ExportBundle,
+        Some("export bundle"),
+    ),
+    b(
+        K::Char('v'),
+        C::History,
+        A::VerifyBundle,
+        Some("verify file"),
+    ),
     b(K::Char('m'), C::History, A::Mark, Some("mark for diff")),
     b(
         K::Char('J'),
@@ -357,7 +380,7 @@ fn action_text(action: Action) -> &'static str {
         Action::Top => "first",
         Action::Bottom => "last",
         Action::Refresh => "refresh",
-        Action::ScrollUp => "scroll detail up",
+        Action::ScrollUp => "scroll up",
         _ => "",
     }
 }

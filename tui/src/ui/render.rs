@@ -14,7 +14,7 @@ use super::app::{
     ManifestChoice, Popup, RecoveryStep, RecoveryWizard, Screen, SetupStep, SetupWizard, StepState,
     UpdateStep, UpdateView, update_blocker,
 };
-use super::keymap;
+use super::keymap::{self, Action, Context};
 use super::text;
 use crate::keystore::KeyKind;
 use crate::ops::{CoordinatorState, EvidenceView, SigningKeySource, StatusView, TrustLevel};
@@ -439,6 +439,24 @@ fn setup(app: &App, w: &SetupWizard, frame: &mut Frame, area: Rect, theme: Theme
         })
         .collect();
     step_list(frame, left, text::SETUP_TITLE, rows);
+    let (title, lines) = setup_pane(app, w, right, theme);
+    scrolled_pane(
+        frame,
+        right,
+        &title,
+        lines,
+        app.pane_scroll,
+        Context::Setup,
+        theme,
+    );
+}
+
+fn setup_pane(
+    app: &App,
+    w: &SetupWizard,
+    right: Rect,
+    theme: Theme,
+) -> (String, Vec<Line<'static>>) {
     let width = right.width.saturating_sub(2) as usize;
     let lines = match w.step {
         SetupStep::Keys => setup_keys(app, w, theme),
@@ -453,12 +471,188 @@ fn setup(app: &App, w: &SetupWizard, frame: &mut Frame, area: Rect, theme: Theme
         SetupStep::ALL.len(),
         w.step.title()
     );
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block(&title))
-            .wrap(Wrap { trim: false }),
-        right,
-    );
+    (title, lines)
+}
+
+// ----------------------------------------------------------------------------------------
+// Scrolling wizard panes
+// ----------------------------------------------------------------------------------------
+
+/// The body area of a `width`×`height` terminal (below the title bar, above status and footer).
+fn body_area(width: u16, height: u16) -> Rect {
+    let [_, body, _, _] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(Rect::new(0, 0, width, height));
+    body
+}
+
+/// The wizard pane of the current screen for a body area: its rectangle, title, content.
+fn wizard_pane(app: &App, body: Rect, theme: Theme) -> Option<(Rect, String, Vec<Line<'static>>)> {
+    match &app.screen {
+        Screen::Setup(w) => {
+            let (_, right) = split_steps(body);
+            let (title, lines) = setup_pane(app, w, right, theme);
+            Some((right, title, lines))
+        }
+        Screen::Recovery(r) => {
+            let (_, right) = split_steps(body);
+            let (title, lines) = recovery_pane(app, r, right, theme);
+            Some((right, title, lines))
+        }
+        Screen::Update(u) => Some((
+            body,
+            text::UPDATE_TITLE.to_string(),
+            update_lines(app, u, body, theme),
+        )),
+        _ => None,
+    }
+}
+
+/// (largest useful scroll offset, lines per page) of the wizard pane at the size of the last
+/// draw ([`App::viewport`]); (0, 1) where nothing scrolls.
+pub fn pane_scroll_range(app: &App) -> (u16, u16) {
+    let (width, height) = app.viewport;
+    if width < MIN_WIDTH || height < MIN_HEIGHT {
+        return (0, 1);
+    }
+    let theme = Theme { color: false };
+    let Some((area, _, lines)) = wizard_pane(app, body_area(width, height), theme) else {
+        return (0, 1);
+    };
+    let total = wrap_lines(&lines, area.width.saturating_sub(2) as usize).len();
+    let visible = area.height.saturating_sub(2) as usize;
+    let max = total.saturating_sub(visible);
+    let page = visible.saturating_sub(1).max(1);
+    (
+        u16::try_from(max).unwrap_or(u16::MAX),
+        u16::try_from(page).unwrap_or(u16::MAX),
+    )
+}
+
+/// Draws `lines` in a bordered pane, wrapped to its width and scrolled by `scroll` (clamped
+/// to the content). When the content does not fit, the bottom border says which lines are
+/// shown and which keys scroll (from the keymap).
+fn scrolled_pane(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    lines: Vec<Line<'static>>,
+    scroll: u16,
+    context: Context,
+    theme: Theme,
+) {
+    let wrapped = wrap_lines(&lines, area.width.saturating_sub(2) as usize);
+    let total = wrapped.len();
+    let visible = area.height.saturating_sub(2) as usize;
+    let offset = (scroll as usize).min(total.saturating_sub(visible));
+    let mut pane = block(title);
+    if total > visible {
+        let keys = format!(
+            "{}/{}",
+            keymap::keys_of(context, Action::ScrollUp),
+            keymap::keys_of(context, Action::ScrollDown)
+        );
+        let position =
+            text::scroll_position(offset + 1, (offset + visible).min(total), total, &keys);
+        pane = pane.title_bottom(Line::styled(position, theme.bold()).right_aligned());
+    }
+    let shown: Vec<Line<'static>> = wrapped.into_iter().skip(offset).take(visible).collect();
+    frame.render_widget(Paragraph::new(shown).block(pane), area);
+}
+
+/// Display width of one character.
+fn char_width(c: char) -> usize {
+    let mut buf = [0u8; 4];
+    Span::raw(&*c.encode_utf8(&mut buf)).width()
+}
+
+/// Word-wraps styled lines to `width` columns (a word longer than a row is split), so that
+/// the number of rows is known before drawing.
+fn wrap_lines(lines: &[Line<'static>], width: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        if width == 0 || line.width() <= width {
+            out.push(line.clone());
+            continue;
+        }
+        let cells: Vec<(char, Style)> = line
+            .spans
+            .iter()
+            .flat_map(|s| {
+                let style = s.style;
+                s.content.chars().map(move |c| (c, style))
+            })
+            .collect();
+        let mut rows: Vec<Vec<(char, Style)>> = Vec::new();
+        let mut row: Vec<(char, Style)> = Vec::new();
+        let mut row_width = 0usize;
+        let mut i = 0;
+        while i < cells.len() {
+            let start = i;
+            while i < cells.len() && cells[i].0 != ' ' {
+                i += 1;
+            }
+            let word = &cells[start..i];
+            let gap_start = i;
+            while i < cells.len() && cells[i].0 == ' ' {
+                i += 1;
+            }
+            let gap = &cells[gap_start..i];
+            let word_width: usize = word.iter().map(|(c, _)| char_width(*c)).sum();
+            if row_width > 0 && row_width + word_width > width {
+                rows.push(std::mem::take(&mut row));
+                row_width = 0;
+            }
+            for &(c, style) in word {
+                let w = char_width(c);
+                if row_width > 0 && row_width + w > width {
+                    rows.push(std::mem::take(&mut row));
+                    row_width = 0;
+                }
+                row.push((c, style));
+                row_width += w;
+            }
+            for &(c, style) in gap {
+                if row_width + 1 > width {
+                    break;
+                }
+                row.push((c, style));
+                row_width += 1;
+            }
+        }
+        if !row.is_empty() || rows.is_empty() {
+            rows.push(row);
+        }
+        for mut cells in rows {
+            while cells.last().is_some_and(|(c, _)| *c == ' ') {
+                cells.pop();
+            }
+            let mut spans: Vec<Span<'static>> = Vec::new();
+            let mut current = String::new();
+            let mut current_style = None;
+            for (c, style) in cells {
+                if current_style.is_some_and(|s| s != style) {
+                    spans.push(Span::styled(
+                        std::mem::take(&mut current),
+                        current_style.unwrap_or_default(),
+                    ));
+                }
+                current_style = Some(style);
+                current.push(c);
+            }
+            if let Some(style) = current_style {
+                spans.push(Span::styled(current, style));
+            }
+            let mut row_line = Line::from(spans).style(line.style);
+            row_line.alignment = line.alignment;
+            out.push(row_line);
+        }
+    }
+    out
 }
 
 fn kind_word(kind: KeyKind) -> &'static str {
@@ -951,8 +1145,26 @@ fn recovery(app: &App, r: &RecoveryWizard, frame: &mut Frame, area: Rect, theme:
         })
         .collect();
     step_list(frame, left, text::RECOVERY_TITLE, rows);
+    let (title, lines) = recovery_pane(app, r, right, theme);
+    scrolled_pane(
+        frame,
+        right,
+        &title,
+        lines,
+        app.pane_scroll,
+        Context::Recovery,
+        theme,
+    );
+}
+
+fn recovery_pane(
+    app: &App,
+    r: &RecoveryWizard,
+    right: Rect,
+    theme: Theme,
+) -> (String, Vec<Line<'static>>) {
     let width = right.width.saturating_sub(2) as usize;
-    let mut lines: Vec<Line> = Vec::new();
+    let mut lines: Vec<Line<'static>> = Vec::new();
     if r.step == RecoveryStep::Key {
         lines.push(Line::raw(text::RECOVERY_KEY_INTRO));
         lines.push(Line::raw(""));
@@ -1046,12 +1258,7 @@ fn recovery(app: &App, r: &RecoveryWizard, frame: &mut Frame, area: Rect, theme:
         RecoveryStep::ALL.len(),
         r.step.title()
     );
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block(&title))
-            .wrap(Wrap { trim: false }),
-        right,
-    );
+    (title, lines)
 }
 
 // ----------------------------------------------------------------------------------------
@@ -1059,6 +1266,25 @@ fn recovery(app: &App, r: &RecoveryWizard, frame: &mut Frame, area: Rect, theme:
 // ----------------------------------------------------------------------------------------
 
 fn history(h: &HistoryView, frame: &mut Frame, area: Rect, theme: Theme) {
+    let bundle_line = match (&h.bundle_input, h.bundle_busy) {
+        (Some(input), _) => Some(Line::from(vec![
+            Span::styled(text::BUNDLE_PROMPT, theme.bold()),
+            Span::raw(" > "),
+            Span::raw(input.shown()),
+            Span::styled("█", theme.key()),
+        ])),
+        (None, Some(busy)) => Some(Line::styled(busy, theme.warn())),
+        (None, None) => None,
+    };
+    let area = match bundle_line {
+        Some(line) => {
+            let [prompt, rest] =
+                Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
+            frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), prompt);
+            rest
+        }
+        None => area,
+    };
     let [summary, main] = Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
     let Some(audit) = &h.audit else {
         let line = match (&h.error, h.loading) {
@@ -1131,7 +1357,8 @@ fn history(h: &HistoryView, frame: &mut Frame, area: Rect, theme: Theme) {
     let width = right.width.saturating_sub(2) as usize;
     let mut detail: Vec<Line> = Vec::new();
     let mut title = h.view.title().to_string();
-    if let Some(sel) = h.selected() {
+    // The selection from the same `visible` list: `h.selected()` would filter all entries again.
+    if let Some(sel) = visible.get(h.list.cursor).copied() {
         let e = &audit.entries[sel];
         title = format!("{} · generation {}", h.view.title(), e.chain.generation);
         if let seedward_shared::history::EntryStatus::Unverified(reason) = &e.chain.status {
@@ -1323,8 +1550,21 @@ fn tail(s: &str, n: usize) -> &str {
 // ----------------------------------------------------------------------------------------
 
 fn update_screen(app: &App, u: &UpdateView, frame: &mut Frame, area: Rect, theme: Theme) {
+    let lines = update_lines(app, u, area, theme);
+    scrolled_pane(
+        frame,
+        area,
+        text::UPDATE_TITLE,
+        lines,
+        app.pane_scroll,
+        Context::Update,
+        theme,
+    );
+}
+
+fn update_lines(app: &App, u: &UpdateView, area: Rect, theme: Theme) -> Vec<Line<'static>> {
     let width = area.width.saturating_sub(2) as usize;
-    let mut lines: Vec<Line> = Vec::new();
+    let mut lines: Vec<Line<'static>> = Vec::new();
     if let Some(e) = &u.audit_error {
         lines.push(Line::styled(format!("✗ {e}"), theme.bad()));
     }
@@ -1398,6 +1638,9 @@ fn update_screen(app: &App, u: &UpdateView, frame: &mut Frame, area: Rect, theme
             {
                 lines.push(Line::styled(text::CHANGED_MEANWHILE, theme.bold()));
                 lines.extend(diff_lines(&ManifestDiff::between(a, b), theme));
+                if u.busy.is_none() {
+                    lines.push(Line::styled(text::STALE_NEXT, theme.bold()));
+                }
             }
         }
         UpdateStep::Done => {
@@ -1411,12 +1654,7 @@ fn update_screen(app: &App, u: &UpdateView, frame: &mut Frame, area: Rect, theme
         }
     }
     lines.extend(busy_line(u.busy, theme));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block(text::UPDATE_TITLE))
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    lines
 }
 
 // ----------------------------------------------------------------------------------------
@@ -1531,6 +1769,33 @@ fn draw_popup(popup: &Popup, frame: &mut Frame, area: Rect, theme: Theme) {
                 Paragraph::new(lines)
                     .block(block(text::HELP_TITLE))
                     .scroll((*scroll, 0)),
+                rect,
+            );
+        }
+        Popup::Message { title, body, error } if body.contains('\n') => {
+            // Several lines (e.g. a path and a digest): as wide as the longest, up to the screen.
+            let longest = body.lines().map(|l| l.chars().count()).max().unwrap_or(0) as u16;
+            let width = (longest + 4).clamp(64, area.width);
+            let inner = width.saturating_sub(2).max(1) as usize;
+            let rows: u16 = body
+                .lines()
+                .map(|l| wrap_lines(&[Line::raw(l.to_string())], inner).len() as u16)
+                .sum();
+            let rect = centered(area, width, (rows + 4).min(area.height));
+            frame.render_widget(Clear, rect);
+            let head = if *error {
+                Line::styled(format!("✗ {title}"), theme.bad())
+            } else {
+                Line::styled(title.clone(), theme.bold())
+            };
+            let mut lines = vec![head, Line::raw("")];
+            lines.extend(body.lines().map(|l| Line::raw(l.to_string())));
+            frame.render_widget(
+                Paragraph::new(wrap_lines(&lines, inner)).block(block(if *error {
+                    "Error"
+                } else {
+                    "Notice"
+                })),
                 rect,
             );
         }

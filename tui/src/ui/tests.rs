@@ -579,9 +579,94 @@ fn recovery_preflight_failure_says_what_next() {
     );
     app::on_event(
         &mut app,
-        Event::Preflighted(Err("verification failed: pre-flight: the Coordinator's stored history does not verify with the key derived from your seed share (the latest signature does not verify). Nothing was sent. Check that this is the right Coordinator and the right seed-shares.json".into())),
+        Event::Preflighted(Err(ops::PreflightFailure::OtherDeployment {
+            derived: "3f1c:9a0e:77b2:c4d1:0e5a:91f3:2b6c:d8e7".into(),
+            pinned: "a07e:5521:90bc:13d4:4e6f:0a9b:c2d8:7f31".into(),
+        }
+        .to_string())),
     );
     insta::assert_snapshot!(draw(&app, 80, 24));
+    // Each diagnosis has its own words (the e2e tests check them against real stores).
+    let messages = [
+        ops::PreflightFailure::OtherDeployment {
+            derived: "a".into(),
+            pinned: "b".into(),
+        }
+        .to_string(),
+        ops::PreflightFailure::LatestTampered.to_string(),
+        ops::PreflightFailure::StoreDamaged {
+            detail: "manifests/ab: hash mismatch".into(),
+        }
+        .to_string(),
+    ];
+    for (i, m) in messages.iter().enumerate() {
+        assert!(m.contains("Nothing was sent"), "{m}");
+        for (j, other) in messages.iter().enumerate() {
+            assert_eq!(i == j, m == other);
+        }
+    }
+}
+
+#[test]
+fn a_stale_update_is_explained_with_what_changed_meanwhile() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 1),
+    );
+    press(&mut app, Key::Char('u'));
+    // Generation 1 as the operator audited it: its own latest pointer.
+    let mut old = audited();
+    old.entries.truncate(1);
+    let sk = p384::ecdsa::SigningKey::from_slice(&[0x22; 48]).unwrap();
+    old.latest = LatestTransition::sign(old.entries[0].chain.transition_hash, &sk).unwrap();
+    app::on_event(&mut app, Event::Audited(Ok(Box::new(old))));
+    app::on_event(
+        &mut app,
+        Event::Manifests(Ok(vec!["manifest-v2.json".into()])),
+    );
+    press(&mut app, Key::Enter);
+    // The operator's candidate: a reference value added to generation 1.
+    let (m1, policies) = template();
+    let mut v: serde_json::Value = serde_json::from_slice(m1.raw()).unwrap();
+    v["ReferenceValues"]["note"] = serde_json::json!("mine");
+    let mine = Manifest::parse(serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let mut candidate = loaded(mine, policies);
+    candidate.path = PathBuf::from("/home/op/deploy/manifest-v2.json");
+    app::on_event(&mut app, Event::ManifestLoaded(Box::new(candidate)));
+    press(&mut app, Key::Enter);
+    type_str(&mut app, "update");
+    let effects = press(&mut app, Key::Enter);
+    let Some(Effect::UpdateManifest { audited_latest, .. }) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    let signed_against = *audited_latest;
+    // Someone else landed generation 2 meanwhile.
+    let effects = app::on_event(
+        &mut app,
+        Event::Updated(Err((
+            "the Coordinator refused: the history changed: the latest transition is now 805d1e93d76ff43b; fetch the history, review the change and retry against the new latest transition".into(),
+            true,
+        ))),
+    );
+    assert!(matches!(effects.as_slice(), [Effect::Audit]), "{effects:?}");
+    app::on_event(&mut app, Event::Audited(Ok(Box::new(audited()))));
+    let screen = draw(&app, 80, 24);
+    assert!(screen.contains("Someone else updated"), "{screen}");
+    insta::assert_snapshot!("update_3_stale_refused", screen);
+    let Screen::Update(u) = &app.screen else {
+        panic!()
+    };
+    assert_eq!(u.step, app::UpdateStep::Review);
+    // Confirming again signs against the new latest transition.
+    press(&mut app, Key::Enter);
+    type_str(&mut app, "update");
+    let effects = press(&mut app, Key::Enter);
+    let Some(Effect::UpdateManifest { audited_latest, .. }) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    assert_ne!(*audited_latest, signed_against);
+    assert_eq!(*audited_latest, audited().latest.transition_hash());
 }
 
 fn audited() -> ops::AuditedHistory {
@@ -690,4 +775,272 @@ fn docs_keymap_table_is_current() {
             panic!("docs/TUI.md's keymap table is stale; rerun with SEEDWARD_UPDATE_DOCS=1");
         }
     }
+}
+
+/// A valid manifest with `n` extra policies, so that its structured view is long.
+fn long_manifest(n: usize) -> Manifest {
+    let t = Manifest::template(
+        &[owner_key().public_key().to_hex()],
+        &[workload_key().public_key().to_hex()],
+    );
+    let mut v: serde_json::Value = serde_json::from_slice(&t.manifest).unwrap();
+    for i in 0..n {
+        let hash = Digest::of(format!("policy {i}").as_bytes()).to_hex();
+        v["Policies"][hash] = serde_json::json!({
+            "SANs": [format!("svc-{i}"), format!("svc-{i}.default.svc.cluster.local")],
+            "WorkloadSecretID": format!("apps/v1/Deployment/default/svc-{i}"),
+        });
+    }
+    Manifest::parse(serde_json::to_vec_pretty(&v).unwrap()).unwrap()
+}
+
+fn scroll_line(screen: &str) -> Option<&str> {
+    screen
+        .lines()
+        .find(|l| l.contains(" lines ") && l.contains(" of "))
+}
+
+#[test]
+fn setup_manifest_pane_scrolls_at_80x24() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Uninitialized, TrustLevel::FirstUse, 0),
+    );
+    press(&mut app, Key::Char('s'));
+    let Screen::Setup(w) = &mut app.screen else {
+        panic!()
+    };
+    w.owner = Some(key_infos()[0].clone());
+    w.workload = Some(key_infos()[1].clone());
+    w.step = app::SetupStep::Manifest;
+    app::on_event(&mut app, Event::Manifests(Ok(vec!["manifest.json".into()])));
+    let (_, policies) = template();
+    app::on_event(
+        &mut app,
+        Event::ManifestLoaded(Box::new(loaded(long_manifest(12), policies))),
+    );
+    let top = draw(&app, 80, 24);
+    assert!(
+        scroll_line(&top).is_some_and(|l| l.contains("lines 1–19 of")),
+        "{top}"
+    );
+    insta::assert_snapshot!("setup_2_manifest_long_top", top);
+    // The hint comes from the keymap.
+    assert!(top.contains("PgDn scroll"), "{top}");
+    press(&mut app, Key::PageDown);
+    assert_eq!(app.pane_scroll, 18);
+    let second = draw(&app, 80, 24);
+    assert!(
+        scroll_line(&second).is_some_and(|l| l.contains("lines 19–37 of")),
+        "{second}"
+    );
+    insta::assert_snapshot!("setup_2_manifest_long_page_2", second);
+    // Scrolling stops at the end, and one PgUp from there moves up at once.
+    for _ in 0..20 {
+        press(&mut app, Key::PageDown);
+    }
+    let (max, _) = render::pane_scroll_range(&app);
+    assert_eq!(app.pane_scroll, max);
+    let end = draw(&app, 80, 24);
+    let line = scroll_line(&end).unwrap();
+    let total: String = line
+        .split(" of ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert!(line.contains(&format!("–{total} of {total}")), "{end}");
+    assert!(
+        end.contains("Press Enter again"),
+        "the last line is reachable:\n{end}"
+    );
+    press(&mut app, Key::PageUp);
+    assert_eq!(app.pane_scroll, max - 18);
+    // Another step starts at the top.
+    press(&mut app, Key::Esc);
+    assert_eq!(app.pane_scroll, 0);
+}
+
+#[test]
+fn recovery_pane_scrolls_at_80x24() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(
+            CoordinatorState::RecoveryRequired,
+            TrustLevel::PinMismatch,
+            3,
+        ),
+    );
+    press(&mut app, Key::Char('r'));
+    press(&mut app, Key::Enter);
+    app::on_event(
+        &mut app,
+        Event::Decrypted(Ok(owner_key().public_key().fingerprint())),
+    );
+    let mut p = ops::Preflight {
+        status: status(
+            CoordinatorState::RecoveryRequired,
+            TrustLevel::PinMismatch,
+            3,
+        ),
+        generation: 3,
+        latest: Digest::of(b"latest transition"),
+        root_key: p384::SecretKey::from_slice(&[0x33; 48])
+            .unwrap()
+            .public_key(),
+        chain: vec![Digest::of(b"latest transition")],
+    };
+    // Evidence that does not bind: two more warning lines, so the identity step overflows.
+    if let Some(ev) = p.status.evidence.as_mut() {
+        ev.tls_key_matches = false;
+        ev.binding_ok = false;
+    }
+    app::on_event(&mut app, Event::Preflighted(Ok(Box::new(p))));
+    let top = draw(&app, 80, 24);
+    assert!(scroll_line(&top).is_some(), "{top}");
+    insta::assert_snapshot!("recovery_4_identity_long_top", top);
+    press(&mut app, Key::PageDown);
+    let bottom = draw(&app, 80, 24);
+    assert!(bottom.contains("Latest"), "{bottom}");
+    insta::assert_snapshot!("recovery_4_identity_long_bottom", bottom);
+}
+
+#[test]
+fn update_diff_scrolls_at_80x24() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 2),
+    );
+    press(&mut app, Key::Char('u'));
+    let mut audit = audited();
+    audit.entries.truncate(1);
+    app::on_event(&mut app, Event::Audited(Ok(Box::new(audit))));
+    app::on_event(
+        &mut app,
+        Event::Manifests(Ok(vec!["manifest-v2.json".into()])),
+    );
+    press(&mut app, Key::Enter);
+    let (_, policies) = template();
+    let mut candidate = loaded(long_manifest(30), policies);
+    candidate.path = PathBuf::from("/home/op/deploy/manifest-v2.json");
+    app::on_event(&mut app, Event::ManifestLoaded(Box::new(candidate)));
+    let top = draw(&app, 80, 24);
+    assert!(
+        scroll_line(&top).is_some_and(|l| l.contains("lines 1–19 of")),
+        "{top}"
+    );
+    insta::assert_snapshot!("update_2_review_long_top", top);
+    for _ in 0..10 {
+        press(&mut app, Key::PageDown);
+    }
+    let bottom = draw(&app, 80, 24);
+    assert!(
+        bottom.contains("Press Enter, then type update"),
+        "the prompt at the end is reachable:\n{bottom}"
+    );
+    insta::assert_snapshot!("update_2_review_long_bottom", bottom);
+}
+
+#[test]
+fn history_export_and_offline_verify_keys() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 2),
+    );
+    press(&mut app, Key::Char('h'));
+    app::on_event(&mut app, Event::Audited(Ok(Box::new(audited()))));
+    let screen = draw(&app, 100, 30);
+    assert!(screen.contains("x export bundle"), "{screen}");
+    let effects = press(&mut app, Key::Char('x'));
+    assert!(
+        matches!(effects.as_slice(), [Effect::ExportBundle { audit }] if audit.generation() == 2),
+        "{effects:?}"
+    );
+    // A second x while the export runs does nothing.
+    assert!(press(&mut app, Key::Char('x')).is_empty());
+    let path = PathBuf::from("/home/op/deploy/history-bundle-gen2.json");
+    app::on_event(
+        &mut app,
+        Event::BundleExported(Ok(app::BundleExport {
+            path: path.clone(),
+            digest: Digest::of(b"bundle bytes"),
+            generation: 2,
+            signing_key_included: true,
+        })),
+    );
+    let screen = draw(&app, 100, 30);
+    assert!(
+        screen.contains(&Digest::of(b"bundle bytes").to_hex()),
+        "{screen}"
+    );
+    insta::assert_snapshot!("history_bundle_exported", screen);
+    press(&mut app, Key::Enter);
+    // v offers the bundle just written; Enter verifies it offline.
+    press(&mut app, Key::Char('v'));
+    assert!(app.typing());
+    let effects = press(&mut app, Key::Enter);
+    assert!(
+        matches!(effects.as_slice(), [Effect::VerifyBundle { path: p }] if *p == path),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn exported_bundles_verify_offline_and_a_flipped_byte_names_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut audit = audited();
+    audit.policies = template().1;
+    let sk = p384::ecdsa::SigningKey::from_slice(&[0x22; 48]).unwrap();
+    let key = *sk.verifying_key();
+    let first = super::effects::export_bundle(dir.path(), &audit, Some(key)).unwrap();
+    assert_eq!(first.path, dir.path().join("history-bundle-gen2.json"));
+    assert!(first.signing_key_included);
+    let bytes = std::fs::read(&first.path).unwrap();
+    assert_eq!(Digest::of(&bytes), first.digest);
+    // A second export never overwrites the first.
+    let second = super::effects::export_bundle(dir.path(), &audit, Some(key)).unwrap();
+    assert_eq!(second.path, dir.path().join("history-bundle-gen2-2.json"));
+    assert_eq!(std::fs::read(&first.path).unwrap(), bytes);
+    // A key that does not verify the history is not embedded.
+    let other = *p384::ecdsa::SigningKey::from_slice(&[0x23; 48])
+        .unwrap()
+        .verifying_key();
+    let third = super::effects::export_bundle(dir.path(), &audit, Some(other)).unwrap();
+    assert!(!third.signing_key_included);
+
+    let anchor = || {
+        Some((
+            crate::ops_bundle::BundleAnchor::SigningKey(key),
+            "the test key".to_string(),
+        ))
+    };
+    let ok = super::effects::verify_bundle_file(&first.path, anchor()).unwrap();
+    assert!(ok.ok && ok.anchored, "{ok:?}");
+    assert!(ok.failing.is_empty());
+
+    // Flip one byte of the second manifest.
+    let mut doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut m = b64.decode(doc["manifests"][1].as_str().unwrap()).unwrap();
+    m[10] ^= 1;
+    doc["manifests"][1] = serde_json::Value::String(b64.encode(&m));
+    let bad = dir.path().join("tampered.json");
+    std::fs::write(&bad, doc.to_string()).unwrap();
+    let check = super::effects::verify_bundle_file(&bad, anchor()).unwrap();
+    assert!(!check.ok);
+    assert!(
+        check
+            .failing
+            .iter()
+            .any(|f| f.starts_with("generation 2 (manifest ")),
+        "{check:?}"
+    );
+    let message = super::text::bundle_verified(&check);
+    assert!(message.contains("✗ generation 2"), "{message}");
 }

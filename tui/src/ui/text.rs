@@ -283,6 +283,53 @@ pub const DIFF_EMPTY: &str = "No semantic change (formatting only, or the same m
 pub const DIFF_FIRST: &str =
     "Generation 1 has no predecessor; mark another generation with m to diff against it.";
 pub const UNPARSEABLE: &str = "✗ this stored manifest does not parse; shown raw only";
+/// The bottom line of a pane whose content does not fit: which lines are shown, and the keys.
+pub fn scroll_position(first: usize, last: usize, total: usize, keys: &str) -> String {
+    format!(" lines {first}–{last} of {total} · {keys} ")
+}
+pub const EXPORTING_BUNDLE: &str = "… exporting the history bundle";
+pub const VERIFYING_BUNDLE: &str = "… verifying the bundle offline";
+pub const BUNDLE_PROMPT: &str =
+    "Path of the history bundle to verify offline (relative to the workspace), Enter to verify:";
+pub const BUNDLE_TITLE: &str = "History bundle";
+pub const BUNDLE_EXPORTED_TITLE: &str = "History bundle exported";
+pub const BUNDLE_VERIFIED_TITLE: &str = "✓ Bundle verifies";
+pub const BUNDLE_FAILED_TITLE: &str = "Bundle does not verify";
+pub fn bundle_exported(e: &super::app::BundleExport) -> String {
+    format!(
+        "Generations 1–{} written to\n{}\nSHA-256 of the file:\n{}\n{}\nPress v to verify it offline here, or elsewhere run:\nseedward history verify-bundle FILE --signing-key history-signing-key.pem",
+        e.generation,
+        e.path.display(),
+        e.digest.to_hex(),
+        if e.signing_key_included {
+            "✓ verified before export; the signing public key is included."
+        } else {
+            "⚠ NOT verified (no signing key available); no signing key is included."
+        }
+    )
+}
+pub fn bundle_verified(c: &super::app::BundleCheck) -> String {
+    let mut lines = vec![
+        c.path.display().to_string(),
+        format!("generation {}, latest {}…", c.generation, c.latest.short()),
+    ];
+    if c.ok {
+        lines.push(if c.anchored {
+            format!("✓ every entry re-hashed, latest signature verified with {}", c.anchor)
+        } else {
+            "⚠ self-consistent only: it verifies with the key it carries itself, which proves nothing about its origin (no history-signing-key.pem in the workspace)".to_string()
+        });
+    } else {
+        for f in &c.failing {
+            lines.push(format!("✗ {f}"));
+        }
+        for p in &c.problems {
+            lines.push(format!("✗ {p}"));
+        }
+        lines.push("Do not trust this bundle; export it again from the Coordinator.".into());
+    }
+    lines.join("\n")
+}
 
 // Update
 pub const UPDATE_PICK: &str = "Choose the new manifest (a *.json file in the workspace):";
@@ -311,6 +358,7 @@ pub fn confirm_update_body(hash: &str) -> Vec<String> {
 }
 pub const STALE_MARK: &str =
     "Someone else updated the manifest meanwhile; nothing of yours was set.";
+pub const STALE_NEXT: &str = "The Active line above now shows the new latest transition. Review what changed, then press Enter to sign your manifest against it, or Esc to choose another.";
 pub const CHANGED_MEANWHILE: &str =
     "What changed meanwhile (your audited version → the current one):";
 pub fn update_done(generation: u64, transition: &str) -> String {
