@@ -7,131 +7,13 @@
 //! with `--key-store keyring`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod tui_support;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use seedward_tests::{CoordinatorProcess, seedward_bin};
-
-/// Longest wait for one expected screen.
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A detached tmux session on a private socket, running one command.
-struct Tmux {
-    socket: PathBuf,
-    name: String,
-}
-
-impl Tmux {
-    fn start(dir: &Path, args: &[&str]) -> Tmux {
-        assert!(
-            Command::new("tmux")
-                .arg("-V")
-                .output()
-                .is_ok_and(|o| o.status.success()),
-            "tmux is needed for the TUI end-to-end tests; run scripts/install-test-deps.sh"
-        );
-        let socket = dir.join("tmux.sock");
-        let name = "seedward".to_string();
-        let data = dir.join("xdg-data");
-        let mut cmd = format!(
-            "NO_COLOR=1 XDG_DATA_HOME={} {}",
-            shell_quote(&data.display().to_string()),
-            shell_quote(&seedward_bin().display().to_string())
-        );
-        for a in args {
-            cmd.push(' ');
-            cmd.push_str(&shell_quote(a));
-        }
-        // Keep the pane after exit so that the exit status can be read from the screen.
-        let script = format!("{cmd}; echo \"SEEDWARD EXITED $?\"; sleep 600");
-        let status = Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .args([
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                &name,
-                "-x",
-                "100",
-                "-y",
-                "30",
-            ])
-            .arg(script)
-            .status()
-            .expect("run tmux");
-        assert!(status.success(), "tmux new-session failed");
-        Tmux { socket, name }
-    }
-
-    fn tmux(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-S").arg(&self.socket);
-        c
-    }
-
-    /// Named keys (`Enter`, `Escape`, `Down`, `q`, …).
-    fn keys(&self, keys: &[&str]) {
-        let status = self
-            .tmux()
-            .args(["send-keys", "-t", &self.name])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        // Give the UI a moment to handle each batch in order.
-        std::thread::sleep(Duration::from_millis(150));
-    }
-
-    /// Literal text.
-    fn type_text(&self, text: &str) {
-        let status = self
-            .tmux()
-            .args(["send-keys", "-t", &self.name, "-l", text])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        std::thread::sleep(Duration::from_millis(150));
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .tmux()
-            .args(["capture-pane", "-p", "-t", &self.name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Polls the screen until it contains `needle`; panics with the screen after [`WAIT`].
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let screen = self.screen();
-            if screen.contains(needle) {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {needle:?}; the screen:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.tmux().arg("kill-server").status();
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
+use seedward_tests::CoordinatorProcess;
+use tui_support::Tmux;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
