@@ -686,7 +686,7 @@ impl<S: HistoryStore> Coordinator<S> {
             .history
             .walk(latest.transition_hash())
             .map_err(map_history_error)?;
-        let (manifests, policies) = self.read_chain(&entries)?;
+        let (manifests, policies) = self.read_chain(&entries, Keep::Manifests)?;
         Ok(pb::GetManifestsResponse {
             manifests,
             policies,
@@ -700,34 +700,59 @@ impl<S: HistoryStore> Coordinator<S> {
 
     /// Reads every manifest of `entries` and every policy they reference (each once), each
     /// re-hashed against its name: a missing or tampered blob is [`CoreError::Corrupt`].
-    fn read_chain(&self, entries: &[(Digest, Transition)]) -> Result<ChainBlobs, CoreError> {
-        let mut manifests = Vec::with_capacity(entries.len());
+    ///
+    /// With [`Keep::Manifests`] the manifest bytes are returned (`GetManifests`); with
+    /// [`Keep::Nothing`] they are only checked and dropped one by one (`Recover`), so that a
+    /// long history is never held in memory just to be verified. Each manifest is read into
+    /// one buffer that is parsed and then kept or dropped, never copied.
+    fn read_chain(
+        &self,
+        entries: &[(Digest, Transition)],
+        keep: Keep,
+    ) -> Result<ChainBlobs, CoreError> {
+        let mut manifests = Vec::with_capacity(match keep {
+            Keep::Manifests => entries.len(),
+            Keep::Nothing => 0,
+        });
         let mut policies = Vec::new();
         let mut seen_policy = std::collections::BTreeSet::new();
-        let mut last_manifest: Option<(Digest, Vec<u8>)> = None;
+        let mut previous: Option<Digest> = None;
         for (_, transition) in entries {
-            let bytes = match &last_manifest {
-                Some((hash, bytes)) if *hash == transition.manifest_hash => bytes.clone(),
-                _ => self
-                    .history
-                    .get_manifest(&transition.manifest_hash)
-                    .map_err(map_history_error)?,
-            };
-            let manifest = Manifest::parse(bytes.clone()).map_err(|e| CoreError::Corrupt {
-                key: format!("manifests/{}", transition.manifest_hash),
+            let hash = transition.manifest_hash;
+            // The same manifest twice in a row (a re-set of identical bytes) was read,
+            // re-hashed and checked a moment ago.
+            if previous == Some(hash) {
+                if let (Keep::Manifests, Some(last)) = (keep, manifests.last()) {
+                    let again: Vec<u8> = Vec::clone(last);
+                    manifests.push(again);
+                }
+                continue;
+            }
+            let bytes = self
+                .history
+                .get_manifest(&hash)
+                .map_err(map_history_error)?;
+            let manifest = Manifest::parse(bytes).map_err(|e| CoreError::Corrupt {
+                key: format!("manifests/{hash}"),
                 detail: e.to_string(),
             })?;
             let hashes = manifest.policy_hashes().map_err(|e| CoreError::Corrupt {
-                key: format!("manifests/{}", transition.manifest_hash),
+                key: format!("manifests/{hash}"),
                 detail: e.to_string(),
             })?;
-            for hash in hashes {
-                if seen_policy.insert(hash) {
-                    policies.push(self.history.get_policy(&hash).map_err(map_history_error)?);
+            for policy in hashes {
+                if seen_policy.insert(policy) {
+                    policies.push(
+                        self.history
+                            .get_policy(&policy)
+                            .map_err(map_history_error)?,
+                    );
                 }
             }
-            last_manifest = Some((transition.manifest_hash, bytes.clone()));
-            manifests.push(bytes);
+            previous = Some(hash);
+            if keep == Keep::Manifests {
+                manifests.push(manifest.into_raw());
+            }
         }
         Ok((manifests, policies))
     }
@@ -832,7 +857,7 @@ impl<S: HistoryStore> Coordinator<S> {
         // "Verifies the whole chain" (DESIGN §6): every manifest and policy blob, not only the
         // transitions and the latest manifest, must still hash to its name before this history
         // is served as verified.
-        self.read_chain(&entries)?;
+        self.read_chain(&entries, Keep::Nothing)?;
         let generation = entries.len() as u64;
         let certificates = Self::certificates(&engine)?;
         let ready = self.make_ready(engine, certificates, stored, generation, manifest);
@@ -851,6 +876,15 @@ impl<S: HistoryStore> Coordinator<S> {
 
 /// The manifests (oldest first) and the policy documents of a history, as stored.
 type ChainBlobs = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+/// What [`Coordinator::read_chain`] returns besides checking every blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// The manifest bytes, oldest first (`GetManifests`).
+    Manifests,
+    /// Nothing: verify only (`Recover`).
+    Nothing,
+}
 
 fn public_key_array(challenge: &pb::RecoveryChallenge) -> [u8; 32] {
     challenge

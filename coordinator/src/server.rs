@@ -201,6 +201,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                     continue;
                 }
             };
+            // Small gRPC frames must not wait for Nagle's algorithm: without this every
+            // response stalls against the client's delayed ACK (docs/PERFORMANCE.md).
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%peer, error = %err, "cannot set TCP_NODELAY");
+            }
             let acceptor = acceptor.clone();
             let conn_tx = conn_tx.clone();
             tokio::spawn(async move {

@@ -143,6 +143,9 @@ pub async fn connect(address: &str, trust: Trust) -> Result<Connection, TlsClien
             let target = target.clone();
             async move {
                 let tcp = tokio::net::TcpStream::connect(target.as_str()).await?;
+                // Small gRPC frames must not wait for Nagle's algorithm (40 ms stalls
+                // against delayed ACKs; docs/PERFORMANCE.md).
+                tcp.set_nodelay(true)?;
                 let tls = connector.connect(server_name, tcp).await?;
                 Ok::<_, std::io::Error>(TokioIo::new(tls))
             }
