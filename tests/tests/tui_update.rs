@@ -118,7 +118,7 @@ fn a_stale_update_is_refused_and_shows_what_changed_meanwhile() {
     );
     // The Coordinator's typed refusal, and what to do next.
     assert!(pane.contains("the history changed"), "{pane}");
-    let pane = t.wait_for_pane(PANE, "press Enter to sign your manifest against it");
+    t.wait_for_pane(PANE, "press Enter to sign your manifest against it");
     let pane = t.wait_for_pane(PANE, "+ ReferenceValues/note = \"v3\"");
     assert!(
         pane.contains("(your audited version → the current one)"),
