@@ -91,7 +91,10 @@ fn a_stale_update_is_refused_and_shows_what_changed_meanwhile() {
         pane.contains("+ ReferenceValues/note = \"v2\""),
         "the semantic diff is shown:\n{pane}"
     );
-    assert!(pane.contains("'workload-owner'"), "the signing key is named:\n{pane}");
+    assert!(
+        pane.contains("'workload-owner'"),
+        "the signing key is named:\n{pane}"
+    );
 
     // Meanwhile another client lands an update.
     let race = with_policies(vec![
