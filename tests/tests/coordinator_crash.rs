@@ -40,6 +40,8 @@ struct Progress {
     in_flight: Option<(Digest, Vec<u8>)>,
     next_n: u64,
     acked_this_round: u64,
+    /// How long the last acknowledged update took, in milliseconds.
+    last_update_ms: u64,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -63,11 +65,13 @@ async fn sigkill_during_updates_never_loses_or_tears_an_acknowledged_update() {
         in_flight: None,
         next_n: 1,
         acked_this_round: 0,
+        last_update_ms: 50,
     }));
 
     let started = Instant::now();
     let (mut done, mut kills, mut landed_unacked, mut acked_total) = (0u64, 0u64, 0u64, 0u64);
     let mut max_generation = 1u64;
+    let mut slowest_notice = Duration::ZERO;
     while done < iterations {
         if explicit.is_none() && started.elapsed() > TIME_CAP {
             break;
@@ -92,10 +96,12 @@ async fn sigkill_during_updates_never_loses_or_tears_an_acknowledged_update() {
                     }
                     let request =
                         signed_update(&keys.workload, manifest.clone(), policies, previous, true);
+                    let sent = Instant::now();
                     match client.set_manifest(request).await {
                         Ok(response) => {
                             assert_eq!(digest(&response.transition_hash), proposed);
                             let mut p = progress.lock().unwrap();
+                            p.last_update_ms = sent.elapsed().as_millis() as u64;
                             p.acked = proposed;
                             p.acked_manifests.push(manifest);
                             p.in_flight = None;
@@ -115,23 +121,31 @@ async fn sigkill_during_updates_never_loses_or_tears_an_acknowledged_update() {
                 }
             })
         };
-        // An update takes tens of milliseconds (several fsyncs), so on every other iteration
-        // the random 0–50 ms start counting once this round has an acknowledged update:
-        // the kill then lands anywhere in the stream, not only in its first update.
-        if done % 2 == 1 {
+        // On every other iteration the kill waits for this round's first acknowledged update,
+        // then lands uniformly within 1.5× the time an update last took: anywhere inside the
+        // next update (request in flight, blobs half-written, pointer swapped, answer not
+        // yet sent) and sometimes between updates. The other iterations kill 0–50 ms into the
+        // round, mostly around the first update.
+        let window_ms = if done % 2 == 1 {
             let deadline = Instant::now() + Duration::from_secs(10);
             while progress.lock().unwrap().acked_this_round == 0 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
-        }
-        let delay = Duration::from_millis(u64::from(OsRng.next_u32() % 51));
+            (progress.lock().unwrap().last_update_ms * 3 / 2).max(1)
+        } else {
+            51
+        };
+        let delay = Duration::from_millis(u64::from(OsRng.next_u32()) % window_ms);
         tokio::time::sleep(delay).await;
         process.kill();
         kills += 1;
-        tokio::time::timeout(Duration::from_secs(20), writer)
+        // The client's own request timeout is 30 s; a dead server must be noticed sooner.
+        let killed = Instant::now();
+        tokio::time::timeout(Duration::from_secs(40), writer)
             .await
             .expect("the writer noticed the crash")
             .unwrap();
+        slowest_notice = slowest_notice.max(killed.elapsed());
 
         // Restart on the same directory and recover with the owner.
         process = start(&state).await;
@@ -188,7 +202,8 @@ async fn sigkill_during_updates_never_loses_or_tears_an_acknowledged_update() {
     }
     eprintln!(
         "crash loop: {done} iterations, {kills} kills, {acked_total} acknowledged updates, \
-         {landed_unacked} unacknowledged updates that landed, max generation {max_generation}, {:.1?}",
+         {landed_unacked} unacknowledged updates that landed, max generation {max_generation}, \
+         slowest notice of a crash by the client {slowest_notice:.1?}, {:.1?}",
         started.elapsed()
     );
     assert!(
