@@ -334,6 +334,15 @@ impl OwnerPublicKey {
                 expected: EXPECTED_OWNER_PUBLIC,
             });
         }
+        // As for the private key: RFC 8410 §3 says the parameters MUST be absent, and a key
+        // with one accepted encoding cannot be smuggled past a byte compare (found by
+        // fuzzing, fuzz/regressions/key_import/).
+        if spki.algorithm.parameters.is_some() {
+            return Err(KeyError::InvalidKey {
+                what: "X25519 public key",
+                reason: "RFC 8410 forbids algorithm parameters".into(),
+            });
+        }
         let raw = spki
             .subject_public_key
             .as_bytes()
@@ -707,9 +716,23 @@ fn first_pem_block(
                     reason: "unterminated BEGIN line".into(),
                 })?;
         let label = &block["-----BEGIN ".len().."-----BEGIN ".len() + label_end];
+        // A BEGIN line that lacks its closing dashes makes the "label" run on into the key's
+        // base64 lines: never put such a label into a message (found by fuzzing,
+        // fuzz/regressions/key_import/).
+        if !is_pem_label(label) {
+            return Err(KeyError::Pem {
+                reason: "the -----BEGIN line is malformed; it must be a line of its own, \
+                         like -----BEGIN PRIVATE KEY-----"
+                    .into(),
+            });
+        }
         let end_marker = format!("-----END {label}-----");
         let end = block.find(&end_marker).ok_or_else(|| KeyError::Pem {
-            reason: format!("no matching -----END {label}----- line"),
+            reason: if KNOWN_PEM_LABELS.contains(&label) {
+                format!("no matching -----END {label}----- line")
+            } else {
+                "no matching -----END line for the -----BEGIN line".into()
+            },
         })?;
         let block_text = &block[..end + end_marker.len()];
         rest = &block[end + end_marker.len()..];
@@ -726,6 +749,30 @@ fn first_pem_block(
         return Ok((label.to_owned(), Zeroizing::new(der)));
     }
     Err(KeyError::NoPemBlock { expected })
+}
+
+/// Labels that may be repeated in an error message (all short, none from key material).
+const KNOWN_PEM_LABELS: &[&str] = &[
+    PEM_LABEL_PRIVATE_KEY,
+    PEM_LABEL_EC_PRIVATE_KEY,
+    PEM_LABEL_PUBLIC_KEY,
+    PEM_LABEL_EC_PARAMETERS,
+    "ENCRYPTED PRIVATE KEY",
+    "RSA PRIVATE KEY",
+    "OPENSSH PRIVATE KEY",
+    "CERTIFICATE",
+];
+
+/// An RFC 7468 label as real ones look: uppercase letters, digits and single inner spaces,
+/// at most 64 characters. Anything else (a newline, base64 text) is a malformed BEGIN line.
+fn is_pem_label(label: &str) -> bool {
+    label.len() <= 64
+        && !label.starts_with(' ')
+        && !label.ends_with(' ')
+        && !label.contains("  ")
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ')
 }
 
 /// The error for a PEM block whose label is not one we read.
@@ -1100,6 +1147,39 @@ fsUr3sHLW1oA
             OwnerKeyPair::from_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n"),
             Err(KeyError::Pem { .. })
         ));
+    }
+
+    /// Found by fuzzing (fuzz/regressions/key_import/): an X25519 SubjectPublicKeyInfo with
+    /// NULL algorithm parameters was accepted, so one key had two accepted encodings.
+    #[test]
+    fn x25519_spki_with_parameters_is_refused() {
+        let key = "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a";
+        let good = hex::decode(format!("302a300506032b656e032100{key}")).unwrap();
+        let with_null = hex::decode(format!("302c300706032b656e0500032100{key}")).unwrap();
+        assert_eq!(OwnerPublicKey::from_spki_der(&good).unwrap().to_hex(), key);
+        assert!(matches!(
+            OwnerPublicKey::from_spki_der(&with_null),
+            Err(KeyError::InvalidKey { .. })
+        ));
+    }
+
+    /// Found by fuzzing (fuzz/regressions/key_import/): a BEGIN line without its closing
+    /// dashes made the label run into the base64 lines, which the error then repeated.
+    #[test]
+    fn malformed_begin_line_does_not_echo_the_key() {
+        let body = "MC4CAQAwBQYDK2VuBCIEIHcHbQpzGKV9PBbBclGyZkXfTC+H68CZKrF3+6UduSwq";
+        let pem = format!("-----BEGIN PRIVATE KEY\n{body}\n-----END PRIVATE KEY-----\n");
+        for err in [
+            OwnerKeyPair::from_pkcs8_pem(&pem).unwrap_err(),
+            WorkloadOwnerKeyPair::from_pem(&pem).unwrap_err(),
+        ] {
+            assert!(matches!(err, KeyError::Pem { .. }), "{err:?}");
+            assert!(!err.to_string().contains(body), "{err}");
+            assert!(!format!("{err:?}").contains(body), "{err:?}");
+        }
+        let unterminated = format!("-----BEGIN {body}-----\n{body}\n");
+        let err = OwnerKeyPair::from_pkcs8_pem(&unterminated).unwrap_err();
+        assert!(!err.to_string().contains(body), "{err}");
     }
 
     #[test]
