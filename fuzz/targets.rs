@@ -42,9 +42,12 @@ use seedward_shared::seed::{MAX_SEED_LEN, MIN_SEED_LEN};
 use seedward_shared::seedshare::{SeedShareDocument, SeedShareError, open_seed};
 use serde_json::{Map, Value};
 
+/// A harness body: panics when an invariant breaks.
+pub type Harness = fn(&[u8]);
+
 /// Every target, by name: the test replays `fuzz/corpus/<name>/` and
 /// `fuzz/regressions/<name>/` through the function.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     ("manifest", manifest),
     ("history", history),
     ("latest_verify", latest_verify),
