@@ -70,7 +70,7 @@ fn history_app(n: usize) -> App {
     assert!(audit.all_verified());
     let mut app = app();
     let mut view = HistoryView::new();
-    view.audit = Some(Box::new(audit));
+    view.set_audit(Some(Box::new(audit)));
     view.loading = false;
     app.screen = Screen::History(Box::new(view));
     app

@@ -713,6 +713,36 @@ fn history_timeline_and_semantic_diff() {
 }
 
 #[test]
+fn history_filter_takes_typed_text() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 2),
+    );
+    press(&mut app, Key::Char('h'));
+    let audit = audited();
+    let first = audit.entries[0].chain.transition_hash.to_hex();
+    app::on_event(&mut app, Event::Audited(Ok(Box::new(audit))));
+    press(&mut app, Key::Char('/'));
+    assert!(app.typing());
+    // Letters that are also history keys (x exports, v verifies) must type, not act.
+    type_str(&mut app, &first[..12]);
+    let Screen::History(h) = &app.screen else {
+        panic!("left the history screen")
+    };
+    assert_eq!(h.list.filter.as_ref().unwrap().value, first[..12]);
+    assert_eq!(&*h.visible(), &[0], "only generation 1 matches");
+    assert!(h.bundle_busy.is_none() && h.bundle_input.is_none());
+    press(&mut app, Key::Enter);
+    assert!(!app.typing());
+    press(&mut app, Key::Esc);
+    let Screen::History(h) = &app.screen else {
+        panic!("Esc with a filter clears it first")
+    };
+    assert_eq!(h.visible().len(), 2);
+}
+
+#[test]
 fn update_review_shows_the_semantic_diff() {
     let mut app = new_app();
     with_status(
