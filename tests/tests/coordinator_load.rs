@@ -100,7 +100,7 @@ async fn many_clients_read_while_updates_land_and_oversized_requests_bounce() {
             let client = connect(&d.process.addr).await;
             let mut i = 0u64;
             while !stop.load(Ordering::SeqCst) {
-                let (size, expected) = if i % 2 == 0 {
+                let (size, expected) = if i.is_multiple_of(2) {
                     ((1 << 20) + 1, Code::InvalidArgument)
                 } else {
                     (17 << 20, Code::OutOfRange)
@@ -137,7 +137,7 @@ async fn many_clients_read_while_updates_land_and_oversized_requests_bounce() {
                 let mut last_generation = 0u64;
                 let mut i = id;
                 while !stop.load(Ordering::SeqCst) {
-                    if i % 4 == 0 {
+                    if i.is_multiple_of(4) {
                         let t = Instant::now();
                         let history = client
                             .manifests()
@@ -152,7 +152,7 @@ async fn many_clients_read_while_updates_land_and_oversized_requests_bounce() {
                         );
                         last_generation = generation;
                         // The full client-side audit (derived key, every hash) on a sample.
-                        if i % 16 == 0 {
+                        if i.is_multiple_of(16) {
                             let audited = audit(history, &d.secret);
                             assert!(
                                 audited.all_verified(),

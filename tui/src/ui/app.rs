@@ -502,7 +502,10 @@ pub struct HistoryView {
 /// key press: with 100,000 entries, filtering formats and searches every entry (about
 /// 130 ms here), while a frame must take under 2 ms (docs/PERFORMANCE.md).
 #[derive(Default)]
-struct VisibleCache(std::sync::Mutex<Option<(u64, String, std::sync::Arc<[usize]>)>>);
+struct VisibleCache(std::sync::Mutex<Option<CachedVisible>>);
+
+/// (audit epoch, filter text, the indices it lets through).
+type CachedVisible = (u64, String, std::sync::Arc<[usize]>);
 
 impl Clone for VisibleCache {
     /// A clone starts empty: the cache is derived state, recomputed on first use.
