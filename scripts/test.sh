@@ -28,6 +28,13 @@ if [ -z "${SEEDWARD_INNER:-}" ]; then
 
   step "building the binaries and test executables once"
   cargo build --workspace --bins --locked
+  # The end-to-end tests run these exact binaries. A snapshot, because building the test
+  # executables can relink target/debug/ with dev-dependency features unified, and the
+  # harness would then rebuild the binaries inside the first test (minutes on 2 cores).
+  bins="$PWD/target/test-bins"
+  rm -rf "$bins" && mkdir -p "$bins"
+  cp target/debug/seedward target/debug/seedward-coordinator target/debug/seedward-initializer "$bins/"
+  export SEEDWARD_TEST_BIN_DIR="$bins"
   cargo test --workspace --locked --no-run
 
   step "running the test suite inside a private D-Bus session with an unlocked gnome-keyring"
