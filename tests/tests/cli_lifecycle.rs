@@ -316,10 +316,11 @@ fn lifecycle() {
         serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
     let m0 = doc["manifests"][0].as_str().unwrap().to_string();
     let tampered = {
-        use base64_shim::{decode, encode};
-        let mut bytes = decode(&m0);
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD;
+        let mut bytes = STANDARD.decode(&m0).unwrap();
         bytes[10] ^= 1;
-        encode(&bytes)
+        STANDARD.encode(&bytes)
     };
     doc["manifests"][0] = serde_json::Value::String(tampered);
     let bad = tmp.path().join("tampered.json");
@@ -332,48 +333,6 @@ fn lifecycle() {
         p(&signing_key),
     ])
     .code(3);
-}
-
-/// Minimal base64 (standard alphabet, padded) so the test needs no extra dependency.
-mod base64_shim {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    pub fn encode(bytes: &[u8]) -> String {
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-
-    pub fn decode(text: &str) -> Vec<u8> {
-        let mut bits = 0u32;
-        let mut n = 0;
-        let mut out = Vec::new();
-        for c in text.bytes().filter(|c| *c != b'=') {
-            let v = ALPHABET.iter().position(|a| *a == c).unwrap() as u32;
-            bits = (bits << 6) | v;
-            n += 6;
-            if n >= 8 {
-                n -= 8;
-                out.push((bits >> n) as u8);
-                bits &= (1 << n) - 1;
-            }
-        }
-        out
-    }
 }
 
 /// The documented lifecycle script (docs/CLI.md, assets/examples/lifecycle.sh) runs as is.

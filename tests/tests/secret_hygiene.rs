@@ -22,6 +22,8 @@ mod cli_support;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use cli_support::{Cli, Run, p, public_hex, write_changed, write_template};
 use p384::pkcs8::DecodePrivateKey as _;
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
@@ -34,30 +36,6 @@ struct Needles {
     what: String,
     forms: Vec<String>,
 }
-
-fn b64(alphabet: &[u8; 64], bytes: &[u8], pad: bool) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-        if pad {
-            for _ in chunk.len()..3 {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 impl Needles {
     fn new(what: &str, secret: &[u8]) -> Self {
@@ -74,8 +52,8 @@ impl Needles {
                 let mut padded = vec![0u8; shift];
                 padded.extend_from_slice(part);
                 let skip = if shift == 0 { 0 } else { 4 };
-                for alphabet in [STD, URL] {
-                    let enc = b64(alphabet, &padded, false);
+                for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+                    let enc = engine.encode(&padded);
                     let usable = (enc.len() / 4) * 4;
                     if usable > skip + 8 {
                         forms.push(enc[skip..usable - 4].to_string());

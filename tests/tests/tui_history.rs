@@ -7,10 +7,12 @@
 mod cli_support;
 mod tui_support;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use cli_support::{Cli, p, public_hex, write_template};
 use seedward_shared::history::Digest;
 use seedward_tests::CoordinatorProcess;
-use tui_support::{Tmux, base64, squash};
+use tui_support::{Tmux, squash};
 
 #[test]
 fn export_a_bundle_and_verify_it_offline() {
@@ -100,10 +102,12 @@ fn export_a_bundle_and_verify_it_offline() {
 
     // One flipped byte in the manifest: verification fails and names the entry.
     let mut doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    let mut m = base64::decode(doc["manifests"][0].as_str().unwrap());
+    let mut m = BASE64
+        .decode(doc["manifests"][0].as_str().unwrap())
+        .unwrap();
     m[10] ^= 1;
     let tampered_hash = Digest::of(&m).short();
-    doc["manifests"][0] = serde_json::Value::String(base64::encode(&m));
+    doc["manifests"][0] = serde_json::Value::String(BASE64.encode(&m));
     std::fs::write(ws.join("tampered.json"), doc.to_string()).unwrap();
     t.keys(&["v"]);
     t.wait_for("Path of the history bundle to verify");
