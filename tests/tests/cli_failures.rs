@@ -140,12 +140,53 @@ fn wrong_seed_fails_the_preflight() {
         .code(3);
     assert!(run.stderr.contains("pre-flight"), "{}", run.stderr);
     assert!(run.stderr.contains("Nothing was sent"), "{}", run.stderr);
+    // Diagnosed from the workspace's pin: the share is another deployment's.
+    assert!(run.stderr.contains("another deployment"), "{}", run.stderr);
     golden(
         "recover-wrong-seed.stderr.txt",
         &cli_a.normalize(&run.stderr),
     );
     // The right share still works.
     cli_a.run(&["--yes", "recover"]).ok();
+}
+
+#[test]
+fn tampered_latest_pointer_fails_the_preflight_and_restoring_heals_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut coordinator = CoordinatorProcess::start(&state).unwrap();
+    let ws = tmp.path().join("ws");
+    let mut cli = Cli::new(tmp.path(), &ws, &coordinator.addr);
+    setup(&cli, &tmp.path().join("input"), None);
+    coordinator.kill();
+
+    // A byte inside the DER signature: still DER, no longer a valid signature.
+    let latest = state.join("history/transitions/latest");
+    let original = std::fs::read(&latest).unwrap();
+    let mut bytes = original.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&latest, &bytes).unwrap();
+
+    let coordinator = CoordinatorProcess::start(&state).unwrap();
+    cli.addr = coordinator.addr.clone();
+    let run = cli.run(&["--yes", "recover"]).code(3);
+    assert!(
+        run.stderr
+            .contains("pre-flight: the Coordinator's latest pointer"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Nothing was sent"), "{}", run.stderr);
+    assert!(!run.stderr.contains("another deployment"), "{}", run.stderr);
+    let run = cli.run(&["--json", "status"]).ok();
+    assert_eq!(run.json()["state"], "recovery-required");
+
+    // What the message says works: restore the file, no restart, run it again.
+    std::fs::write(&latest, &original).unwrap();
+    cli.run(&["--yes", "recover"]).ok();
+    let run = cli.run(&["--json", "status"]).ok();
+    assert_eq!(run.json()["state"], "ready");
 }
 
 #[test]

@@ -800,7 +800,7 @@ impl std::fmt::Display for PreflightFailure {
             ),
             PreflightFailure::LatestTampered => write!(
                 f,
-                "the Coordinator's latest pointer (transitions/latest in its state directory) is not signed by your deployment's key, although your seed share is this deployment's: the stored history was tampered with or damaged. Nothing was sent. Restore the Coordinator's history/ from a backup, then press Enter to run the pre-flight again"
+                "the Coordinator's latest pointer (transitions/latest in its state directory) is not signed by your deployment's key, although your seed share is this deployment's: the stored history was tampered with or damaged. Nothing was sent. Restore the Coordinator's history/ from a backup (no restart is needed), then run the pre-flight again"
             ),
             PreflightFailure::ChainBroken { reason } => write!(
                 f,

@@ -589,7 +589,16 @@ pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
         share.owner_fingerprint
     ));
     let conn = ctx.connect().await?;
-    let preflight = ops::recovery_preflight(&conn, &share).await?;
+    // A refused pre-flight is diagnosed from the workspace's pin and last-seen transition
+    // (another deployment's share or Coordinator, a tampered pointer, a damaged store).
+    let preflight = ops::recovery_preflight_explained(&conn, &share, &ctx.workspace)
+        .await
+        .map_err(|e| match e {
+            ops::OpsError::Verification(message) => {
+                ops::OpsError::Verification(format!("pre-flight: {message}"))
+            }
+            other => other,
+        })?;
     ctx.out.line(format!(
         "{} pre-flight: the stored history (generation {}, latest {}) verifies with the key derived from your seed",
         ctx.out.check(),
