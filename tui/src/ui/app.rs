@@ -2256,7 +2256,8 @@ fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
                 }
                 Err((message, stale)) => {
                     if stale {
-                        u.error = Some(format!("{} {message}", text::STALE_MARK));
+                        u.error =
+                            Some(format!("{} {}", text::STALE_MARK, text::sentence(&message)));
                         u.raced = u.audit.clone();
                         u.busy = Some(text::AUDITING);
                         // Keep the old audit as the base of the "what changed meanwhile" diff.

@@ -356,6 +356,15 @@ pub fn confirm_update_body(hash: &str) -> Vec<String> {
         format!("Type {CONFIRM_UPDATE_WORD} and press Enter to send; Esc cancels."),
     ]
 }
+/// `message` as a sentence of its own: first letter upper-case (errors are written to
+/// follow "error: ", so they start lower-case).
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
 pub const STALE_MARK: &str =
     "Someone else updated the manifest meanwhile; nothing of yours was set.";
 pub const STALE_NEXT: &str = "The Active line above now shows the new latest transition. Review what changed, then press Enter to sign your manifest against it, or Esc to choose another.";
