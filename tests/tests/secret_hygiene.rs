@@ -5,7 +5,9 @@
 //! lifecycle covers keys (generated and imported through stdin), the first set, verify, a
 //! crash, recovery refused for a wrong key and for a tampered share document, recovery,
 //! an update, a stale update, every history command (the bundle verified with the seed),
-//! a tampered store, and workload secrets.
+//! a tampered store, and workload secrets. Then the TUI (in tmux, `SEEDWARD_LOG=trace`, its
+//! log going to `seedward.log`) recovers the Coordinator through its wizard and audits the
+//! history: its log and every screen it drew are searched too.
 //!
 //! Afterwards every byte anyone could read — the daemon's log, every command's stdout and
 //! stderr (the workload secret's own stdout aside: printing it is that command's job), every
@@ -18,6 +20,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod cli_support;
+mod tui_support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -30,6 +33,7 @@ use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::seed::SeedEngine;
 use seedward_shared::seedshare::SeedShareDocument;
 use seedward_tests::CoordinatorProcess;
+use tui_support::Tmux;
 
 /// A named secret and every printable form of it to look for.
 struct Needles {
@@ -394,6 +398,61 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
     .unwrap();
     let r = cli.run(&["--yes", "recover"]).ok();
     t.record(&["--yes", "recover", "(store repaired)"], &r, false);
+
+    // The TUI: a crash, then recovery through the wizard and an audit of the history, with
+    // its own log at trace level. Every screen it drew is kept for the search.
+    daemon_logs.push((
+        "the daemon log before the TUI".to_string(),
+        coordinator.log(),
+    ));
+    coordinator.kill();
+    coordinator = CoordinatorProcess::start_logged(&state, "trace", &[]).unwrap();
+    cli.addr = coordinator.addr.clone();
+    let tui_dir = tmp.path().join("tui");
+    std::fs::create_dir_all(&tui_dir).unwrap();
+    let mut screens = Vec::new();
+    {
+        let tui = Tmux::start_with_env(
+            &tui_dir,
+            &[("SEEDWARD_LOG", "trace")],
+            &[
+                "--coordinator",
+                &coordinator.addr,
+                "--workspace",
+                p(&ws),
+                "--key-store",
+                "file",
+            ],
+        );
+        screens.push(tui.wait_for("✗ recovery required"));
+        tui.keys(&["r"]);
+        screens.push(tui.wait_for("› seedshare-owner"));
+        tui.keys(&["Enter"]);
+        screens.push(tui.wait_for("4/7 Check Coordinator"));
+        tui.keys(&["Enter"]);
+        screens.push(tui.wait_for("Send your seed to this Coordinator?"));
+        tui.type_text("recover");
+        tui.keys(&["Enter"]);
+        screens.push(tui.wait_for("Recovery finished"));
+        tui.keys(&["Enter"]);
+        screens.push(tui.wait_for("✓ ready"));
+        tui.keys(&["h"]);
+        screens.push(tui.wait_for("✓ every entry re-hashed and the latest signature verified"));
+        tui.keys(&["q"]);
+        screens.push(tui.wait_for("SEEDWARD EXITED 0"));
+    }
+    let tui_log = std::fs::read_to_string(tui_dir.join("xdg-data/seedward/seedward.log"))
+        .expect("the TUI's log file");
+    assert!(
+        tui_log.contains("TRACE") && tui_log.contains("rpc=\"Recover\""),
+        "the TUI's log is not at trace level or misses the recovery"
+    );
+    t.outputs
+        .push(("the TUI's seedward.log".to_string(), tui_log));
+    for (i, screen) in screens.into_iter().enumerate() {
+        t.outputs.push((format!("TUI screen {i}"), screen));
+    }
+
     assert!(coordinator.terminate(), "graceful stop");
     daemon_logs.push((
         "the daemon log of the last run".to_string(),

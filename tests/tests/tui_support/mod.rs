@@ -22,6 +22,12 @@ pub struct Tmux {
 
 impl Tmux {
     pub fn start(dir: &Path, args: &[&str]) -> Tmux {
+        Self::start_with_env(dir, &[], args)
+    }
+
+    /// Like [`Tmux::start`], with extra environment variables for `seedward` (e.g.
+    /// `SEEDWARD_LOG`), set on its command line inside the pane, never on the test's.
+    pub fn start_with_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Tmux {
         assert!(
             Command::new("tmux")
                 .arg("-V")
@@ -33,10 +39,14 @@ impl Tmux {
         let name = "seedward".to_string();
         let data = dir.join("xdg-data");
         let mut cmd = format!(
-            "NO_COLOR=1 XDG_DATA_HOME={} {}",
-            shell_quote(&data.display().to_string()),
-            shell_quote(&seedward_bin().display().to_string())
+            "NO_COLOR=1 XDG_DATA_HOME={}",
+            shell_quote(&data.display().to_string())
         );
+        for (name, value) in env {
+            cmd.push_str(&format!(" {name}={}", shell_quote(value)));
+        }
+        cmd.push(' ');
+        cmd.push_str(&shell_quote(&seedward_bin().display().to_string()));
         for a in args {
             cmd.push(' ');
             cmd.push_str(&shell_quote(a));
