@@ -1,6 +1,7 @@
 //! Criterion benches of the TUI's drawing: the first frame (App construction + the first draw)
 //! and a frame of the history audit with a 100,000-entry timeline (the list is virtualized:
-//! only the rows on screen are formatted).
+//! only the rows on screen are formatted), and a key press in its filter (the timeline searched
+//! again: all entries for the first character, only the previous result for each further one).
 //!
 //! `cargo bench -p seedward --bench frame -- --warm-up-time 1 --measurement-time 3`
 
@@ -122,6 +123,61 @@ fn frames(c: &mut Criterion) {
                 .expect("draw");
         })
     });
+    // A key press in the filter: the timeline is searched again. The first character
+    // searches all entries; each further character only the previous result. Only the
+    // search after the key press is timed (iter_custom), on the same view.
+    let Screen::History(view) = &mut app.screen else {
+        unreachable!("history_app opens the history screen")
+    };
+    let set = |v: &mut HistoryView, text: &str| {
+        v.list.filter = Some(Input {
+            value: text.into(),
+            masked: false,
+        });
+    };
+    group.bench_function("filter key press, 100k entries, first character", |b| {
+        b.iter_custom(|iters| {
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                set(view, "");
+                black_box(view.visible().len());
+                set(view, "9");
+                let start = std::time::Instant::now();
+                black_box(view.visible().len());
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    // Typing a transition hash prefix: the sixth key press searches only what the first
+    // five let through.
+    let prefix = view
+        .audit
+        .as_ref()
+        .and_then(|a| a.entries.get(ENTRIES / 2))
+        .map(|e| e.chain.transition_hash.to_hex()[..6].to_string())
+        .expect("the middle entry");
+    group.bench_function(
+        "filter key press, 100k entries, sixth character of a hash",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    set(view, "");
+                    black_box(view.visible().len());
+                    for len in 1..6 {
+                        set(view, &prefix[..len]);
+                        black_box(view.visible().len());
+                    }
+                    set(view, &prefix);
+                    let start = std::time::Instant::now();
+                    black_box(view.visible().len());
+                    total += start.elapsed();
+                }
+                total
+            })
+        },
+    );
     group.finish();
 }
 

@@ -559,40 +559,62 @@ impl HistoryView {
             .0
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        let mut narrow_from = None;
         if let Some((epoch, cached_filter, indices)) = cache.as_ref()
             && *epoch == self.audit_epoch
-            && *cached_filter == filter
         {
-            return indices.clone();
+            if *cached_filter == filter {
+                return indices.clone();
+            }
+            // Typing one more character: whatever the longer filter lets through, the
+            // shorter one did (the match is a case-insensitive substring test), so only
+            // the previous result needs searching.
+            if filter
+                .to_lowercase()
+                .contains(&cached_filter.to_lowercase())
+            {
+                narrow_from = Some(indices.clone());
+            }
         }
-        let indices: std::sync::Arc<[usize]> = self.compute_visible().into();
+        let indices: std::sync::Arc<[usize]> = self.compute_visible(narrow_from.as_deref()).into();
         *cache = Some((self.audit_epoch, filter, indices.clone()));
         indices
     }
 
-    fn compute_visible(&self) -> Vec<usize> {
+    /// The entries `filter` lets through, newest first; only among `within` (newest first)
+    /// when given.
+    fn compute_visible(&self, within: Option<&[usize]>) -> Vec<usize> {
         let Some(audit) = &self.audit else {
             return Vec::new();
         };
-        let filtering = self
-            .list
-            .filter
-            .as_ref()
-            .is_some_and(|f| !f.value.is_empty());
-        (0..audit.entries.len())
-            .rev()
-            .filter(|&i| {
-                if !filtering {
-                    return true;
-                }
-                let e = &audit.entries[i];
-                let line = format!(
-                    "{} {} {}",
-                    e.chain.generation, e.chain.transition_hash, e.chain.manifest_hash
-                );
-                self.list.matches(&line)
-            })
-            .collect()
+        let needle = match &self.list.filter {
+            Some(f) if !f.value.is_empty() => f.value.to_lowercase(),
+            _ => return (0..audit.entries.len()).rev().collect(),
+        };
+        // The searched line, "<generation> <transition hash> <manifest hash>", is digits and
+        // lowercase hex only: it is built in one reused buffer and needs no lowercasing.
+        let mut line = String::with_capacity(160);
+        let mut keep = |i: usize| {
+            use std::fmt::Write as _;
+            let Some(e) = audit.entries.get(i) else {
+                return false;
+            };
+            line.clear();
+            // Writing into a String cannot fail.
+            let _ = write!(
+                line,
+                "{} {} {}",
+                e.chain.generation, e.chain.transition_hash, e.chain.manifest_hash
+            );
+            line.contains(needle.as_str())
+        };
+        match within {
+            Some(within) => within.iter().copied().filter(|&i| keep(i)).collect(),
+            None => (0..audit.entries.len())
+                .rev()
+                .filter(|&i| keep(i))
+                .collect(),
+        }
     }
 
     pub fn selected(&self) -> Option<usize> {

@@ -12,7 +12,9 @@ use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
 use seedward_shared::proto::v1 as pb;
 
-use super::app::{self, App, Effect, Event, LoadedManifest, Location, Popup, Screen};
+use super::app::{
+    self, App, Effect, Event, HistoryView, Input, LoadedManifest, Location, Popup, Screen,
+};
 use super::keymap::{self, Key};
 use super::render;
 use crate::keystore::{Backend, KeyInfo, KeyKind};
@@ -740,6 +742,55 @@ fn history_filter_takes_typed_text() {
         panic!("Esc with a filter clears it first")
     };
     assert_eq!(h.visible().len(), 2);
+}
+
+#[test]
+fn history_filter_narrowing_agrees_with_a_full_search() {
+    let mut h = HistoryView::new();
+    let audit = audited();
+    let hashes: Vec<String> = audit
+        .entries
+        .iter()
+        .flat_map(|e| {
+            [
+                e.chain.transition_hash.to_hex(),
+                e.chain.manifest_hash.to_hex(),
+            ]
+        })
+        .collect();
+    h.set_audit(Some(Box::new(audit)));
+    // Typing, widening with backspace, upper case, a jump to an unrelated filter, text that
+    // matches nothing and then something again: after each, the cached (possibly narrowed)
+    // timeline equals a search from scratch (a clone starts with an empty cache).
+    let mut filters = vec![String::new()];
+    for hash in &hashes {
+        for len in [1, 2, 5, 12, 64] {
+            filters.push(hash[..len].to_string());
+        }
+        filters.push(hash[..3].to_uppercase());
+        filters.push(hash[..2].to_string());
+        filters.push(format!("{}zz", &hash[..4]));
+        filters.push(format!("{} ", &hash[60..]));
+    }
+    filters.extend([
+        "1 ".into(),
+        "2".into(),
+        "2 ".into(),
+        " ".into(),
+        String::new(),
+    ]);
+    let mut narrowed_to_one = false;
+    for f in &filters {
+        h.list.filter = Some(Input {
+            value: f.clone(),
+            masked: false,
+        });
+        let cached = h.visible();
+        let fresh = h.clone().visible();
+        assert_eq!(&*cached, &*fresh, "filter {f:?}");
+        narrowed_to_one |= cached.len() == 1;
+    }
+    assert!(narrowed_to_one, "some filter must single out one entry");
 }
 
 #[test]
