@@ -6,6 +6,8 @@ set -euo pipefail
 need_apt=()
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# `script` makes the pseudo-terminal of tests/tests/tui_hangup.rs (and of seedward-bench).
+command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus dbus-bin)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need_apt+=(gnome-keyring)
 command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)

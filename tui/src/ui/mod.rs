@@ -107,6 +107,7 @@ pub fn run(opts: UiOptions) -> anyhow::Result<()> {
     let mut app = App::new(location, opts.workspace.clone(), no_color);
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    watch_for_hangup();
     let result = event_loop(&mut terminal, &mut app, &runner, &rx);
     ratatui::restore();
     runner.forget_share();
@@ -174,6 +175,58 @@ fn event_loop(
         }
     }
     Ok(())
+}
+
+/// Exit status when the terminal hangs up (128 + SIGHUP, as if killed by it).
+const EXIT_HANGUP: i32 = 129;
+
+/// Ends the process when the terminal goes away.
+///
+/// Normally the kernel's SIGHUP does that. But when SIGHUP is ignored (`nohup`, `trap ''
+/// HUP`, some supervisors), crossterm's reader spins on the hung-up terminal forever inside
+/// `event::poll` (read returns EOF, it retries), burning a core with a decrypted seed share
+/// possibly in memory. A thread waits for the terminal's hangup (`POLLHUP`) and exits: there
+/// is nobody left to show anything to, and the process's memory, share included, goes with
+/// it. An embedded Coordinator stops as after a crash, which its store is built for.
+fn watch_for_hangup() {
+    use std::os::fd::AsFd as _;
+    // The terminal crossterm reads: stdin if it is one, else the controlling terminal.
+    let tty: Box<dyn std::os::fd::AsFd + Send> =
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            Box::new(std::io::stdin())
+        } else {
+            match std::fs::File::open("/dev/tty") {
+                Ok(file) => Box::new(file),
+                Err(_) => return,
+            }
+        };
+    let spawned = std::thread::Builder::new()
+        .name("hangup-watch".into())
+        .spawn(move || {
+            use rustix::event::{PollFd, PollFlags, poll};
+            loop {
+                // No events asked for: poll reports only hangup and errors.
+                let fd = tty.as_fd();
+                let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::empty())];
+                match poll(&mut fds, None) {
+                    Ok(_) => {
+                        let revents = fds[0].revents();
+                        if revents.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
+                            tracing::warn!("the terminal hung up; exiting");
+                            std::process::exit(EXIT_HANGUP);
+                        }
+                    }
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => {
+                        tracing::warn!("cannot watch the terminal for a hangup: {e}");
+                        return;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch the terminal for a hangup: {e}");
+    }
 }
 
 /// Starts the embedded Coordinator on 127.0.0.1:1313, or a free port if that is taken.
