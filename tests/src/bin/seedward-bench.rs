@@ -1563,20 +1563,28 @@ fn scaling_svg(rows: &[HistoryRow]) -> String {
             ly + 4.0
         );
     }
-    // A slope-1 guide: linear growth is parallel to it.
-    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-        let y0 = ms(first.floor.total()).max(1e-9);
-        let y1 = y0 * (last.n as f64 / first.n as f64);
-        let _ = writeln!(
-            s,
-            r##"<text x="{:.1}" y="{:.1}" fill="#888">slope 1 = linear:</text><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#bbb" stroke-dasharray="2 3"/>"##,
-            w - right + 15.0,
-            top + 110.0,
-            px(xs[0]),
-            py(y0 / 10.0),
-            px(xs[xs.len() - 1]),
-            py(y1 / 10.0)
-        );
+    // A slope-1 guide: linear growth is parallel to it. In log-log coordinates it is the
+    // line log t = log n + c; c puts it through the middle of the plot, and the segment is
+    // clipped to the plot area (x and y in decades).
+    if xmax > xmin {
+        let (xmid, ymid) = ((xmin + xmax) / 2.0, (ymin + ymax) / 2.0);
+        let c = ymid - xmid;
+        let x0 = xmin.max(ymin - c);
+        let x1 = xmax.min(ymax - c);
+        if x1 > x0 {
+            let at = |x: f64| (px(x), py(10f64.powf(x + c)));
+            let ((ax, ay), (bx, by)) = (at(x0), at(x1));
+            let _ = writeln!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" fill="#888">slope 1 = linear:</text><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#bbb" stroke-dasharray="2 3"/>"##,
+                w - right + 15.0,
+                top + 110.0,
+                ax,
+                ay,
+                bx,
+                by
+            );
+        }
     }
     s.push_str("</svg>\n");
     s
