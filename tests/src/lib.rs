@@ -55,6 +55,35 @@ pub fn seedward_bin() -> PathBuf {
     bin_dir().join("seedward")
 }
 
+/// Reads `output` (a child's stdout, e.g. a pseudo-terminal's) on a thread and sends the
+/// moment `needle` first appears in it. It keeps draining afterwards, so the writer never
+/// blocks on a full pipe; the channel closes when the output ends.
+pub fn notify_when_seen(
+    mut output: impl std::io::Read + Send + 'static,
+    needle: &'static [u8],
+) -> std::sync::mpsc::Receiver<Instant> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut found = false;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = output.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if found {
+                continue;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if seen.windows(needle.len()).any(|w| w == needle) {
+                found = true;
+                let _ = tx.send(Instant::now());
+            }
+        }
+    });
+    rx
+}
+
 /// A running Coordinator process.
 pub struct CoordinatorProcess {
     child: Option<Child>,

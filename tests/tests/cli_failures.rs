@@ -5,7 +5,7 @@
 
 mod cli_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cli_support::{Cli, golden, p, public_hex, write_template};
 use seedward_tests::CoordinatorProcess;
@@ -33,6 +33,16 @@ fn setup(cli: &Cli, input: &Path, owner_pem: Option<&Path>) {
         args.push(p(pol));
     }
     cli.run(&args).ok();
+}
+
+/// A Coordinator with its state in `<tmp>/state`, set up from the workspace `<tmp>/ws`.
+/// Returns the state directory, the running Coordinator and the workspace's CLI.
+fn set_up_deployment(tmp: &Path) -> (PathBuf, CoordinatorProcess, Cli) {
+    let state = tmp.join("state");
+    let coordinator = CoordinatorProcess::start(&state).unwrap();
+    let cli = Cli::new(tmp, &tmp.join("ws"), &coordinator.addr);
+    setup(&cli, &tmp.join("input"), None);
+    (state, coordinator, cli)
 }
 
 #[test]
@@ -153,11 +163,7 @@ fn wrong_seed_fails_the_preflight() {
 #[test]
 fn tampered_latest_pointer_fails_the_preflight_and_restoring_heals_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut coordinator = CoordinatorProcess::start(&state).unwrap();
-    let ws = tmp.path().join("ws");
-    let mut cli = Cli::new(tmp.path(), &ws, &coordinator.addr);
-    setup(&cli, &tmp.path().join("input"), None);
+    let (state, mut coordinator, mut cli) = set_up_deployment(tmp.path());
     coordinator.kill();
 
     // A byte inside the DER signature: still DER, no longer a valid signature.
@@ -192,11 +198,7 @@ fn tampered_latest_pointer_fails_the_preflight_and_restoring_heals_it() {
 #[test]
 fn tampered_history_fails_verify_with_exit_3() {
     let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut coordinator = CoordinatorProcess::start(&state).unwrap();
-    let ws = tmp.path().join("ws");
-    let mut cli = Cli::new(tmp.path(), &ws, &coordinator.addr);
-    setup(&cli, &tmp.path().join("input"), None);
+    let (state, mut coordinator, mut cli) = set_up_deployment(tmp.path());
     cli.run(&["verify"]).ok();
     coordinator.kill();
 

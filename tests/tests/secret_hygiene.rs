@@ -140,6 +140,21 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Keeps the daemon's log under `label`, SIGKILLs it, and starts it again at trace level on
+/// the same state; `cli` follows it to its new address.
+fn crash_and_restart(
+    coordinator: &mut CoordinatorProcess,
+    state: &Path,
+    cli: &mut Cli,
+    daemon_logs: &mut Vec<(String, String)>,
+    label: &str,
+) {
+    daemon_logs.push((label.to_string(), coordinator.log()));
+    coordinator.kill();
+    *coordinator = CoordinatorProcess::start_logged(state, "trace", &[]).unwrap();
+    cli.addr = coordinator.addr.clone();
+}
+
 #[test]
 fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
     let tmp = tempfile::tempdir().unwrap();
@@ -255,13 +270,13 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
 
     // Crash, then refused recoveries: the wrong owner, and a tampered share document.
-    daemon_logs.push((
-        "the daemon log before the crash".to_string(),
-        coordinator.log(),
-    ));
-    coordinator.kill();
-    coordinator = CoordinatorProcess::start_logged(&state, "trace", &[]).unwrap();
-    cli.addr = coordinator.addr.clone();
+    crash_and_restart(
+        &mut coordinator,
+        &state,
+        &mut cli,
+        &mut daemon_logs,
+        "the daemon log before the crash",
+    );
     run(&cli, &mut t, &["--json", "status"], 0);
     let r = run(
         &cli,
@@ -381,13 +396,13 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[5] ^= 0x20;
     std::fs::write(&blob, &bytes).unwrap();
-    daemon_logs.push((
-        "the daemon log after recovery".to_string(),
-        coordinator.log(),
-    ));
-    coordinator.kill();
-    coordinator = CoordinatorProcess::start_logged(&state, "trace", &[]).unwrap();
-    cli.addr = coordinator.addr.clone();
+    crash_and_restart(
+        &mut coordinator,
+        &state,
+        &mut cli,
+        &mut daemon_logs,
+        "the daemon log after recovery",
+    );
     let r = cli.run(&["--yes", "recover"]);
     assert_ne!(r.code, 0, "recovery onto a tampered store: {}", r.stdout);
     t.record(&["--yes", "recover", "(tampered store)"], &r, false);
@@ -401,13 +416,13 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
 
     // The TUI: a crash, then recovery through the wizard and an audit of the history, with
     // its own log at trace level. Every screen it drew is kept for the search.
-    daemon_logs.push((
-        "the daemon log before the TUI".to_string(),
-        coordinator.log(),
-    ));
-    coordinator.kill();
-    coordinator = CoordinatorProcess::start_logged(&state, "trace", &[]).unwrap();
-    cli.addr = coordinator.addr.clone();
+    crash_and_restart(
+        &mut coordinator,
+        &state,
+        &mut cli,
+        &mut daemon_logs,
+        "the daemon log before the TUI",
+    );
     let tui_dir = tmp.path().join("tui");
     std::fs::create_dir_all(&tui_dir).unwrap();
     let mut screens = Vec::new();

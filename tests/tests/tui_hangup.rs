@@ -8,12 +8,11 @@
 //! pty's master side goes away: a hangup); and checks that `seedward` exits.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use seedward_tests::{CoordinatorProcess, seedward_bin};
+use seedward_tests::{CoordinatorProcess, notify_when_seen, seedward_bin};
 
 /// Longest wait for the first frame and for the exit.
 const WAIT: Duration = Duration::from_secs(30);
@@ -75,22 +74,7 @@ fn the_tui_exits_when_its_terminal_hangs_up_even_with_sighup_ignored() {
         .expect("run script (util-linux) for a pseudo-terminal");
 
     // The first frame: the title bar.
-    let mut stdout = script.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            seen.extend_from_slice(&buf[..n]);
-            if seen.windows(8).any(|w| w == b"Seedward") {
-                let _ = tx.send(());
-                // Keep draining so that the TUI never blocks on a full pipe.
-            }
-        }
-    });
+    let rx = notify_when_seen(script.stdout.take().unwrap(), b"Seedward");
     rx.recv_timeout(WAIT)
         .expect("the TUI drew no frame in its pseudo-terminal");
     let pids = live_processes_with(&ws_arg);

@@ -28,7 +28,7 @@
 //! `--no-build` to skip that. Never used by tests: there are no timed assertions anywhere.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -1180,22 +1180,8 @@ fn first_frame_in_pty(bins: &Bins, addr: &str, workspace: &Path) -> Result<Durat
         .process_group(0)
         .spawn()
         .context("cannot run `script` (util-linux) for the pseudo-terminal")?;
-    let mut stdout = child.stdout.take().context("no stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(k) = stdout.read(&mut buf) {
-            if k == 0 {
-                break;
-            }
-            seen.extend_from_slice(&buf[..k]);
-            if seen.windows(8).any(|w| w == b"Seedward") {
-                let _ = tx.send(Instant::now());
-                break;
-            }
-        }
-    });
+    let stdout = child.stdout.take().context("no stdout")?;
+    let rx = seedward_tests::notify_when_seen(stdout, b"Seedward");
     let shown = rx.recv_timeout(Duration::from_secs(20));
     // Stop the whole group (script and seedward).
     let _ = Command::new("kill")
