@@ -37,7 +37,7 @@ use seedward_shared::keys::{
 use seedward_shared::manifest::{
     Manifest, ManifestDiff, ManifestError, ManifestWarning, ValueChange,
 };
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 use seedward_shared::seed::{MAX_SEED_LEN, MIN_SEED_LEN};
 use seedward_shared::seedshare::{SeedShareDocument, SeedShareError, open_seed};
 use serde_json::{Map, Value};

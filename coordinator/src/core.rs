@@ -29,7 +29,7 @@ use seedward_shared::history::{
 };
 use seedward_shared::keys::{OwnerPublicKey, WorkloadOwnerPublicKey};
 use seedward_shared::manifest::Manifest;
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 use seedward_shared::recovery::{
     RecoveryChallengeKey, RecoveryEnvelope, RecoveryError, open_recovery,
 };
@@ -1221,7 +1221,7 @@ mod tests {
                 ..Default::default()
             })
             .unwrap_err()
-            .reason(),
+            .reason().as_str(),
             "RECOVERY_REQUIRED"
         );
 
@@ -1238,7 +1238,7 @@ mod tests {
         assert_eq!(recovered.generation, 2);
         assert_eq!(c.state_name(), StateName::Ready);
         assert!(c.manifests().unwrap().verified);
-        assert_eq!(c.recover(replay).unwrap_err().reason(), "ALREADY_READY");
+        assert_eq!(c.recover(replay).unwrap_err().reason().as_str(), "ALREADY_READY");
     }
 
     #[test]
@@ -1266,7 +1266,7 @@ mod tests {
         );
         let foreign = other.sign_transition(proposed.as_bytes()).unwrap();
         assert_eq!(
-            c.set_manifest(request(foreign, None)).unwrap_err().reason(),
+            c.set_manifest(request(foreign, None)).unwrap_err().reason().as_str(),
             "BAD_SIGNATURE"
         );
         let good = f.workload.sign_transition(proposed.as_bytes()).unwrap();

@@ -30,7 +30,7 @@ use std::net::IpAddr;
 use rcgen::{PublicKeyData as _, SanType, SubjectPublicKeyInfo};
 use seedward_shared::history::Digest;
 use seedward_shared::manifest::PolicyEntry;
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 use seedward_shared::secret::SecretBytes;
 use seedward_shared::seed::SeedEngine;
 
@@ -266,19 +266,19 @@ mod tests {
         assert_eq!(
             v.verify(&evidence("snp", &[7; 32]), &[])
                 .unwrap_err()
-                .reason(),
+                .reason().as_str(),
             "EVIDENCE_REJECTED"
         );
         assert_eq!(
             v.verify(&evidence("none", &[7; 31]), &[])
                 .unwrap_err()
-                .reason(),
+                .reason().as_str(),
             "INVALID_ARGUMENT"
         );
         let mut with_report = evidence("none", &[7; 32]);
         with_report.report = vec![1];
         assert_eq!(
-            v.verify(&with_report, &[]).unwrap_err().reason(),
+            v.verify(&with_report, &[]).unwrap_err().reason().as_str(),
             "EVIDENCE_REJECTED"
         );
     }
@@ -293,7 +293,7 @@ mod tests {
         assert_eq!(
             WorkloadPublicKey::from_spki_der(&ed.subject_public_key_info())
                 .unwrap_err()
-                .reason(),
+                .reason().as_str(),
             "INVALID_ARGUMENT"
         );
         assert!(WorkloadPublicKey::from_spki_der(b"garbage").is_err());

@@ -1,18 +1,14 @@
 //! The Coordinator's error type, and the one mapping from it to gRPC status.
 //!
 //! Every variant has a fixed, actionable message and a machine-readable reason, sent in
-//! the ASCII metadata key [`REASON_METADATA_KEY`]. No message ever contains secret bytes
+//! the ASCII metadata key `seedward-error` ([`Reason`]). No message ever contains secret bytes
 //! or a `{:?}` of internals: file names and hashes are the most a message carries.
 
 use std::fmt;
 
+use seedward_proto::{LATEST_METADATA_KEY, Reason};
 use seedward_shared::history::Digest;
 use tonic::{Code, Status};
-
-/// Metadata key of the machine-readable error reason.
-pub const REASON_METADATA_KEY: &str = "seedward-error";
-/// Metadata key carrying the current latest transition hash (hex) on STALE_LATEST.
-pub const LATEST_METADATA_KEY: &str = "seedward-latest-transition";
 
 /// The Coordinator's states, as reported by `GetStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,30 +130,30 @@ fn wrong_state_message(op: &str, state: &StateName) -> String {
 
 impl CoreError {
     /// The stable, machine-readable reason sent in the `seedward-error` metadata.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            CoreError::InvalidArgument { .. } => "INVALID_ARGUMENT",
-            CoreError::InvalidManifest(_) => "INVALID_MANIFEST",
+            CoreError::InvalidArgument { .. } => Reason::InvalidArgument,
+            CoreError::InvalidManifest(_) => Reason::InvalidManifest,
             CoreError::WrongState { state, .. } => match state {
-                StateName::Uninitialized => "UNINITIALIZED",
-                StateName::Ready => "ALREADY_READY",
-                StateName::RecoveryRequired => "RECOVERY_REQUIRED",
-                StateName::Stale => "STALE",
+                StateName::Uninitialized => Reason::Uninitialized,
+                StateName::Ready => Reason::AlreadyReady,
+                StateName::RecoveryRequired => Reason::RecoveryRequired,
+                StateName::Stale => Reason::Stale,
             },
-            CoreError::StaleLatest { .. } => "STALE_LATEST",
-            CoreError::NoHistory { .. } => "NO_HISTORY",
-            CoreError::UpdatesDisabled => "UPDATES_DISABLED",
-            CoreError::BadSignature { .. } => "BAD_SIGNATURE",
-            CoreError::OwnersChanged => "OWNERS_CHANGED",
-            CoreError::UnknownOwner { .. } => "UNKNOWN_OWNER",
-            CoreError::EnvelopeRejected { .. } => "ENVELOPE_REJECTED",
-            CoreError::Challenge { .. } => "CHALLENGE_INVALID",
-            CoreError::WrongSeed => "WRONG_SEED",
-            CoreError::UnknownPolicy { .. } => "UNKNOWN_POLICY",
-            CoreError::EvidenceRejected { .. } => "EVIDENCE_REJECTED",
-            CoreError::Corrupt { .. } => "HISTORY_CORRUPT",
-            CoreError::Storage(_) => "STORAGE",
-            CoreError::Internal(_) => "INTERNAL",
+            CoreError::StaleLatest { .. } => Reason::StaleLatest,
+            CoreError::NoHistory { .. } => Reason::NoHistory,
+            CoreError::UpdatesDisabled => Reason::UpdatesDisabled,
+            CoreError::BadSignature { .. } => Reason::BadSignature,
+            CoreError::OwnersChanged => Reason::OwnersChanged,
+            CoreError::UnknownOwner { .. } => Reason::UnknownOwner,
+            CoreError::EnvelopeRejected { .. } => Reason::EnvelopeRejected,
+            CoreError::Challenge { .. } => Reason::ChallengeInvalid,
+            CoreError::WrongSeed => Reason::WrongSeed,
+            CoreError::UnknownPolicy { .. } => Reason::UnknownPolicy,
+            CoreError::EvidenceRejected { .. } => Reason::EvidenceRejected,
+            CoreError::Corrupt { .. } => Reason::HistoryCorrupt,
+            CoreError::Storage(_) => Reason::Storage,
+            CoreError::Internal(_) => Reason::Internal,
         }
     }
 
@@ -189,9 +185,7 @@ impl CoreError {
 impl From<CoreError> for Status {
     fn from(err: CoreError) -> Self {
         let mut status = Status::new(err.code(), err.to_string());
-        if let Ok(v) = err.reason().parse() {
-            status.metadata_mut().insert(REASON_METADATA_KEY, v);
-        }
+        err.reason().attach(&mut status);
         if let CoreError::StaleLatest {
             current: Some(current),
         } = &err

@@ -11,7 +11,7 @@
 
 use sha2::{Digest as _, Sha512};
 
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 
 /// The development evidence kind: nothing attested.
 pub const KIND_NONE: &str = "none";

@@ -10,7 +10,6 @@
 //! | [`error`] | core errors and their one mapping to gRPC status |
 //! | [`service`], [`server`] | the gRPC layer and its wiring |
 //! | [`credentials`], [`workload`] | workload evidence, mesh certificates and workload secrets; the workload API |
-//! | [`tls_client`] | the client side of Seedward's TLS trust (first use or pinned root CA key) |
 //! | [`initializer`] | `seedward-initializer`: credentials on disk and the encrypted volume |
 
 pub mod ca;
@@ -23,7 +22,6 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod tls;
-pub mod tls_client;
 pub mod workload;
 
 pub use server::{RunningServer, ServerConfig, start};

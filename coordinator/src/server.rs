@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use seedward_shared::proto::{FILE_DESCRIPTOR_SET, v1 as pb};
+use seedward_proto::{FILE_DESCRIPTOR_SET, v1 as pb};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;

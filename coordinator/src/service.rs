@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use seedward_shared::history::HistoryStore;
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::core::Coordinator;
@@ -68,7 +68,7 @@ impl<S: HistoryStore + 'static> UserService<S> {
         match result {
             Ok(v) => Ok(Response::new(v)),
             Err(err) => {
-                tracing::info!(rpc = op, reason = err.reason(), "request refused");
+                tracing::info!(rpc = op, reason = %err.reason(), "request refused");
                 Err(err.into())
             }
         }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use seedward_shared::history::HistoryStore;
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::core::Coordinator;
@@ -67,7 +67,7 @@ impl<S: HistoryStore + 'static> pb::workload_api_server::WorkloadApi for Workloa
             Err(err) => {
                 tracing::info!(
                     rpc = "GetCredentials",
-                    reason = err.reason(),
+                    reason = %err.reason(),
                     "request refused"
                 );
                 Err(err.into())
@@ -256,13 +256,8 @@ mod tests {
         ask(service, policy, &key()).await.unwrap().workload_secret
     }
 
-    fn reason(status: &Status) -> &str {
-        status
-            .metadata()
-            .get(crate::error::REASON_METADATA_KEY)
-            .unwrap()
-            .to_str()
-            .unwrap()
+    fn reason(status: &Status) -> &'static str {
+        seedward_proto::Reason::of(status).unwrap().as_str()
     }
 
     fn pem_ders(pem: &str) -> Vec<Vec<u8>> {

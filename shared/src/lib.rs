@@ -12,12 +12,10 @@
 //! | [`recovery`] | the HPKE auth-mode envelope that carries seed ‖ salt to a recovering Coordinator |
 //! | [`manifest`] | the manifest model, raw-bytes hashing and validation |
 //! | [`history`] | transitions, the signed latest pointer, chain walks, the store trait |
-//! | [`proto`] | the generated gRPC types of `seedward.v1` |
 
 pub mod history;
 pub mod keys;
 pub mod manifest;
-pub mod proto;
 pub mod recovery;
 pub mod secret;
 pub mod seed;

@@ -206,3 +206,12 @@ fn rand_suffix() -> String {
     use rand_core::RngCore;
     format!("{:08x}", rand_core::OsRng.next_u32())
 }
+
+/// The raw `seedward-error` metadata of a refusal, exactly as it came over the wire. Tests
+/// compare it with the documented literal names, so that a renamed reason fails here.
+pub fn error_reason(status: &tonic::Status) -> Option<&str> {
+    status
+        .metadata()
+        .get("seedward-error")
+        .and_then(|v| v.to_str().ok())
+}

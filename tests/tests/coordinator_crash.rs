@@ -111,7 +111,7 @@ async fn sigkill_during_updates_never_loses_or_tears_an_acknowledged_update() {
                         // error, never a refusal by the Coordinator.
                         Err(status) => {
                             assert!(
-                                seedward::client::error_reason(&status).is_none(),
+                                seedward_tests::error_reason(&status).is_none(),
                                 "the Coordinator refused an update: {}",
                                 describe(&status)
                             );

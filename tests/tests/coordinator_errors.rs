@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use coordinator_support::*;
 use rand_core::OsRng;
-use seedward::client::error_reason;
+use seedward_tests::error_reason;
 use seedward_shared::history::Digest;
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 use seedward_shared::seed::{Salt, Seed};
 use tonic::Code;
 

@@ -24,7 +24,7 @@ use rand_core::{CryptoRng, RngCore};
 use seedward_shared::history::{Digest, LatestTransition, Transition, chain_from_manifests};
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 use seedward_shared::seed::{Salt, Seed};
 use seedward_shared::seedshare::encrypt_for_owners;
 

@@ -21,7 +21,7 @@ use seedward::ui::app::{App, HistoryView, Input, Location, Screen};
 use seedward::ui::render;
 use seedward_shared::history::{LatestTransition, chain_from_manifests};
 use seedward_shared::manifest::Manifest;
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 
 const ENTRIES: usize = 100_000;
 

@@ -2,13 +2,13 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | [`client`] | gRPC over TLS with Seedward's trust rules (first use, pinned root CA key) |
 //! | [`ops`] | every operator action as plain async functions; the TUI and the subcommands share it |
 //! | [`ops_bundle`] | offline audit material: the history bundle and the `verify/` folder |
 //! | [`keystore`] | owner keys at rest: OS keyring or 0600 files, and the public index |
 //! | [`workspace`] | the operator's files: seed shares (0600), CA certificates, manifest |
 
-pub mod client;
+/// The Coordinator client (TLS trust, user API), from `seedward-client`.
+pub use seedward_client as client;
 pub mod keystore;
 pub mod ops;
 pub mod ops_bundle;

@@ -18,13 +18,13 @@ use seedward_shared::history::{
 };
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 use seedward_shared::recovery::seal_recovery;
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
 use seedward_shared::seedshare::SeedShareDocument;
 use sha2::{Digest as _, Sha256};
 
-use crate::client::{ClientError, CoordinatorClient, Trust, error_chain, error_reason};
+use crate::client::{ClientError, CoordinatorClient, Reason, Trust, error_chain};
 use crate::workspace::{
     MANIFEST_FILE, MESH_CA_FILE, ROOT_CA_FILE, SEED_SHARES_FILE, SIGNING_KEY_FILE, Workspace,
     WorkspaceError,
@@ -42,7 +42,7 @@ pub enum OpsError {
     #[error("the Coordinator refused: {message}")]
     Refused {
         code: tonic::Code,
-        reason: Option<String>,
+        reason: Option<Reason>,
         message: String,
     },
     #[error("{0}")]
@@ -54,9 +54,9 @@ pub enum OpsError {
 
 impl OpsError {
     /// The Coordinator's reason (`STALE_LATEST`, `WRONG_SEED`, …), if it refused.
-    pub fn reason(&self) -> Option<&str> {
+    pub fn reason(&self) -> Option<Reason> {
         match self {
-            OpsError::Refused { reason, .. } => reason.as_deref(),
+            OpsError::Refused { reason, .. } => *reason,
             _ => None,
         }
     }
@@ -74,15 +74,9 @@ impl OpsError {
     }
 }
 
-impl From<seedward_coordinator::tls_client::TlsClientError> for OpsError {
-    fn from(err: seedward_coordinator::tls_client::TlsClientError) -> Self {
-        OpsError::Client(err.into())
-    }
-}
-
 impl From<tonic::Status> for OpsError {
     fn from(status: tonic::Status) -> Self {
-        let reason = error_reason(&status).map(str::to_string);
+        let reason = Reason::of(&status);
         let message = if reason.is_some() {
             status.message().to_string()
         } else if status.code() == tonic::Code::Unavailable || status.code() == tonic::Code::Unknown
@@ -744,7 +738,7 @@ pub async fn recovery_preflight_explained(
 ) -> Result<Preflight, OpsError> {
     match preflight_steps(conn, share).await {
         Ok(p) => Ok(p),
-        Err(PreflightError::Ops(e)) if e.reason() == Some("HISTORY_CORRUPT") => {
+        Err(PreflightError::Ops(e)) if e.reason() == Some(Reason::HistoryCorrupt) => {
             let detail = match &e {
                 OpsError::Refused { message, .. } => message.clone(),
                 other => other.to_string(),

@@ -41,7 +41,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use p384::ecdsa::VerifyingKey;
 use p384::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
 use seedward_shared::history::Digest;
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 
 use crate::ops::{AuditedHistory, OpsError, SigningKeySource, audit_response, cert_public_key};
 use crate::workspace::WorkspaceError;

@@ -7,7 +7,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 use zeroize::Zeroizing;
 
 pub const TLS_DIR: &str = "tls-config";

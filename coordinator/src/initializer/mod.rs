@@ -22,11 +22,11 @@ pub mod luks;
 
 use std::time::{Duration, Instant};
 
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 use tonic::Code;
 
 use crate::credentials::KIND_NONE;
-use crate::tls_client::{self, Trust};
+use seedward_client::tls::{self as tls_client, Trust};
 
 /// How the initializer reaches the Coordinator and how long it keeps trying.
 #[derive(Debug, Clone)]
@@ -57,12 +57,8 @@ pub fn is_retryable(code: Code) -> bool {
     )
 }
 
-fn reason(status: &tonic::Status) -> &str {
-    status
-        .metadata()
-        .get(crate::error::REASON_METADATA_KEY)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
+fn reason(status: &tonic::Status) -> &'static str {
+    seedward_proto::Reason::of(status).map_or("-", seedward_proto::Reason::as_str)
 }
 
 /// Requests credentials for `public_key_spki_der`, retrying with exponential backoff, and
@@ -120,7 +116,7 @@ async fn request_once(
 ) -> Result<(pb::GetCredentialsResponse, Option<Vec<u8>>), Attempt> {
     let connection = match tls_client::connect(&config.address, config.trust.clone()).await {
         Ok(c) => c,
-        Err(tls_client::TlsClientError::BadAddress(a)) => {
+        Err(tls_client::ClientError::BadAddress(a)) => {
             return Err(Attempt::Final(anyhow::anyhow!(
                 "invalid Coordinator address {a:?}: expected host:port, e.g. seedward-coordinator:1313"
             )));

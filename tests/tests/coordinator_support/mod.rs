@@ -15,12 +15,13 @@ use std::time::Duration;
 
 use p384::ecdsa::VerifyingKey;
 use rand_core::{OsRng, RngCore};
-use seedward::client::{CoordinatorClient, Trust, error_reason};
+use seedward::client::{CoordinatorClient, Trust};
+use seedward_tests::error_reason;
 use seedward::ops::{self, AuditedHistory, SigningKeySource};
 use seedward_shared::history::{Digest, Transition};
 use seedward_shared::keys::{OwnerKeyPair, OwnerPublicKey, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 use seedward_shared::recovery::seal_recovery;
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
 use seedward_tests::CoordinatorProcess;

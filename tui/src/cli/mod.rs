@@ -16,6 +16,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use seedward::client::Reason;
 use seedward::keystore::{KeyKind, KeyStore, KeyStoreError, KeyStorePreference};
 use seedward::ops::{self, OpsError};
 use seedward::workspace::{Workspace, WorkspaceError};
@@ -230,7 +231,7 @@ impl Ctx {
 pub struct CliError {
     pub code: u8,
     pub kind: &'static str,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub message: String,
     /// The command already printed its JSON object (with `"ok": false`).
     pub reported: bool,
@@ -285,18 +286,17 @@ impl From<OpsError> for CliError {
         match &err {
             OpsError::Verification(_) => CliError::verification(message),
             OpsError::Refused { code, reason, .. } => {
-                let verification_reasons = ["HISTORY_CORRUPT", "WRONG_SEED"];
-                let mut e = match reason.as_deref() {
-                    Some(r) if verification_reasons.contains(&r) => CliError::verification(message),
+                let mut e = match reason {
+                    Some(r) if r.is_verification_failure() => CliError::verification(message),
                     _ if *code == tonic::Code::Unavailable => {
                         CliError::new(exit::UNREACHABLE, "unreachable", message)
                     }
                     _ => CliError::refused(message),
                 };
-                e.reason = reason.clone();
-                if let Some(r) = reason.as_deref() {
+                e.reason = *reason;
+                if let Some(r) = reason {
                     e.message = format!("{} [{r}]", e.message);
-                    if r == "STALE_LATEST" {
+                    if *r == Reason::StaleLatest {
                         e.message.push_str(
                             "\nThe history moved on since you audited it: run `seedward history list`, review the new transitions, then run the update again.",
                         );

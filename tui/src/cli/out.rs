@@ -98,7 +98,7 @@ impl Out {
                     "error": {
                         "exit_code": err.code,
                         "kind": err.kind,
-                        "reason": err.reason,
+                        "reason": err.reason.map(|r| r.as_str()),
                         "message": err.message,
                     }
                 }),

@@ -13,7 +13,7 @@ use crate::ops::{
     AuditedHistory, CoordinatorState, DrillReport, Preflight, Reverify, SetupOutcome, StatusView,
     UpdateOutcome,
 };
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 
 /// Where the Coordinator is, for the status bar.
 #[derive(Debug, Clone)]

@@ -411,7 +411,7 @@ async fn update(
     )
     .await
     .map_err(|e| {
-        let stale = e.reason() == Some("STALE_LATEST");
+        let stale = e.reason() == Some(crate::client::Reason::StaleLatest);
         (e.to_string(), stale)
     })
 }

@@ -10,7 +10,7 @@ use ratatui::backend::TestBackend;
 use seedward_shared::history::{Digest, LatestTransition, Transition};
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::v1 as pb;
 
 use super::app::{
     self, App, Effect, Event, HistoryView, Input, LoadedManifest, Location, Popup, Screen,

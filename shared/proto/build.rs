@@ -1,4 +1,4 @@
-//! Compiles the versioned protos in `proto/` with a vendored `protoc`, so that
+//! Compiles the versioned protos in `seedward/v1/` with a vendored `protoc`, so that
 //! building Seedward never needs a system protobuf compiler.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -8,8 +8,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // through the builder instead.
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     let protos = [
-        "proto/seedward/v1/user.proto",
-        "proto/seedward/v1/workload.proto",
+        "seedward/v1/user.proto",
+        "seedward/v1/workload.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
@@ -18,9 +18,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.protoc_executable(protoc);
     tonic_prost_build::configure()
         // The workload secret must never reach a log through `{:?}`: this message gets a
-        // hand-written, redacting `Debug` in `src/proto.rs`.
+        // hand-written, redacting `Debug` in `src/lib.rs`.
         .skip_debug(["seedward.v1.GetCredentialsResponse"])
         .file_descriptor_set_path(out_dir.join("seedward_descriptor.bin"))
-        .compile_with_config(config, &protos, &["proto"])?;
+        .compile_with_config(config, &protos, &["."])?;
     Ok(())
 }

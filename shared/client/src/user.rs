@@ -1,61 +1,31 @@
 //! The gRPC client of the Coordinator's user API, over TLS with Seedward's own trust rules.
 //!
 //! # Trust
-//! A Coordinator's identity is not a host name but a key
-//! ([`seedward_coordinator::tls_client`] holds the verifier, shared with the initializer):
+//! A Coordinator's identity is not a host name but a key ([`crate::tls`] holds the
+//! verifier):
 //! - [`Trust::FirstUse`]: before setup nothing is pinned. The connection is encrypted but
 //!   any certificate is accepted; the client records the server's SPKI hash so that it can
-//!   be compared with the `tls_spki_sha256` in the Coordinator's evidence (which a TEE
-//!   backend would attest). The UI says "UNATTESTED" in this mode.
+//!   be compared with the `tls_spki_sha256` in the Coordinator's evidence, which a TEE
+//!   attests.
 //! - [`Trust::PinnedRoot`]: after setup the server's certificate must be signed by the root
 //!   CA key saved at setup (`coordinator-root-ca.pem`). The root CA key is derived from the
 //!   seed, so it survives restarts and recoveries; the certificate itself may be re-issued.
 //!
 //! Host names are not checked in either mode; the pinned key is the identity.
 
-use seedward_coordinator::tls_client::{self, TlsClientError};
-use seedward_shared::proto::v1 as pb;
+use seedward_proto::Reason;
+use seedward_proto::v1 as pb;
 use sha2::{Digest as _, Sha256};
 use tonic::transport::Channel;
 
-pub use seedward_coordinator::tls_client::{Trust, error_chain};
-
-/// Errors of the client transport. gRPC errors are `tonic::Status`.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    #[error("invalid Coordinator address {0:?}: expected host:port, e.g. 127.0.0.1:1313")]
-    BadAddress(String),
-    #[error(
-        "the pinned root CA certificate does not parse; re-save coordinator-root-ca.pem from setup"
-    )]
-    BadPin,
-    #[error("cannot reach the Coordinator at {address}: {detail}")]
-    Unreachable { address: String, detail: String },
-}
-
-impl From<TlsClientError> for ClientError {
-    fn from(err: TlsClientError) -> Self {
-        match err {
-            TlsClientError::BadAddress(a) => ClientError::BadAddress(a),
-            TlsClientError::BadPin => ClientError::BadPin,
-            TlsClientError::Unreachable { address, detail } => {
-                ClientError::Unreachable { address, detail }
-            }
-            other => ClientError::Unreachable {
-                address: String::new(),
-                detail: other.to_string(),
-            },
-        }
-    }
-}
+use crate::tls::{self, ClientError, Trust};
 
 /// A connected user-API client.
 #[derive(Clone)]
 pub struct CoordinatorClient {
     address: String,
     api: pb::user_api_client::UserApiClient<Channel>,
-    connection: tls_client::Connection,
+    connection: tls::Connection,
 }
 
 impl std::fmt::Debug for CoordinatorClient {
@@ -77,7 +47,7 @@ impl CoordinatorClient {
             pinned = !matches!(trust, Trust::FirstUse),
             "connecting"
         );
-        let connection = tls_client::connect(address, trust).await?;
+        let connection = tls::connect(address, trust).await?;
         tracing::debug!(address, "TLS session established");
         let api = pb::user_api_client::UserApiClient::new(connection.channel.clone())
             .max_decoding_message_size(MAX_RESPONSE_BYTES)
@@ -149,19 +119,11 @@ fn traced<T>(
             tracing::debug!(
                 rpc,
                 code = ?status.code(),
-                reason = error_reason(&status).unwrap_or(""),
+                reason = Reason::of(&status).map_or("", Reason::as_str),
                 message = status.message(),
                 "refused or failed"
             );
             Err(status)
         }
     }
-}
-
-/// The machine-readable reason of a Coordinator error (`seedward-error` metadata).
-pub fn error_reason(status: &tonic::Status) -> Option<&str> {
-    status
-        .metadata()
-        .get("seedward-error")
-        .and_then(|v| v.to_str().ok())
 }

@@ -1,5 +1,5 @@
-//! The client side of Seedward's TLS trust, for clients that live in this crate (the
-//! initializer) and any other client that wants it.
+//! The client side of Seedward's TLS trust, shared by the console, the initializer and
+//! any other client.
 //!
 //! A Coordinator's identity is a key, not a host name:
 //! - [`Trust::FirstUse`]: nothing pinned. Any certificate is accepted and its leaf is
@@ -39,16 +39,16 @@ impl std::fmt::Debug for Trust {
     }
 }
 
-/// Errors of the client transport. gRPC errors are `tonic::Status`.
+/// Errors of the client transport. gRPC refusals are `tonic::Status` (see [`crate::Reason`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum TlsClientError {
+pub enum ClientError {
     #[error(
-        "invalid Coordinator address {0:?}: expected host:port, e.g. seedward-coordinator:1313"
+        "invalid Coordinator address {0:?}: expected host:port, e.g. 127.0.0.1:1313 or seedward-coordinator:1313"
     )]
     BadAddress(String),
     #[error(
-        "the pinned root CA is not a PEM certificate; pass the coordinator-root-ca.pem saved at setup"
+        "the pinned root CA is not a PEM certificate; use (or restore from a backup) the coordinator-root-ca.pem saved at setup"
     )]
     BadPin,
     #[error("cannot reach the Coordinator at {address}: {detail}")]
@@ -57,8 +57,8 @@ pub enum TlsClientError {
 
 impl Trust {
     /// Pins the first certificate in `pem` (its key is what counts).
-    pub fn pinned_root_pem(pem: &str) -> Result<Self, TlsClientError> {
-        let der = first_certificate_der(pem.as_bytes()).ok_or(TlsClientError::BadPin)?;
+    pub fn pinned_root_pem(pem: &str) -> Result<Self, ClientError> {
+        let der = first_certificate_der(pem.as_bytes()).ok_or(ClientError::BadPin)?;
         Ok(Trust::PinnedRoot(CertificateDer::from(der)))
     }
 }
@@ -104,8 +104,8 @@ impl Connection {
 }
 
 /// Connects to `address` (`host:port`) with TLS 1.3 under `trust`.
-pub async fn connect(address: &str, trust: Trust) -> Result<Connection, TlsClientError> {
-    let bad = || TlsClientError::BadAddress(address.to_string());
+pub async fn connect(address: &str, trust: Trust) -> Result<Connection, ClientError> {
+    let bad = || ClientError::BadAddress(address.to_string());
     let uri: Uri = format!("https://{address}").parse().map_err(|_| bad())?;
     let host = uri.host().ok_or_else(bad)?.to_string();
     let port = uri.port_u16().ok_or_else(bad)?;
@@ -118,7 +118,7 @@ pub async fn connect(address: &str, trust: Trust) -> Result<Connection, TlsClien
     });
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| TlsClientError::Unreachable {
+        .map_err(|e| ClientError::Unreachable {
             address: address.to_string(),
             detail: e.to_string(),
         })?
@@ -151,7 +151,7 @@ pub async fn connect(address: &str, trust: Trust) -> Result<Connection, TlsClien
             }
         }))
         .await
-        .map_err(|e| TlsClientError::Unreachable {
+        .map_err(|e| ClientError::Unreachable {
             address: address.to_string(),
             detail: error_chain(&e),
         })?;

@@ -1,4 +1,17 @@
-//! Generated types and service stubs of the versioned gRPC API (`proto/seedward/v1`).
+//! Seedward's wire contract: the versioned gRPC API and its typed error reasons.
+//!
+//! | item | what it holds |
+//! |---|---|
+//! | [`v1`] | generated types and service stubs of `seedward/v1/*.proto` |
+//! | [`Reason`] | the machine-readable reason every refusal carries, for server and client alike |
+//! | [`FILE_DESCRIPTOR_SET`] | the encoded descriptors, for gRPC reflection |
+//!
+//! The core crates never see these types: the Coordinator's service layer and the
+//! client convert at the edge.
+
+mod reason;
+
+pub use reason::{LATEST_METADATA_KEY, REASON_METADATA_KEY, Reason, UnknownReason};
 
 /// `seedward.v1`: the Coordinator's user API (`UserApi`) and workload API (`WorkloadApi`).
 #[allow(
