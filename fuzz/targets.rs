@@ -22,10 +22,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use p384::ecdsa::signature::hazmat::PrehashVerifier;
 use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
 use prost::Message;
-use seedward_coordinator::core::{
-    CoreConfig, RecoverRequestParts, check_set_manifest_request, manifest_from_request,
-    recover_request_parts,
-};
+use seedward_coordinator::convert::{check_set_manifest_request, recover_input, set_manifest_input};
+use seedward_coordinator::core::{CoreConfig, RecoverInput};
 use seedward_coordinator::error::CoreError;
 use seedward_shared::history::{
     ChainError, Digest, EntryStatus, LatestTransition, Transition, TransitionError,
@@ -868,6 +866,22 @@ fn assert_invalid_argument(err: CoreError, fields: &[&str]) {
 }
 
 fn set_manifest_request(req: &pb::SetManifestRequest) {
+    // The shape check alone: only the previous transition hash can be malformed.
+    let shaped = match set_manifest_input(req.clone()) {
+        Ok(input) => {
+            assert_eq!(
+                input.previous.map(|d| d.as_bytes().to_vec()),
+                req.previous_transition_hash
+            );
+            assert_eq!(input.manifest, req.manifest);
+            assert_eq!(input.policies, req.policies);
+            true
+        }
+        Err(e) => {
+            assert_invalid_argument(e, &["previous_transition_hash"]);
+            false
+        }
+    };
     let small = CoreConfig {
         max_manifest_bytes: 2048,
         max_policy_bytes: 256,
@@ -875,57 +889,48 @@ fn set_manifest_request(req: &pb::SetManifestRequest) {
         ..CoreConfig::default()
     };
     for config in [CoreConfig::default(), small] {
-        match check_set_manifest_request(&config, req) {
-            Ok(previous) => {
-                assert!(!req.manifest.is_empty());
-                assert!(req.manifest.len() <= config.max_manifest_bytes);
-                assert!(req.policies.len() <= config.max_policies);
-                assert!(
-                    req.policies
-                        .iter()
-                        .all(|p| p.len() <= config.max_policy_bytes)
-                );
-                assert_eq!(
-                    previous.map(|d| d.as_bytes().to_vec()),
-                    req.previous_transition_hash
-                );
-            }
-            Err(e) => {
-                assert_invalid_argument(e, &["manifest", "policies", "previous_transition_hash"])
-            }
-        }
-    }
-    match manifest_from_request(req) {
-        Ok(m) => {
-            assert_eq!(m.raw(), req.manifest.as_slice());
-            assert!(m.validate().is_ok());
-            assert!(m.check_policies(&req.policies).is_ok());
-            // Every policy key has its document, every document its key.
-            let supplied: std::collections::BTreeSet<String> = req
+        let sizes_ok = !req.manifest.is_empty()
+            && req.manifest.len() <= config.max_manifest_bytes
+            && req.policies.len() <= config.max_policies
+            && req
                 .policies
                 .iter()
-                .map(|p| Digest::of(p).to_hex())
-                .collect();
-            let named: std::collections::BTreeSet<String> = m
-                .policies()
-                .keys()
-                .map(|k| k.to_ascii_lowercase())
-                .collect();
-            assert_eq!(supplied, named);
-        }
-        Err(e) => {
-            let parsed = Manifest::parse_and_validate(req.manifest.clone());
-            if let Ok(m) = &parsed {
-                assert!(m.check_policies(&req.policies).is_err());
+                .all(|p| p.len() <= config.max_policy_bytes);
+        match check_set_manifest_request(&config, req) {
+            Ok((_, m)) => {
+                assert!(shaped && sizes_ok);
+                assert_eq!(m.raw(), req.manifest.as_slice());
+                assert!(m.validate().is_ok());
+                assert!(m.check_policies(&req.policies).is_ok());
+                // Every policy key has its document, every document its key.
+                let supplied: std::collections::BTreeSet<String> = req
+                    .policies
+                    .iter()
+                    .map(|p| Digest::of(p).to_hex())
+                    .collect();
+                let named: std::collections::BTreeSet<String> = m
+                    .policies()
+                    .keys()
+                    .map(|k| k.to_ascii_lowercase())
+                    .collect();
+                assert_eq!(supplied, named);
             }
-            assert_invalid_argument(e, &[]);
+            Err(e) => {
+                if shaped
+                    && sizes_ok
+                    && let Ok(m) = Manifest::parse_and_validate(req.manifest.clone())
+                {
+                    assert!(m.check_policies(&req.policies).is_err());
+                }
+                assert_invalid_argument(e, &["manifest", "policies", "previous_transition_hash"])
+            }
         }
     }
 }
 
 fn recover_request(req: pb::RecoverRequest) {
-    match recover_request_parts(req.clone()) {
-        Ok(RecoverRequestParts {
+    match recover_input(req.clone()) {
+        Ok(RecoverInput {
             challenge_id,
             owner,
             envelope,

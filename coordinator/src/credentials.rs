@@ -28,9 +28,9 @@ use std::fmt;
 use std::net::IpAddr;
 
 use rcgen::{PublicKeyData as _, SanType, SubjectPublicKeyInfo};
+use seedward_proto::v1 as pb;
 use seedward_shared::history::Digest;
 use seedward_shared::manifest::PolicyEntry;
-use seedward_proto::v1 as pb;
 use seedward_shared::secret::SecretBytes;
 use seedward_shared::seed::SeedEngine;
 
@@ -266,13 +266,15 @@ mod tests {
         assert_eq!(
             v.verify(&evidence("snp", &[7; 32]), &[])
                 .unwrap_err()
-                .reason().as_str(),
+                .reason()
+                .as_str(),
             "EVIDENCE_REJECTED"
         );
         assert_eq!(
             v.verify(&evidence("none", &[7; 31]), &[])
                 .unwrap_err()
-                .reason().as_str(),
+                .reason()
+                .as_str(),
             "INVALID_ARGUMENT"
         );
         let mut with_report = evidence("none", &[7; 32]);
@@ -293,7 +295,8 @@ mod tests {
         assert_eq!(
             WorkloadPublicKey::from_spki_der(&ed.subject_public_key_info())
                 .unwrap_err()
-                .reason().as_str(),
+                .reason()
+                .as_str(),
             "INVALID_ARGUMENT"
         );
         assert!(WorkloadPublicKey::from_spki_der(b"garbage").is_err());

@@ -8,11 +8,12 @@
 //! | [`ca`], [`tls`] | root CA, mesh CA, the Coordinator's TLS identity |
 //! | [`evidence`] | the evidence provider trait and the development (unattested) provider |
 //! | [`error`] | core errors and their one mapping to gRPC status |
-//! | [`service`], [`server`] | the gRPC layer and its wiring |
+//! | [`convert`], [`service`], [`server`] | the gRPC edge (wire types ↔ domain values), the services and their wiring |
 //! | [`credentials`], [`workload`] | workload evidence, mesh certificates and workload secrets; the workload API |
 //! | [`initializer`] | `seedward-initializer`: credentials on disk and the encrypted volume |
 
 pub mod ca;
+pub mod convert;
 pub mod core;
 pub mod credentials;
 pub mod error;

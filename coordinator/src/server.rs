@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic_health::ServingStatus;
 
-use crate::core::{Coordinator, CoreConfig};
+use crate::core::{Coordinator, CoreConfig, StateView};
 use crate::credentials::UnattestedWorkloadVerifier;
 use crate::error::StateName;
 use crate::evidence::UnattestedEvidence;
@@ -64,7 +64,7 @@ pub struct RunningServer {
     local_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
-    state: tokio::sync::watch::Receiver<StateName>,
+    state: tokio::sync::watch::Receiver<StateView>,
     tls_spki_sha256: [u8; 32],
 }
 
@@ -74,7 +74,7 @@ impl RunningServer {
     }
 
     pub fn state(&self) -> StateName {
-        *self.state.borrow()
+        self.state.borrow().name
     }
 
     pub fn tls_spki_sha256(&self) -> [u8; 32] {
@@ -112,21 +112,16 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     if !local_addr.ip().is_unspecified() && !ips.contains(&local_addr.ip()) {
         ips.push(local_addr.ip());
     }
+    let core = Arc::new(
+        Coordinator::new(store, config.core.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("cannot read the history store")?,
+    );
     let tls = Arc::new(
-        TlsIdentity::generate(config.dns_names.clone(), ips)
+        TlsIdentity::generate(config.dns_names.clone(), ips, core.subscribe())
             .context("cannot create the TLS identity")?,
     );
     let tls_spki_sha256 = tls.spki_sha256();
-    let core = Arc::new(
-        Coordinator::new(
-            store,
-            tls.clone(),
-            Arc::new(UnattestedEvidence),
-            config.core.clone(),
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("cannot read the history store")?,
-    );
     let state = core.subscribe();
     if core.state_name() == StateName::Uninitialized {
         tracing::warn!(
@@ -150,7 +145,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         let mut rx = core.subscribe();
         tokio::spawn(async move {
             loop {
-                let status = if *rx.borrow_and_update() == StateName::Ready {
+                let status = if rx.borrow_and_update().name == StateName::Ready {
                     ServingStatus::Serving
                 } else {
                     ServingStatus::NotServing
@@ -176,7 +171,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .context("cannot build the reflection service")?;
 
     let user_api = pb::user_api_server::UserApiServer::new(
-        UserService::new(core.clone()).with_read_timeout(config.request_timeout),
+        UserService::new(core.clone(), tls_spki_sha256, Arc::new(UnattestedEvidence))
+            .with_read_timeout(config.request_timeout),
     )
     .max_decoding_message_size(config.max_request_bytes)
     .max_encoding_message_size(config.max_response_bytes);

@@ -1,15 +1,19 @@
-//! The gRPC user API: a thin layer that hands requests to the core on a blocking thread
-//! and converts its answers back. Errors become `Status` through `From<CoreError>`, the one
-//! mapping in [`crate::error`].
+//! The gRPC user API: a thin layer that converts requests into the core's domain values
+//! ([`crate::convert`]), hands them to the core on a blocking thread and converts the
+//! answers back. It also binds the evidence to this process's TLS key and the offered
+//! challenge key, outside the core's lock. Errors become `Status` through
+//! `From<CoreError>`, the one mapping in [`crate::error`].
 
 use std::sync::Arc;
 
-use seedward_shared::history::HistoryStore;
 use seedward_proto::v1 as pb;
+use seedward_shared::history::HistoryStore;
 use tonic::{Request, Response, Status};
 
+use crate::convert;
 use crate::core::Coordinator;
 use crate::error::CoreError;
+use crate::evidence::EvidenceProvider;
 
 /// The `seedward.v1.UserApi` service.
 ///
@@ -19,13 +23,23 @@ use crate::error::CoreError;
 /// lose the seed shares).
 pub struct UserService<S: HistoryStore + 'static> {
     core: Arc<Coordinator<S>>,
+    tls_spki_sha256: [u8; 32],
+    evidence: Arc<dyn EvidenceProvider>,
     read_timeout: Option<std::time::Duration>,
 }
 
 impl<S: HistoryStore + 'static> UserService<S> {
-    pub fn new(core: Arc<Coordinator<S>>) -> Self {
+    /// `tls_spki_sha256` is the SHA-256 of this process's TLS key (SPKI DER), which every
+    /// evidence binds.
+    pub fn new(
+        core: Arc<Coordinator<S>>,
+        tls_spki_sha256: [u8; 32],
+        evidence: Arc<dyn EvidenceProvider>,
+    ) -> Self {
         Self {
             core,
+            tls_spki_sha256,
+            evidence,
             read_timeout: None,
         }
     }
@@ -81,7 +95,16 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         &self,
         _request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
-        self.read("GetStatus", |core| core.status()).await
+        let tls_spki = self.tls_spki_sha256;
+        let evidence = self.evidence.clone();
+        self.read("GetStatus", move |core| {
+            let report = core.status()?;
+            // Produced after the core's lock is released: a TEE report may take a while.
+            let challenge_key = report.challenge.as_ref().map(|c| c.public_key);
+            let evidence = evidence.evidence(&tls_spki, challenge_key.as_ref());
+            Ok(convert::status_response(report, evidence))
+        })
+        .await
     }
 
     async fn set_manifest(
@@ -89,15 +112,21 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         request: Request<pb::SetManifestRequest>,
     ) -> Result<Response<pb::SetManifestResponse>, Status> {
         let req = request.into_inner();
-        self.run("SetManifest", move |core| core.set_manifest(req))
-            .await
+        self.run("SetManifest", move |core| {
+            core.set_manifest(convert::set_manifest_input(req)?)
+                .map(convert::set_manifest_response)
+        })
+        .await
     }
 
     async fn get_manifests(
         &self,
         _request: Request<pb::GetManifestsRequest>,
     ) -> Result<Response<pb::GetManifestsResponse>, Status> {
-        self.read("GetManifests", |core| core.manifests()).await
+        self.read("GetManifests", |core| {
+            core.manifests().map(convert::manifests_response)
+        })
+        .await
     }
 
     async fn recover(
@@ -105,6 +134,10 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         request: Request<pb::RecoverRequest>,
     ) -> Result<Response<pb::RecoverResponse>, Status> {
         let req = request.into_inner();
-        self.run("Recover", move |core| core.recover(req)).await
+        self.run("Recover", move |core| {
+            core.recover(convert::recover_input(req)?)
+                .map(convert::recover_response)
+        })
+        .await
     }
 }

@@ -3,22 +3,29 @@
 //! Before the Coordinator is ready the certificate is self-signed; clients check its key
 //! against the evidence. Once ready it is issued by the root CA, so clients that pinned the
 //! root CA public key at setup can verify it. [`TlsIdentity`] is the rustls certificate
-//! resolver; swapping the certificate needs no restart of the listener.
+//! resolver: on every handshake it reads the core's [`StateView`] and presents the
+//! certificate for it (issued from the current root CA once, then cached), so the
+//! certificate can never lag behind the state and the core never calls into TLS.
 
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use tokio::sync::watch;
 
 use crate::ca::{COORDINATOR_COMMON_NAME, CaError, CertificateAuthority, TlsIdentityKey};
+use crate::core::StateView;
 
-/// The Coordinator's TLS key and its current certificate chain.
+/// The Coordinator's TLS key and the certificates it presents.
 pub struct TlsIdentity {
     key: TlsIdentityKey,
     dns_names: Vec<String>,
     ips: Vec<IpAddr>,
-    current: RwLock<Arc<CertifiedKey>>,
+    self_signed: Arc<CertifiedKey>,
+    state: watch::Receiver<StateView>,
+    /// The certificate issued by the root CA whose DER is the first element.
+    issued: Mutex<Option<(Vec<u8>, Arc<CertifiedKey>)>>,
 }
 
 impl std::fmt::Debug for TlsIdentity {
@@ -30,16 +37,22 @@ impl std::fmt::Debug for TlsIdentity {
 }
 
 impl TlsIdentity {
-    /// A fresh key with a self-signed certificate for the given names.
-    pub fn generate(dns_names: Vec<String>, ips: Vec<IpAddr>) -> Result<Self, CaError> {
+    /// A fresh key with a self-signed certificate for the given names, following `state`.
+    pub fn generate(
+        dns_names: Vec<String>,
+        ips: Vec<IpAddr>,
+        state: watch::Receiver<StateView>,
+    ) -> Result<Self, CaError> {
         let key = TlsIdentityKey::generate()?;
         let cert = key.self_signed(&dns_names, &ips)?;
-        let certified = certified_key(&key, vec![cert.der])?;
+        let self_signed = Arc::new(certified_key(&key, vec![cert.der])?);
         Ok(Self {
             key,
             dns_names,
             ips,
-            current: RwLock::new(Arc::new(certified)),
+            self_signed,
+            state,
+            issued: Mutex::new(None),
         })
     }
 
@@ -47,8 +60,27 @@ impl TlsIdentity {
         self.key.spki_sha256()
     }
 
-    /// Re-issues the certificate from `root` (the Coordinator became ready).
-    pub fn issue_from(&self, root: &CertificateAuthority) -> Result<(), CaError> {
+    /// The certificate to present now: issued by the root CA while ready, else self-signed.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        let root = self.state.borrow().root_ca.clone();
+        match root {
+            Some(root) => self.issued_by(&root).unwrap_or_else(|err| {
+                tracing::error!(error = %err, "could not issue the TLS certificate from the root CA; presenting the self-signed one");
+                self.self_signed.clone()
+            }),
+            None => self.self_signed.clone(),
+        }
+    }
+
+    fn issued_by(&self, root: &CertificateAuthority) -> Result<Arc<CertifiedKey>, CaError> {
+        // A poisoned lock only means a panic while swapping the cache; the value is whole.
+        let mut cache = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        let root_der = root.cert().der.as_ref();
+        if let Some((der, certified)) = &*cache
+            && der.as_slice() == root_der
+        {
+            return Ok(certified.clone());
+        }
         let leaf = root.issue_leaf(
             self.key.key_pair(),
             COORDINATOR_COMMON_NAME,
@@ -56,23 +88,12 @@ impl TlsIdentity {
             &self.ips,
             false,
         )?;
-        let certified = certified_key(&self.key, vec![leaf.der, root.cert().der.clone()])?;
-        self.replace(certified);
-        Ok(())
-    }
-
-    /// Goes back to a self-signed certificate (the Coordinator lost its keys: stale).
-    pub fn self_sign(&self) -> Result<(), CaError> {
-        let cert = self.key.self_signed(&self.dns_names, &self.ips)?;
-        let certified = certified_key(&self.key, vec![cert.der])?;
-        self.replace(certified);
-        Ok(())
-    }
-
-    fn replace(&self, certified: CertifiedKey) {
-        // A poisoned lock only means a panic while swapping an Arc; the value is still whole.
-        let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
-        *guard = Arc::new(certified);
+        let certified = Arc::new(certified_key(
+            &self.key,
+            vec![leaf.der, root.cert().der.clone()],
+        )?);
+        *cache = Some((root_der.to_vec(), certified.clone()));
+        Ok(certified)
     }
 
     /// The server config that serves this identity with ALPN h2.
@@ -89,8 +110,7 @@ impl TlsIdentity {
 
 impl ResolvesServerCert for TlsIdentity {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
-        Some(guard.clone())
+        Some(self.current())
     }
 }
 

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use seedward_shared::history::HistoryStore;
 use seedward_proto::v1 as pb;
+use seedward_shared::history::HistoryStore;
 use tonic::{Request, Response, Status};
 
 use crate::core::Coordinator;
@@ -90,15 +90,12 @@ mod tests {
     use seedward_shared::manifest::Manifest;
     use seedward_shared::recovery::seal_recovery;
     use seedward_shared::seed::{Salt, Seed, SeedEngine};
-    use seedward_shared::seedshare::{SeedShare, SeedShareDocument};
     use tonic::Code;
     use x509_parser::extensions::GeneralName;
 
     use super::*;
-    use crate::core::CoreConfig;
+    use crate::core::{CoreConfig, RecoverInput, SetManifestInput};
     use crate::credentials::UnattestedWorkloadVerifier;
-    use crate::evidence::UnattestedEvidence;
-    use crate::tls::TlsIdentity;
 
     const DB_A: &[u8] = b"policy: database replica a";
     const DB_B: &[u8] = b"policy: database replica b";
@@ -143,14 +140,7 @@ mod tests {
         }
 
         fn service(&self) -> WorkloadService<Arc<MemoryStore>> {
-            let tls = Arc::new(TlsIdentity::generate(vec![], vec![]).unwrap());
-            let core = Coordinator::new(
-                self.store.clone(),
-                tls,
-                Arc::new(UnattestedEvidence),
-                CoreConfig::default(),
-            )
-            .unwrap();
+            let core = Coordinator::new(self.store.clone(), CoreConfig::default()).unwrap();
             WorkloadService::new(Arc::new(core), Arc::new(UnattestedWorkloadVerifier))
         }
 
@@ -159,40 +149,27 @@ mod tests {
             let (manifest, policies) = self.manifest(false);
             let response = service
                 .core
-                .set_manifest(pb::SetManifestRequest {
+                .set_manifest(SetManifestInput {
                     manifest,
                     policies,
-                    previous_transition_hash: None,
+                    previous: None,
                     signature: vec![],
                 })
                 .unwrap();
-            let doc = response.seed_share_document.unwrap();
-            SeedShareDocument {
-                seed_shares: doc
-                    .seed_shares
-                    .into_iter()
-                    .map(|s| SeedShare {
-                        public_key: s.public_key,
-                        encrypted_seed: s.encrypted_seed,
-                    })
-                    .collect(),
-                salt: Salt::from_slice(&doc.salt).unwrap(),
-            }
-            .open_with(&self.owner)
-            .unwrap()
+            response
+                .seed_shares
+                .unwrap()
+                .open_with(&self.owner)
+                .unwrap()
         }
 
         fn recover(&self, service: &WorkloadService<Arc<MemoryStore>>, seed: &Seed, salt: &Salt) {
             let challenge = service.core.status().unwrap().challenge.unwrap();
             let envelope = seal_recovery(
                 &self.owner,
-                &challenge.public_key.as_slice().try_into().unwrap(),
-                &challenge.nonce.as_slice().try_into().unwrap(),
-                &challenge
-                    .latest_transition_hash
-                    .as_slice()
-                    .try_into()
-                    .unwrap(),
+                &challenge.public_key,
+                &challenge.nonce,
+                challenge.latest.as_bytes(),
                 seed,
                 salt,
                 &mut OsRng,
@@ -200,27 +177,25 @@ mod tests {
             .unwrap();
             service
                 .core
-                .recover(pb::RecoverRequest {
-                    challenge_id: challenge.id,
-                    owner_public_key: self.owner.public_key().as_bytes().to_vec(),
-                    encapsulated_key: envelope.encapsulated_key.to_vec(),
-                    ciphertext: envelope.ciphertext,
+                .recover(RecoverInput {
+                    challenge_id: challenge.id.to_vec(),
+                    owner: self.owner.public_key(),
+                    envelope,
                 })
                 .unwrap();
         }
 
         fn update(&self, service: &WorkloadService<Arc<MemoryStore>>) {
             let (manifest, policies) = self.manifest(true);
-            let latest =
-                Digest::from_slice(&service.core.status().unwrap().latest_transition_hash).unwrap();
+            let latest = service.core.status().unwrap().latest.unwrap();
             let proposed =
                 Transition::after(latest, Manifest::parse(manifest.clone()).unwrap().hash()).hash();
             service
                 .core
-                .set_manifest(pb::SetManifestRequest {
+                .set_manifest(SetManifestInput {
                     manifest,
                     policies,
-                    previous_transition_hash: Some(latest.as_bytes().to_vec()),
+                    previous: Some(latest),
                     signature: self
                         .workload_owner
                         .sign_transition(proposed.as_bytes())

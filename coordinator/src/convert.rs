@@ -1,0 +1,169 @@
+//! The edge between the wire and the core: `seedward.v1` messages to the core's domain
+//! values and back. The stateless request checks live here (and in
+//! [`crate::core::check_input`]), public so that the fuzz targets run exactly what the
+//! service runs (docs/FUZZING.md).
+
+use seedward_proto::v1 as pb;
+use seedward_shared::history::Digest;
+use seedward_shared::keys::OwnerPublicKey;
+use seedward_shared::manifest::Manifest;
+use seedward_shared::recovery::RecoveryEnvelope;
+use seedward_shared::seedshare::SeedShareDocument;
+
+use crate::core::{
+    CoreConfig, HistoryReport, RecoverInput, RecoverOutcome, SetManifestInput, SetOutcome,
+    StatusReport, check_input,
+};
+use crate::error::{CoreError, StateName};
+
+/// The stateless shape check of a `SetManifest` request: the optional previous transition
+/// hash must be 32 bytes.
+pub fn set_manifest_input(req: pb::SetManifestRequest) -> Result<SetManifestInput, CoreError> {
+    let previous = req
+        .previous_transition_hash
+        .as_deref()
+        .map(|b| digest_field("previous_transition_hash", b))
+        .transpose()?;
+    Ok(SetManifestInput {
+        manifest: req.manifest,
+        policies: req.policies,
+        previous,
+        signature: req.signature,
+    })
+}
+
+/// Everything the Coordinator checks about a `SetManifest` request before it looks at its
+/// state: shapes, sizes against `config`, the manifest parsed and validated against the
+/// supplied policies.
+pub fn check_set_manifest_request(
+    config: &CoreConfig,
+    req: &pb::SetManifestRequest,
+) -> Result<(SetManifestInput, Manifest), CoreError> {
+    let input = set_manifest_input(req.clone())?;
+    let manifest = check_input(config, &input)?;
+    Ok((input, manifest))
+}
+
+/// The stateless conversion of a `Recover` request: key lengths and the owner key.
+pub fn recover_input(req: pb::RecoverRequest) -> Result<RecoverInput, CoreError> {
+    let owner_bytes: [u8; 32] =
+        req.owner_public_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| CoreError::InvalidArgument {
+                field: "owner_public_key",
+                message: format!(
+                    "must be 32 bytes (an X25519 public key), got {}",
+                    req.owner_public_key.len()
+                ),
+            })?;
+    let encapsulated_key: [u8; 32] =
+        req.encapsulated_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| CoreError::InvalidArgument {
+                field: "encapsulated_key",
+                message: format!("must be 32 bytes, got {}", req.encapsulated_key.len()),
+            })?;
+    let owner =
+        OwnerPublicKey::from_bytes(owner_bytes).map_err(|e| CoreError::InvalidArgument {
+            field: "owner_public_key",
+            message: e.to_string(),
+        })?;
+    Ok(RecoverInput {
+        challenge_id: req.challenge_id,
+        owner,
+        envelope: RecoveryEnvelope {
+            encapsulated_key,
+            ciphertext: req.ciphertext,
+        },
+    })
+}
+
+fn digest_field(field: &'static str, bytes: &[u8]) -> Result<Digest, CoreError> {
+    let array: [u8; 32] = bytes.try_into().map_err(|_| CoreError::InvalidArgument {
+        field,
+        message: format!(
+            "must be 32 bytes (a SHA-256 transition hash), got {}",
+            bytes.len()
+        ),
+    })?;
+    Ok(Digest::from_bytes(array))
+}
+
+/// The wire form of a state.
+pub fn proto_state(name: StateName) -> pb::CoordinatorState {
+    match name {
+        StateName::Uninitialized => pb::CoordinatorState::Uninitialized,
+        StateName::Ready => pb::CoordinatorState::Ready,
+        StateName::RecoveryRequired => pb::CoordinatorState::RecoveryRequired,
+        StateName::Stale => pb::CoordinatorState::Stale,
+    }
+}
+
+pub fn status_response(report: StatusReport, evidence: pb::Evidence) -> pb::GetStatusResponse {
+    pb::GetStatusResponse {
+        state: proto_state(report.state) as i32,
+        generation: report.generation,
+        latest_transition_hash: report
+            .latest
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default(),
+        root_ca_cert: report.root_ca_pem.unwrap_or_default(),
+        mesh_ca_cert: report.mesh_ca_pem.unwrap_or_default(),
+        evidence: Some(evidence),
+        challenge: report.challenge.map(|c| pb::RecoveryChallenge {
+            id: c.id.to_vec(),
+            public_key: c.public_key.to_vec(),
+            nonce: c.nonce.to_vec(),
+            latest_transition_hash: c.latest.as_bytes().to_vec(),
+            expires_at_unix_ms: c.expires_at_unix_ms,
+        }),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+pub fn seed_share_document(document: SeedShareDocument) -> pb::SeedShareDocument {
+    pb::SeedShareDocument {
+        seed_shares: document
+            .seed_shares
+            .into_iter()
+            .map(|s| pb::SeedShare {
+                public_key: s.public_key,
+                encrypted_seed: s.encrypted_seed,
+            })
+            .collect(),
+        salt: document.salt.as_bytes().to_vec(),
+    }
+}
+
+pub fn set_manifest_response(outcome: SetOutcome) -> pb::SetManifestResponse {
+    pb::SetManifestResponse {
+        root_ca_cert: outcome.root_ca_pem,
+        mesh_ca_cert: outcome.mesh_ca_pem,
+        seed_share_document: outcome.seed_shares.map(seed_share_document),
+        transition_hash: outcome.transition.as_bytes().to_vec(),
+        generation: outcome.generation,
+    }
+}
+
+pub fn manifests_response(report: HistoryReport) -> pb::GetManifestsResponse {
+    pb::GetManifestsResponse {
+        manifests: report.manifests,
+        policies: report.policies,
+        root_ca_cert: report.root_ca_pem.unwrap_or_default(),
+        mesh_ca_cert: report.mesh_ca_pem.unwrap_or_default(),
+        latest_transition_hash: report.latest.transition_hash().as_bytes().to_vec(),
+        latest_signature: report.latest.signature().to_vec(),
+        verified: report.verified,
+    }
+}
+
+pub fn recover_response(outcome: RecoverOutcome) -> pb::RecoverResponse {
+    pb::RecoverResponse {
+        root_ca_cert: outcome.root_ca_pem,
+        mesh_ca_cert: outcome.mesh_ca_pem,
+        latest_transition_hash: outcome.latest.as_bytes().to_vec(),
+        generation: outcome.generation,
+    }
+}

@@ -1,0 +1,338 @@
+//! The Coordinator's state machine and the driver that persists before it commits.
+//!
+//! # States
+//! ```text
+//!   (no history) Uninitialized ──SetManifest──▶ Ready ◀──Recover── RecoveryRequired (history, no keys)
+//!                                              │  ▲                       ▲
+//!                 store moved to a non-descendant │  └─────────Recover─────┐  │ restart
+//!                                              ▼                         │  │
+//!                                            Stale ─────────────────────────┘
+//! ```
+//!
+//! # Invariants
+//! - Derived keys live in memory only, inside [`Ready`]; leaving `Ready` drops (and so
+//!   zeroizes) them.
+//! - Every change is written to the store first (blobs, then the latest pointer by
+//!   compare-and-swap); the in-memory state changes only after the store accepted it.
+//!   A crash between the two leaves the store at the old or the new state, and a restart
+//!   always starts from the store.
+//! - All operations run under one lock, on a blocking thread (the store is synchronous).
+//! - The core speaks domain values ([`view`]); the gRPC layer converts at the edge. It
+//!   publishes a [`StateView`] on every change, which the TLS layer and the health service
+//!   follow; it neither issues TLS certificates nor produces evidence itself.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`view`] | the core's inputs and outputs |
+//! | `read` | `GetStatus`, `GetManifests` and the chain reader |
+//! | `set` | `SetManifest`: first set and signed updates |
+//! | `recover` | `Recover` and the recovery challenges |
+
+mod challenge;
+mod read;
+mod recover;
+mod set;
+pub mod view;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand_core::OsRng;
+use seedward_shared::history::{
+    Digest, History, HistoryError, HistoryStore, LatestTransition, StoreError, StoreKey,
+};
+use seedward_shared::manifest::Manifest;
+use seedward_shared::seed::SeedEngine;
+use tokio::sync::watch;
+
+use crate::ca::CertificateAuthority;
+use crate::error::{CoreError, StateName};
+
+pub use challenge::ChallengeBook;
+pub use set::check_input;
+pub use view::{
+    ChallengeOffer, HistoryReport, RecoverInput, RecoverOutcome, SetManifestInput, SetOutcome,
+    StateView, StatusReport,
+};
+
+/// Tunables of the core; the binary sets them from flags.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// How long a recovery challenge stays valid.
+    pub challenge_ttl: Duration,
+    /// How many unused challenges are kept; the oldest is dropped beyond this.
+    pub max_challenges: usize,
+    /// Largest accepted manifest.
+    pub max_manifest_bytes: usize,
+    /// Largest accepted policy document, and how many per request.
+    pub max_policy_bytes: usize,
+    pub max_policies: usize,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            challenge_ttl: Duration::from_secs(300),
+            max_challenges: 64,
+            max_manifest_bytes: 1 << 20,
+            max_policy_bytes: 1 << 20,
+            max_policies: 1024,
+        }
+    }
+}
+
+/// Everything a ready Coordinator holds in memory.
+struct Ready {
+    engine: SeedEngine,
+    root_ca: Arc<CertificateAuthority>,
+    mesh_ca: CertificateAuthority,
+    latest: LatestTransition,
+    latest_bytes: Vec<u8>,
+    generation: u64,
+    manifest: Manifest,
+}
+
+enum State {
+    Uninitialized,
+    Ready(Box<Ready>),
+    /// History in the store, no keys. Caches the generation of the latest it last saw.
+    RecoveryRequired {
+        generation: Option<(Digest, u64)>,
+    },
+    Stale,
+}
+
+impl State {
+    fn name(&self) -> StateName {
+        match self {
+            State::Uninitialized => StateName::Uninitialized,
+            State::Ready(_) => StateName::Ready,
+            State::RecoveryRequired { .. } => StateName::RecoveryRequired,
+            State::Stale => StateName::Stale,
+        }
+    }
+
+    fn view(&self) -> StateView {
+        StateView {
+            name: self.name(),
+            root_ca: match self {
+                State::Ready(ready) => Some(ready.root_ca.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The Coordinator core: a history store, the state, outstanding recovery challenges.
+pub struct Coordinator<S: HistoryStore> {
+    history: History<S>,
+    state: Mutex<State>,
+    challenges: ChallengeBook,
+    config: CoreConfig,
+    state_tx: watch::Sender<StateView>,
+}
+
+impl<S: HistoryStore> Coordinator<S> {
+    /// Starts from whatever the store holds: no latest pointer → uninitialized, otherwise
+    /// recovery required (the keys died with the previous process).
+    pub fn new(store: S, config: CoreConfig) -> Result<Self, CoreError> {
+        let history = History::new(store);
+        let state = match history.has_latest().map_err(map_history_error)? {
+            false => State::Uninitialized,
+            true => State::RecoveryRequired { generation: None },
+        };
+        let (state_tx, _) = watch::channel(state.view());
+        Ok(Self {
+            history,
+            state: Mutex::new(state),
+            challenges: ChallengeBook::new(config.challenge_ttl, config.max_challenges),
+            config,
+            state_tx,
+        })
+    }
+
+    /// Subscribes to state changes (TLS identity, readiness probes, logs).
+    pub fn subscribe(&self) -> watch::Receiver<StateView> {
+        self.state_tx.subscribe()
+    }
+
+    pub fn state_name(&self) -> StateName {
+        self.lock_state().name()
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        // Operations never leave the state half-changed (they build the new state first and
+        // assign it last), so a poisoned lock still holds a whole state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Assigns the new state and publishes it. Called only after the store accepted the
+    /// change that leads there.
+    fn commit(&self, guard: &mut MutexGuard<'_, State>, new: State) {
+        let name = new.name();
+        **guard = new;
+        self.state_tx.send_replace(guard.view());
+        tracing::info!(state = %name, "state changed");
+    }
+
+    /// Checks that the store's latest pointer is still ours. A descendant signed by our key
+    /// (another replica's update) is adopted; anything else makes this replica stale.
+    fn refresh(&self, guard: &mut MutexGuard<'_, State>) -> Result<(), CoreError> {
+        let State::Ready(ready) = &mut **guard else {
+            if let State::Uninitialized = **guard
+                && self.latest_bytes().map_err(map_history_error)?.is_some()
+            {
+                // Someone else initialized the shared store: we hold no keys for it.
+                self.commit(guard, State::RecoveryRequired { generation: None });
+            }
+            return Ok(());
+        };
+        let stored = self.latest_bytes().map_err(map_history_error)?;
+        if stored.as_deref() == Some(ready.latest_bytes.as_slice()) {
+            return Ok(());
+        }
+        let verifying = *ready.engine.transaction_signing_key().verifying_key();
+        // Only "not signed by our key" or "not a descendant of ours" makes this replica stale.
+        // A failed read is an error for this request; the keys stay in memory.
+        let descendant = match stored {
+            None => None,
+            Some(bytes) => match LatestTransition::from_bytes(&bytes) {
+                Err(_) => None,
+                Ok(latest) if latest.verify(&verifying).is_err() => None,
+                Ok(latest) => {
+                    let entries = self
+                        .history
+                        .walk(latest.transition_hash())
+                        .map_err(map_history_error)?;
+                    let ours = ready.latest.transition_hash();
+                    if entries.iter().any(|(hash, _)| *hash == ours) {
+                        Some((latest, bytes, entries))
+                    } else {
+                        None
+                    }
+                }
+            },
+        };
+        let Some((latest, bytes, entries)) = descendant else {
+            tracing::warn!(
+                "the store moved to a transition that is not a descendant of ours: stale"
+            );
+            self.commit(guard, State::Stale);
+            return Ok(());
+        };
+        let Some((_, last)) = entries.last() else {
+            return Err(CoreError::Internal(
+                "a descendant chain cannot be empty".into(),
+            ));
+        };
+        let manifest = self.read_manifest(&last.manifest_hash)?;
+        // Another replica's update is a new generation: it gets a fresh mesh CA here too.
+        let mesh_ca = CertificateAuthority::mesh(
+            &SeedEngine::generate_mesh_ca_key(&mut OsRng),
+            &ready.root_ca,
+        )
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        tracing::info!(latest = %latest.transition_hash(), generation = entries.len(), "adopted a descendant transition from the store");
+        ready.latest = latest;
+        ready.latest_bytes = bytes;
+        ready.generation = entries.len() as u64;
+        ready.manifest = manifest;
+        ready.mesh_ca = mesh_ca;
+        Ok(())
+    }
+
+    fn latest_bytes(&self) -> Result<Option<Vec<u8>>, HistoryError> {
+        Ok(self.history.store().get(&StoreKey::latest())?)
+    }
+
+    /// Reads and parses a stored manifest; one that does not parse is corruption.
+    fn read_manifest(&self, hash: &Digest) -> Result<Manifest, CoreError> {
+        let bytes = self.history.get_manifest(hash).map_err(map_history_error)?;
+        Manifest::parse(bytes).map_err(|e| CoreError::Corrupt {
+            key: format!("manifests/{hash}"),
+            detail: e.to_string(),
+        })
+    }
+
+    /// `WorkloadApi.GetCredentials`: the mesh certificate (and workload secret, if the
+    /// policy entry names one) for a workload whose evidence a verifier accepted.
+    /// Not ready → `WrongState` (FailedPrecondition: the workload retries); a policy hash
+    /// that the active manifest does not list → `UnknownPolicy` (PermissionDenied).
+    pub fn workload_credentials(
+        &self,
+        workload: &crate::credentials::VerifiedWorkload,
+        public_key: &crate::credentials::WorkloadPublicKey,
+    ) -> Result<crate::credentials::WorkloadCredentials, CoreError> {
+        let mut guard = self.lock_state();
+        self.refresh(&mut guard)?;
+        let State::Ready(ready) = &*guard else {
+            return Err(CoreError::WrongState {
+                op: "issue workload credentials",
+                state: guard.name(),
+            });
+        };
+        let wanted = workload.policy_hash();
+        let entry = ready
+            .manifest
+            .policies()
+            .iter()
+            .find(|(key, _)| hex::decode(key).is_ok_and(|b| b == wanted.as_bytes()))
+            .map(|(_, entry)| entry)
+            .ok_or(CoreError::UnknownPolicy {
+                policy_hash: *wanted,
+            })?;
+        crate::credentials::issue(
+            &ready.engine,
+            &ready.root_ca,
+            &ready.mesh_ca,
+            wanted,
+            entry,
+            public_key,
+        )
+    }
+}
+
+/// Maps history errors to core errors; the one place that decides what a store fault means.
+pub(crate) fn map_history_error(err: HistoryError) -> CoreError {
+    match err {
+        HistoryError::Conflict { current } => CoreError::StaleLatest { current },
+        HistoryError::Store(StoreError::Conflict { .. }) => CoreError::Storage(
+            "an unexpected compare-and-swap conflict on a content-addressed object".into(),
+        ),
+        HistoryError::Store(StoreError::Io { key, message }) => {
+            // The OS error and the path stay in the Coordinator's log.
+            tracing::error!(%key, %message, "storage error");
+            CoreError::Storage(format!(
+                "reading or writing `{key}` failed; see the Coordinator's log"
+            ))
+        }
+        HistoryError::Store(other) => CoreError::Storage(other.to_string()),
+        HistoryError::Corrupt { key, actual } => CoreError::Corrupt {
+            key: key.to_string(),
+            detail: format!("its content hashes to {actual}, not to the hash in its name"),
+        },
+        HistoryError::NotFound { key } => CoreError::Corrupt {
+            key: key.to_string(),
+            detail: "missing".into(),
+        },
+        HistoryError::Transition { key, source } => CoreError::Corrupt {
+            key: key.to_string(),
+            detail: source.to_string(),
+        },
+        HistoryError::Latest { source } => CoreError::Corrupt {
+            key: StoreKey::LATEST.into(),
+            detail: source.to_string(),
+        },
+        HistoryError::Manifest { key, source } => CoreError::Corrupt {
+            key: key.to_string(),
+            detail: source.to_string(),
+        },
+        other => CoreError::Corrupt {
+            key: "transitions/".into(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

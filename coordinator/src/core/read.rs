@@ -1,0 +1,183 @@
+//! The read side: `GetStatus`, `GetManifests`, and the chain reader that `Recover` shares.
+
+use std::collections::BTreeSet;
+
+use seedward_shared::history::{Digest, HistoryStore, LatestTransition, StoreKey, Transition};
+use seedward_shared::manifest::Manifest;
+
+use super::view::{HistoryReport, StatusReport};
+use super::{Coordinator, State, map_history_error};
+use crate::error::{CoreError, StateName};
+
+/// The manifests (oldest first) and the policy documents of a history, as stored.
+pub(super) type ChainBlobs = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+/// What [`Coordinator::read_chain`] returns besides checking every blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keep {
+    /// The manifest bytes, oldest first (`GetManifests`).
+    Manifests,
+    /// Nothing: verify only (`Recover`).
+    Nothing,
+}
+
+impl<S: HistoryStore> Coordinator<S> {
+    /// `GetStatus`.
+    pub fn status(&self) -> Result<StatusReport, CoreError> {
+        let mut guard = self.lock_state();
+        self.refresh(&mut guard)?;
+        let mut report = StatusReport {
+            state: guard.name(),
+            generation: 0,
+            latest: None,
+            root_ca_pem: None,
+            mesh_ca_pem: None,
+            challenge: None,
+        };
+        match &mut *guard {
+            State::Uninitialized => {}
+            State::Ready(ready) => {
+                report.generation = ready.generation;
+                report.latest = Some(ready.latest.transition_hash());
+                report.root_ca_pem = Some(ready.root_ca.cert().pem.clone());
+                report.mesh_ca_pem = Some(ready.mesh_ca.cert().pem.clone());
+            }
+            State::RecoveryRequired { generation } => {
+                let latest = self.stored_latest_hash()?;
+                let count = match generation {
+                    Some((hash, n)) if *hash == latest => *n,
+                    _ => match self.history.walk(latest) {
+                        Ok(chain) => {
+                            let n = chain.len() as u64;
+                            *generation = Some((latest, n));
+                            n
+                        }
+                        // Status must still say "recovery required"; GetManifests and
+                        // Recover report the corruption with the file's name.
+                        Err(err) => {
+                            tracing::warn!(error = %err, "the stored history does not walk");
+                            0
+                        }
+                    },
+                };
+                report.generation = count;
+                report.latest = Some(latest);
+                report.challenge = Some(self.challenges.offer(latest));
+            }
+            State::Stale => {
+                let latest = self.stored_latest_hash()?;
+                report.latest = Some(latest);
+                report.challenge = Some(self.challenges.offer(latest));
+            }
+        }
+        Ok(report)
+    }
+
+    /// The stored latest pointer (signature not checked); its absence while the state says
+    /// there is a history is corruption.
+    pub(super) fn stored_latest(&self) -> Result<LatestTransition, CoreError> {
+        self.history
+            .latest_unverified()
+            .map_err(map_history_error)?
+            .ok_or_else(|| CoreError::Corrupt {
+                key: StoreKey::LATEST.into(),
+                detail: "the latest pointer disappeared".into(),
+            })
+    }
+
+    fn stored_latest_hash(&self) -> Result<Digest, CoreError> {
+        Ok(self.stored_latest()?.transition_hash())
+    }
+
+    /// `GetManifests`.
+    pub fn manifests(&self) -> Result<HistoryReport, CoreError> {
+        let mut guard = self.lock_state();
+        self.refresh(&mut guard)?;
+        let (latest, verified, root, mesh) = match &*guard {
+            State::Uninitialized => {
+                return Err(CoreError::WrongState {
+                    op: "get the manifest history",
+                    state: StateName::Uninitialized,
+                });
+            }
+            State::Ready(ready) => (
+                ready.latest.clone(),
+                true,
+                Some(ready.root_ca.cert().pem.clone()),
+                Some(ready.mesh_ca.cert().pem.clone()),
+            ),
+            State::RecoveryRequired { .. } | State::Stale => {
+                let latest = self.stored_latest()?;
+                (latest, false, None, None)
+            }
+        };
+        drop(guard);
+        // Reading the chain needs no lock: blobs are content-addressed and immutable, and
+        // `latest` was captured above.
+        let entries = self
+            .history
+            .walk(latest.transition_hash())
+            .map_err(map_history_error)?;
+        let (manifests, policies) = self.read_chain(&entries, Keep::Manifests)?;
+        Ok(HistoryReport {
+            manifests,
+            policies,
+            root_ca_pem: root,
+            mesh_ca_pem: mesh,
+            latest,
+            verified,
+        })
+    }
+
+    /// Reads every manifest of `entries` and every policy they reference (each once), each
+    /// re-hashed against its name: a missing or tampered blob is [`CoreError::Corrupt`].
+    ///
+    /// With [`Keep::Manifests`] the manifest bytes are returned (`GetManifests`); with
+    /// [`Keep::Nothing`] they are only checked and dropped one by one (`Recover`), so that a
+    /// long history is never held in memory just to be verified. Each manifest is read into
+    /// one buffer that is parsed and then kept or dropped, never copied.
+    pub(super) fn read_chain(
+        &self,
+        entries: &[(Digest, Transition)],
+        keep: Keep,
+    ) -> Result<ChainBlobs, CoreError> {
+        let mut manifests = Vec::with_capacity(match keep {
+            Keep::Manifests => entries.len(),
+            Keep::Nothing => 0,
+        });
+        let mut policies = Vec::new();
+        let mut seen_policy = BTreeSet::new();
+        let mut previous: Option<Digest> = None;
+        for (_, transition) in entries {
+            let hash = transition.manifest_hash;
+            // The same manifest twice in a row (a re-set of identical bytes) was read,
+            // re-hashed and checked a moment ago.
+            if previous == Some(hash) {
+                if let (Keep::Manifests, Some(last)) = (keep, manifests.last()) {
+                    let again: Vec<u8> = Vec::clone(last);
+                    manifests.push(again);
+                }
+                continue;
+            }
+            let manifest = self.read_manifest(&hash)?;
+            let hashes = manifest.policy_hashes().map_err(|e| CoreError::Corrupt {
+                key: format!("manifests/{hash}"),
+                detail: e.to_string(),
+            })?;
+            for policy in hashes {
+                if seen_policy.insert(policy) {
+                    policies.push(
+                        self.history
+                            .get_policy(&policy)
+                            .map_err(map_history_error)?,
+                    );
+                }
+            }
+            previous = Some(hash);
+            if keep == Keep::Manifests {
+                manifests.push(Manifest::into_raw(manifest));
+            }
+        }
+        Ok((manifests, policies))
+    }
+}

@@ -1,0 +1,283 @@
+//! `SetManifest`: the first set (a new seed) and signed, atomic updates.
+
+use std::sync::{Arc, MutexGuard};
+
+use rand_core::OsRng;
+use seedward_shared::history::{Digest, HistoryStore, LatestTransition, Transition};
+use seedward_shared::keys::{OwnerPublicKey, WorkloadOwnerPublicKey};
+use seedward_shared::manifest::Manifest;
+use seedward_shared::seed::{Salt, Seed, SeedEngine};
+use seedward_shared::seedshare::encrypt_for_owners;
+
+use super::view::{SetManifestInput, SetOutcome};
+use super::{Coordinator, CoreConfig, Ready, State, map_history_error};
+use crate::ca::CertificateAuthority;
+use crate::error::CoreError;
+
+/// The stateless checks of a `SetManifest` input: sizes against `config`, then the manifest
+/// parsed, validated, and checked against the supplied policy documents.
+pub fn check_input(config: &CoreConfig, input: &SetManifestInput) -> Result<Manifest, CoreError> {
+    check_sizes(config, input)?;
+    let manifest = Manifest::parse(input.manifest.clone())
+        .map_err(|e| CoreError::InvalidManifest(e.to_string()))?;
+    manifest
+        .validate()
+        .map_err(|e| CoreError::InvalidManifest(e.to_string()))?;
+    manifest
+        .check_policies(&input.policies)
+        .map_err(|e| CoreError::InvalidManifest(e.to_string()))?;
+    Ok(manifest)
+}
+
+fn check_sizes(config: &CoreConfig, input: &SetManifestInput) -> Result<(), CoreError> {
+    if input.manifest.is_empty() {
+        return Err(CoreError::InvalidArgument {
+            field: "manifest",
+            message: "empty; send the manifest JSON".into(),
+        });
+    }
+    if input.manifest.len() > config.max_manifest_bytes {
+        return Err(CoreError::InvalidArgument {
+            field: "manifest",
+            message: format!(
+                "{} bytes is larger than the limit of {} bytes",
+                input.manifest.len(),
+                config.max_manifest_bytes
+            ),
+        });
+    }
+    if input.policies.len() > config.max_policies {
+        return Err(CoreError::InvalidArgument {
+            field: "policies",
+            message: format!(
+                "{} policies is more than the limit of {}",
+                input.policies.len(),
+                config.max_policies
+            ),
+        });
+    }
+    if let Some((i, p)) = input
+        .policies
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.len() > config.max_policy_bytes)
+    {
+        return Err(CoreError::InvalidArgument {
+            field: "policies",
+            message: format!(
+                "policy #{i} has {} bytes, more than the limit of {} bytes",
+                p.len(),
+                config.max_policy_bytes
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl<S: HistoryStore> Coordinator<S> {
+    /// `SetManifest`.
+    pub fn set_manifest(&self, input: SetManifestInput) -> Result<SetOutcome, CoreError> {
+        check_sizes(&self.config, &input)?;
+        let mut guard = self.lock_state();
+        self.refresh(&mut guard)?;
+        if let State::RecoveryRequired { .. } | State::Stale = &*guard {
+            return Err(CoreError::WrongState {
+                op: "set a manifest",
+                state: guard.name(),
+            });
+        }
+        let manifest = check_input(&self.config, &input)?;
+        match &*guard {
+            State::Uninitialized => self.first_set(&mut guard, manifest, &input),
+            State::Ready(_) => self.update(&mut guard, manifest, &input),
+            other => Err(CoreError::WrongState {
+                op: "set a manifest",
+                state: other.name(),
+            }),
+        }
+    }
+
+    fn first_set(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        manifest: Manifest,
+        input: &SetManifestInput,
+    ) -> Result<SetOutcome, CoreError> {
+        // An update aimed at a Coordinator without history means its state is missing: never
+        // turn it into a first set (a new seed would change every workload secret).
+        if let Some(prev) = input.previous
+            && prev != Digest::ZERO
+        {
+            return Err(CoreError::NoHistory { expected: prev });
+        }
+        if !input.signature.is_empty() {
+            return Err(CoreError::NoHistory {
+                expected: Digest::ZERO,
+            });
+        }
+        let owners = manifest
+            .seedshare_owner_keys()
+            .map_err(|e| CoreError::InvalidManifest(e.to_string()))?
+            .into_iter()
+            .map(OwnerPublicKey::from_bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CoreError::InvalidManifest(e.to_string()))?;
+        let seed = Seed::generate(&mut OsRng);
+        let salt = Salt::generate(&mut OsRng);
+        let engine =
+            SeedEngine::new(&seed, &salt).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let document = encrypt_for_owners(&seed, &salt, &owners, &mut OsRng)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        drop(seed);
+        if owners.is_empty() {
+            tracing::warn!(
+                "first manifest has no SeedshareOwnerPubKeys: this Coordinator can never be recovered after a restart"
+            );
+        }
+
+        let certificates = certificates(&engine)?;
+        let transition = Transition::first(manifest.hash());
+        let latest = self.persist(&manifest, &input.policies, &transition, None, &engine)?;
+        let ready = make_ready(engine, certificates, latest, 1, manifest);
+        let outcome = SetOutcome {
+            root_ca_pem: ready.root_ca.cert().pem.clone(),
+            mesh_ca_pem: ready.mesh_ca.cert().pem.clone(),
+            seed_shares: Some(document),
+            transition: ready.latest.transition_hash(),
+            generation: ready.generation,
+        };
+        tracing::info!(latest = %ready.latest.transition_hash(), owners = owners.len(), "first manifest set; Coordinator ready");
+        self.commit(guard, State::Ready(Box::new(ready)));
+        Ok(outcome)
+    }
+
+    fn update(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        manifest: Manifest,
+        input: &SetManifestInput,
+    ) -> Result<SetOutcome, CoreError> {
+        let State::Ready(ready) = &mut **guard else {
+            return Err(CoreError::Internal("update outside the ready state".into()));
+        };
+        let current = ready.latest.transition_hash();
+        if let Some(prev) = input.previous
+            && prev != current
+        {
+            return Err(CoreError::StaleLatest {
+                current: Some(current),
+            });
+        }
+        if !manifest.same_seedshare_owners(&ready.manifest) {
+            return Err(CoreError::OwnersChanged);
+        }
+        let transition = Transition::after(current, manifest.hash());
+        let proposed = transition.hash();
+        let owner_keys = ready.manifest.workload_owner_pub_keys();
+        if owner_keys.is_empty() {
+            return Err(CoreError::UpdatesDisabled);
+        }
+        let authorized = owner_keys.iter().any(|hex| {
+            WorkloadOwnerPublicKey::from_hex(hex).is_ok_and(|k| {
+                k.verify_transition(proposed.as_bytes(), &input.signature)
+                    .is_ok()
+            })
+        });
+        if !authorized {
+            return Err(CoreError::BadSignature {
+                transition: proposed,
+            });
+        }
+        // Everything fallible before the store changes.
+        let mesh_ca = CertificateAuthority::mesh(
+            &SeedEngine::generate_mesh_ca_key(&mut OsRng),
+            &ready.root_ca,
+        )
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let old_latest = ready.latest.clone();
+        let latest = match self.persist(
+            &manifest,
+            &input.policies,
+            &transition,
+            Some(&old_latest),
+            &ready.engine,
+        ) {
+            Ok(latest) => latest,
+            Err(err @ CoreError::StaleLatest { .. }) => {
+                // Lost a race against another writer on the same store.
+                self.refresh(guard)?;
+                return Err(err);
+            }
+            Err(err) => return Err(err),
+        };
+        ready.latest_bytes = latest.to_bytes();
+        ready.latest = latest;
+        ready.generation += 1;
+        ready.manifest = manifest;
+        ready.mesh_ca = mesh_ca;
+        tracing::info!(latest = %ready.latest.transition_hash(), generation = ready.generation, "manifest updated");
+        Ok(SetOutcome {
+            root_ca_pem: ready.root_ca.cert().pem.clone(),
+            mesh_ca_pem: ready.mesh_ca.cert().pem.clone(),
+            seed_shares: None,
+            transition: ready.latest.transition_hash(),
+            generation: ready.generation,
+        })
+    }
+
+    /// Writes blobs, then swaps the latest pointer. Returns the new latest.
+    fn persist(
+        &self,
+        manifest: &Manifest,
+        policies: &[Vec<u8>],
+        transition: &Transition,
+        old_latest: Option<&LatestTransition>,
+        engine: &SeedEngine,
+    ) -> Result<LatestTransition, CoreError> {
+        for policy in policies {
+            self.history.put_policy(policy).map_err(map_history_error)?;
+        }
+        self.history
+            .put_manifest(manifest.raw())
+            .map_err(map_history_error)?;
+        let hash = self
+            .history
+            .put_transition(transition)
+            .map_err(map_history_error)?;
+        self.history
+            .set_latest(old_latest, hash, engine.transaction_signing_key())
+            .map_err(map_history_error)
+    }
+}
+
+/// The root and a fresh mesh CA for `engine`. Fallible, so it runs *before* anything is
+/// persisted: a first set must never store a history whose seed shares were not returned.
+pub(super) fn certificates(
+    engine: &SeedEngine,
+) -> Result<(CertificateAuthority, CertificateAuthority), CoreError> {
+    let root_ca = CertificateAuthority::root(engine.root_ca_key())
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+    let mesh_key = SeedEngine::generate_mesh_ca_key(&mut OsRng);
+    let mesh_ca = CertificateAuthority::mesh(&mesh_key, &root_ca)
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok((root_ca, mesh_ca))
+}
+
+/// Builds the ready state after the store accepted the change. Infallible on purpose.
+pub(super) fn make_ready(
+    engine: SeedEngine,
+    (root_ca, mesh_ca): (CertificateAuthority, CertificateAuthority),
+    latest: LatestTransition,
+    generation: u64,
+    manifest: Manifest,
+) -> Ready {
+    Ready {
+        engine,
+        root_ca: Arc::new(root_ca),
+        mesh_ca,
+        latest_bytes: latest.to_bytes(),
+        latest,
+        generation,
+        manifest,
+    }
+}
