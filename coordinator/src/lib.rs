@@ -10,7 +10,6 @@
 //! | [`error`] | core errors and their one mapping to gRPC status |
 //! | [`convert`], [`service`], [`server`] | the gRPC edge (wire types ↔ domain values), the services and their wiring |
 //! | [`credentials`], [`workload`] | workload evidence, mesh certificates and workload secrets; the workload API |
-//! | [`initializer`] | `seedward-initializer`: credentials on disk and the encrypted volume |
 
 pub mod ca;
 pub mod convert;
@@ -18,7 +17,6 @@ pub mod core;
 pub mod credentials;
 pub mod error;
 pub mod evidence;
-pub mod initializer;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -289,7 +289,7 @@ mod tests {
         let err = ask(&service, DB_A, &key()).await.unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
         assert_eq!(reason(&err), "RECOVERY_REQUIRED");
-        assert!(crate::initializer::is_retryable(err.code()));
+        assert!(seedward_initializer::is_retryable(err.code()));
 
         f.recover(&service, &seed, &salt);
         let after = ask(&service, DB_A, &key()).await.unwrap();
@@ -373,7 +373,7 @@ mod tests {
             err.message()
                 .contains(&Digest::of(b"not in the manifest").to_hex())
         );
-        assert!(!crate::initializer::is_retryable(err.code()));
+        assert!(!seedward_initializer::is_retryable(err.code()));
 
         // A malformed key, a missing evidence, a foreign evidence kind.
         let mut request = pb::GetCredentialsRequest {

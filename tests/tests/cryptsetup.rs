@@ -12,10 +12,10 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use seedward_coordinator::initializer::cryptsetup::{
+use seedward_initializer::cryptsetup::{
     LuksProbe, Tools, VolumeConfig, VolumeError, setup_volume,
 };
-use seedward_coordinator::initializer::luks::{HeaderError, verify_json_metadata};
+use seedward_initializer::luks::{HeaderError, verify_json_metadata};
 use serde_json::{Value, json};
 
 fn require_cryptsetup() {
@@ -276,7 +276,7 @@ fn a_failed_probe_never_formats() {
     assert!(stderr.contains("refusing to touch the device"), "{stderr}");
     assert!(
         !dir.path()
-            .join(seedward_coordinator::initializer::cryptsetup::READY_MARKER)
+            .join(seedward_initializer::cryptsetup::READY_MARKER)
             .exists()
     );
 }
@@ -311,7 +311,7 @@ fn open_mkfs_mount_and_close_where_device_mapper_exists() {
     };
     let marker = dir
         .path()
-        .join(seedward_coordinator::initializer::cryptsetup::READY_MARKER);
+        .join(seedward_initializer::cryptsetup::READY_MARKER);
     let volume = setup_volume(&config).unwrap();
     assert!(marker.exists());
     std::fs::write(config.mount_point.join("data"), b"survives").unwrap();

@@ -9,9 +9,9 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use rcgen::PublicKeyData as _;
 use seedward_client::Trust;
-use seedward_coordinator::initializer::cryptsetup::{Tools, VolumeConfig, setup_volume};
-use seedward_coordinator::initializer::files::{self, write_credentials};
-use seedward_coordinator::initializer::{FetchConfig, fetch_credentials};
+use seedward_initializer::cryptsetup::{Tools, VolumeConfig, setup_volume};
+use seedward_initializer::files::{self, write_credentials};
+use seedward_initializer::{FetchConfig, fetch_credentials};
 use zeroize::Zeroizing;
 
 /// Seedward initializer: writes the workload's credentials to the secrets volume.

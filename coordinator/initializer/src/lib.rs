@@ -25,8 +25,10 @@ use std::time::{Duration, Instant};
 use seedward_proto::v1 as pb;
 use tonic::Code;
 
-use crate::credentials::KIND_NONE;
 use seedward_client::tls::{self as tls_client, Trust};
+
+/// The development evidence kind: nothing attested (docs/WORKLOADS.md).
+const KIND_NONE: &str = "none";
 
 /// How the initializer reaches the Coordinator and how long it keeps trying.
 #[derive(Debug, Clone)]
