@@ -17,6 +17,7 @@ pub mod history;
 pub mod keys;
 pub mod manifest;
 pub mod recovery;
+pub mod reference;
 pub mod secret;
 pub mod seed;
 pub mod seedshare;
