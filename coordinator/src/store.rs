@@ -10,45 +10,72 @@
 //! ```
 //!
 //! # Invariants
-//! - Every write is crash-safe: the value goes to a temp file (`.tmp-*`) in the target
-//!   directory, is fsynced, renamed over the target, and the directory is fsynced. A
-//!   reader sees the old value or the new one, never a torn one.
-//! - Temp files start with `.`, so they never collide with a key and are ignored on read;
-//!   stray ones left by a crash are harmless.
+//! - Every file is reached through a directory handle ([`seedward_fs::Dir`]) without
+//!   following symlinks: a symlinked `history/`, namespace directory, value or `.lock` is
+//!   refused, never followed, and nothing outside the directory is created or chmodded.
+//! - Reads accept regular files only and are capped: `transitions/latest` and transition
+//!   blobs at [`SMALL_VALUE_LIMIT`] bytes, manifests and policies at the store's value
+//!   limit (the Coordinator's request size limit). A FIFO or `/dev/zero` planted as a
+//!   value is an error, never a hang or an unbounded read.
+//! - Every write is crash-safe: the value goes to a fresh temp file (`.<name>.tmp-*`) in
+//!   the target directory, is fsynced, renamed over the target, and the directory is
+//!   fsynced. A reader sees the old value or the new one, never a torn one. Temp files
+//!   start with `.`, so they never collide with a key; stray ones left by a crash are
+//!   harmless.
 //! - Compare-and-swap holds an exclusive `flock` on `.lock` across read-compare-write, so
 //!   it is atomic against other threads *and* other processes on the same directory.
-//! - Files are created 0600 (the history is not secret, but nobody else needs it).
+//! - Files and directories are created 0600/0700 (the history is not secret, but nobody
+//!   else needs it). Opening needs no write access: a read-only state directory can be
+//!   served and recovered (recovery writes nothing).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use seedward_fs::Dir;
 use seedward_shared::history::{HistoryStore, StoreError, StoreKey};
 
 /// Name of the lock file inside the history directory.
 const LOCK_FILE: &str = ".lock";
 
+/// Cap on reads of `transitions/latest` (32 + a DER signature of at most 104 bytes) and of
+/// transition blobs (64 bytes): a larger file is corruption, read no further.
+pub const SMALL_VALUE_LIMIT: u64 = 1024;
+
+/// Default cap on manifest and policy files: the Coordinator's default request size.
+pub const DEFAULT_VALUE_LIMIT: u64 = 16 << 20;
+
 /// A [`HistoryStore`] on a local directory.
+///
+/// Directories are opened afresh for every operation (two `openat` calls): an operator
+/// who restores `history/` or one of its namespace directories from a backup while the
+/// Coordinator runs is seen at once, never a handle to the replaced directory.
 #[derive(Debug, Clone)]
 pub struct FsStore {
     root: PathBuf,
+    value_limit: u64,
 }
 
 impl FsStore {
     /// Opens (creating if needed, mode 0700) the history directory `root`.
     pub fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
-        let root = root.into();
-        fs::create_dir_all(&root)?;
-        set_dir_mode(&root)?;
-        // Make the directory entry itself durable: a history that vanishes on power loss
-        // would turn the Coordinator back into an uninitialized one.
-        if let Some(parent) = root.parent()
-            && !parent.as_os_str().is_empty()
-        {
-            sync_dir(parent)?;
+        let root = Dir::create(root, 0o700)?;
+        if root.mode()? & 0o077 != 0 {
+            // Tighten a directory made by someone else; on a read-only filesystem this
+            // fails, which must not stop a Coordinator that only reads.
+            if let Err(err) = root.set_mode(0o700) {
+                tracing::warn!(dir = %root.path().display(), error = %err, "cannot set mode 0700 on the history directory");
+            }
         }
-        Ok(Self { root })
+        Ok(Self {
+            root: root.path().to_path_buf(),
+            value_limit: DEFAULT_VALUE_LIMIT,
+        })
+    }
+
+    /// Caps reads of manifests and policies at `limit` bytes.
+    pub fn with_value_limit(mut self, limit: u64) -> Self {
+        self.value_limit = limit;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -60,71 +87,62 @@ impl FsStore {
         self.root.join(key)
     }
 
-    fn io_error(key: &str, path: &Path, err: &std::io::Error) -> StoreError {
+    fn io_error(&self, key: &str, err: &std::io::Error) -> StoreError {
+        let path = self.path_of(key);
+        let text = err.to_string();
         StoreError::Io {
             key: key.to_string(),
-            message: format!("{}: {err}", path.display()),
+            // The error usually names the path already; name it once either way.
+            message: if text.contains(&*path.to_string_lossy()) {
+                text
+            } else {
+                format!("{}: {text}", path.display())
+            },
+        }
+    }
+
+    /// The namespace directory and the file name of `key`; `None` if it does not exist
+    /// and `create` is false.
+    fn locate<'k>(&self, key: &'k str, create: bool) -> std::io::Result<Option<(Dir, &'k str)>> {
+        let Some((namespace, name)) = key.split_once('/') else {
+            return Err(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                "not a store key",
+            ));
+        };
+        let dir = Dir::open(&self.root)?.subdir(namespace, create.then_some(0o700));
+        match dir {
+            Ok(dir) => Ok(Some((dir, name))),
+            Err(e) if e.kind() == ErrorKind::NotFound && !create => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn limit_of(&self, key: &str) -> u64 {
+        if key.starts_with("transitions/") {
+            SMALL_VALUE_LIMIT
+        } else {
+            self.value_limit
         }
     }
 
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let path = self.path_of(key);
-        match fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Self::io_error(key, &path, &e)),
-        }
+        let result = self.locate(key, false).and_then(|found| match found {
+            None => Ok(None),
+            Some((dir, name)) => dir.read(name, self.limit_of(key)),
+        });
+        result.map_err(|e| self.io_error(key, &e))
     }
 
     fn write_atomically(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let path = self.path_of(key);
-        let err = |e: std::io::Error| Self::io_error(key, &path, &e);
-        let dir = path.parent().unwrap_or(&self.root);
-        if !dir.exists() {
-            fs::create_dir_all(dir).map_err(err)?;
-            set_dir_mode(dir).map_err(err)?;
-            sync_dir(&self.root).map_err(err)?;
-        }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(
-            ".tmp-{name}-{}-{:016x}",
-            std::process::id(),
-            random_u64()
-        ));
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(value)?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&tmp, &path)?;
-            sync_dir(dir)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.map_err(err)
-    }
-
-    fn lock(&self) -> Result<File, StoreError> {
-        let path = self.root.join(LOCK_FILE);
-        let err = |e: std::io::Error| Self::io_error(LOCK_FILE, &path, &e);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(err)?;
-        file.lock().map_err(err)?;
-        Ok(file)
+        let result = self.locate(key, true).and_then(|found| match found {
+            Some((dir, name)) => dir.write_atomic(name, value, 0o600),
+            None => Err(std::io::Error::new(
+                ErrorKind::NotFound,
+                "namespace directory",
+            )),
+        });
+        result.map_err(|e| self.io_error(key, &e))
     }
 }
 
@@ -141,10 +159,11 @@ impl HistoryStore for FsStore {
         // little, while a rewrite costs two journal commits. Different bytes (a damaged
         // file) are replaced as before.
         if self.read(key)?.as_deref() == Some(value) {
-            let path = self.path_of(key);
-            let err = |e: std::io::Error| Self::io_error(key, &path, &e);
-            File::open(&path).and_then(|f| f.sync_all()).map_err(err)?;
-            return sync_dir(path.parent().unwrap_or(&self.root)).map_err(err);
+            let result = self.locate(key, false).and_then(|found| match found {
+                Some((dir, name)) => dir.sync_file(name).and_then(|()| dir.sync()),
+                None => Ok(()),
+            });
+            return result.map_err(|e| self.io_error(key, &e));
         }
         self.write_atomically(key, value)
     }
@@ -156,35 +175,22 @@ impl HistoryStore for FsStore {
         new: &[u8],
     ) -> Result<(), StoreError> {
         let key = key.as_str();
-        let lock = self.lock()?;
+        let _lock = Dir::open(&self.root)
+            .and_then(|root| root.lock(LOCK_FILE))
+            .map_err(|e| self.io_error(LOCK_FILE, &e))?;
         let current = self.read(key)?;
         if current.as_deref() != old {
             return Err(StoreError::Conflict { current });
         }
-        let result = self.write_atomically(key, new);
-        // Dropping the file releases the flock; unlock explicitly to report nothing odd.
-        let _ = lock.unlock();
-        result
+        self.write_atomically(key, new)
+        // `_lock` is dropped here, after the write: the flock is released.
     }
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-fn set_dir_mode(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-}
-
-fn random_u64() -> u64 {
-    use rand_core::RngCore;
-    rand_core::OsRng.next_u64()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -286,5 +292,87 @@ mod tests {
             }
             other => panic!("expected an I/O error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn symlinks_fifos_and_endless_files_are_refused() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        // A symlinked history directory: refused, its target neither created nor chmodded.
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o755)).unwrap();
+        symlink(&elsewhere, dir.path().join("history")).unwrap();
+        assert!(FsStore::open(dir.path().join("history")).is_err());
+        assert_eq!(
+            fs::metadata(&elsewhere).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+
+        let store = FsStore::open(dir.path().join("real")).unwrap();
+        store
+            .compare_and_swap(&StoreKey::latest(), None, b"v0")
+            .unwrap();
+        let latest = store.path_of(StoreKey::LATEST);
+        // `latest` pointing at /dev/zero: an error, not an endless read.
+        fs::remove_file(&latest).unwrap();
+        symlink("/dev/zero", &latest).unwrap();
+        assert!(matches!(
+            store.get(&StoreKey::latest()),
+            Err(StoreError::Io { .. })
+        ));
+        // A FIFO with no writer: an error at once, not a blocked reader.
+        fs::remove_file(&latest).unwrap();
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&latest)
+                .status()
+                .unwrap()
+                .success()
+        );
+        match store.get(&StoreKey::latest()) {
+            Err(StoreError::Io { message, .. }) => {
+                assert!(message.contains("not a regular file"), "{message}")
+            }
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
+        // A symlinked lock file is refused and its target is not created.
+        fs::remove_file(&latest).unwrap();
+        fs::remove_file(store.root().join(".lock")).unwrap();
+        symlink(dir.path().join("planted"), store.root().join(".lock")).unwrap();
+        assert!(
+            store
+                .compare_and_swap(&StoreKey::latest(), None, b"v1")
+                .is_err()
+        );
+        assert!(!dir.path().join("planted").exists());
+    }
+
+    #[test]
+    fn oversized_values_are_refused_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path().join("history"))
+            .unwrap()
+            .with_value_limit(16);
+        let key = StoreKey::parse(&format!("manifests/{}", "ab".repeat(32))).unwrap();
+        store.set(&key, &[b'x'; 16]).unwrap();
+        assert_eq!(store.get(&key).unwrap().unwrap().len(), 16);
+        fs::write(store.path_of(key.as_str()), [b'x'; 17]).unwrap();
+        match store.get(&key) {
+            Err(StoreError::Io { message, .. }) => {
+                assert!(message.contains("limit of 16 bytes"), "{message}")
+            }
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
+        // transitions/latest is capped at a small size whatever the value limit.
+        store
+            .compare_and_swap(&StoreKey::latest(), None, b"v0")
+            .unwrap();
+        fs::write(
+            store.path_of(StoreKey::LATEST),
+            vec![0u8; SMALL_VALUE_LIMIT as usize + 1],
+        )
+        .unwrap();
+        assert!(store.get(&StoreKey::latest()).is_err());
     }
 }

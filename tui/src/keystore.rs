@@ -45,14 +45,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use rand_core::{OsRng, RngCore};
+use seedward_fs::Dir;
 use seedward_shared::keys::{
     KeyError, OwnerKeyPair, OwnerPublicKey, WorkloadOwnerKeyPair, WorkloadOwnerPublicKey,
 };
@@ -299,7 +299,7 @@ impl KeyStore {
     /// Opens the key store of `workspace` (creating the workspace directory if needed).
     pub fn open(workspace: &Workspace, pref: KeyStorePreference) -> Result<Self, KeyStoreError> {
         let dir = workspace.dir();
-        fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        Dir::create(dir, 0o700).map_err(|e| io(dir, e))?;
         let canonical = fs::canonicalize(dir).map_err(|e| io(dir, e))?;
         let id = workspace_id(&canonical);
         let (backend, warning) = match pref {
@@ -569,10 +569,9 @@ impl KeyStore {
                 }
             }
             Backend::File => {
-                let dir = self.workspace.path(KEYS_DIR);
-                fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-                fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-                    .map_err(|e| io(&dir, e))?;
+                let path = self.workspace.path(KEYS_DIR);
+                let dir = Dir::create(&path, 0o700).map_err(|e| io(&path, e))?;
+                dir.set_mode(0o700).map_err(|e| io(&path, e))?;
                 write_new_secret(&self.key_path(name), pem.as_bytes())?;
             }
             Backend::Keyring => {
@@ -619,11 +618,10 @@ impl KeyStore {
                 .ok_or_else(|| KeyStoreError::NotFound { name: name.clone() }),
             Backend::File => {
                 let path = self.key_path(name);
-                let bytes = Zeroizing::new(
-                    self.workspace
-                        .read_secret(&path)?
-                        .ok_or_else(|| KeyStoreError::NotFound { name: name.clone() })?,
-                );
+                let bytes = self
+                    .workspace
+                    .read_secret(&path)?
+                    .ok_or_else(|| KeyStoreError::NotFound { name: name.clone() })?;
                 let text = std::str::from_utf8(&bytes).map_err(|_| KeyStoreError::Io {
                     path: path.clone(),
                     message: "not a PEM text file".into(),
@@ -694,24 +692,8 @@ impl KeyStore {
             message: e.to_string(),
         })?;
         json.push(b'\n');
-        let tmp = self
-            .workspace
-            .path(&format!(".{INDEX_FILE}.tmp-{}", std::process::id()));
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o644)
-                .open(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.map_err(|e| io(&path, e))
+        self.workspace.replace_public(INDEX_FILE, &json)?;
+        Ok(())
     }
 
     /// `keys/*.pem` files that the index does not list, parsed to learn their kind.
@@ -720,27 +702,24 @@ impl KeyStore {
         indexed: &[IndexEntry],
     ) -> Result<Vec<(String, IndexEntry)>, KeyStoreError> {
         let dir = self.workspace.path(KEYS_DIR);
-        let read = match fs::read_dir(&dir) {
-            Ok(read) => read,
+        let names = match Dir::open(&dir).and_then(|d| d.names()) {
+            Ok(names) => names,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io(&dir, e)),
         };
         let mut found = Vec::new();
-        for item in read {
-            let item = item.map_err(|e| io(&dir, e))?;
-            let file_name = item.file_name();
-            let Some(name) = file_name.to_str().and_then(|n| n.strip_suffix(".pem")) else {
+        for file_name in names {
+            let Some(name) = file_name.strip_suffix(".pem") else {
                 continue;
             };
             if check_name(name).is_err() || indexed.iter().any(|e| e.name == name) {
                 continue;
             }
-            let path = item.path();
+            let path = dir.join(&file_name);
             // Unreadable or open files are reported when the key is loaded, not here.
             let Ok(Some(bytes)) = self.workspace.read_secret(&path) else {
                 continue;
             };
-            let bytes = Zeroizing::new(bytes);
             let Ok(text) = std::str::from_utf8(&bytes) else {
                 continue;
             };
@@ -807,31 +786,17 @@ fn check_name(name: &str) -> Result<(), KeyStoreError> {
     }
 }
 
-/// Creates `path` with mode 0600 and `bytes`; an existing file is never touched.
+/// Creates `path` with mode 0600 and `bytes`; an existing file (or symlink) is never
+/// touched, and a crash never leaves a short key file.
 fn write_new_secret(path: &Path, bytes: &[u8]) -> Result<(), KeyStoreError> {
-    let mut f = match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            return Err(KeyStoreError::WouldOverwrite {
-                path: path.to_path_buf(),
-            });
-        }
-        Err(e) => return Err(io(path, e)),
-    };
-    let result = fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-        .and_then(|()| f.write_all(bytes))
-        .and_then(|()| f.sync_all());
-    if let Err(e) = result {
-        drop(f);
-        let _ = fs::remove_file(path);
-        return Err(io(path, e));
+    let (dir, name) = Dir::parent_of(path, 0o700).map_err(|e| io(path, e))?;
+    match dir.create_new(&name, bytes, 0o600) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(KeyStoreError::WouldOverwrite {
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(io(path, e)),
     }
-    Ok(())
 }
 
 fn keyring_entry(account: &str) -> keyring::Result<keyring::Entry> {
@@ -887,6 +852,7 @@ fn probe_keyring(workspace_id: &str) -> Result<(), String> {
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn file_store() -> (tempfile::TempDir, KeyStore) {
         let dir = tempfile::tempdir().unwrap();

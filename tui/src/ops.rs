@@ -12,13 +12,13 @@ use p384::ecdsa::VerifyingKey;
 use p384::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
 use rand_core::OsRng;
 use seedward_coordinator::evidence::report_data;
+use seedward_proto::v1 as pb;
 use seedward_shared::history::{
     ChainEntry, ChainFailure, Digest, EntryStatus, LatestTransition, Transition,
     verify_manifest_list,
 };
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
-use seedward_proto::v1 as pb;
 use seedward_shared::recovery::seal_recovery;
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
 use seedward_shared::seedshare::SeedShareDocument;
@@ -369,16 +369,15 @@ pub fn check_setup_preconditions(workspace: &Workspace) -> Result<(), OpsError> 
             workspace.dir().display()
         )));
     }
-    std::fs::create_dir_all(workspace.dir()).map_err(|e| WorkspaceError::Io {
-        path: workspace.dir().to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let probe = workspace.path(".seedward-write-probe");
-    std::fs::write(&probe, b"probe").map_err(|e| WorkspaceError::Io {
+    let not_writable = |e: std::io::Error| WorkspaceError::Io {
         path: workspace.dir().to_path_buf(),
         message: format!("not writable: {e}"),
-    })?;
-    let _ = std::fs::remove_file(probe);
+    };
+    let dir = seedward_fs::Dir::create(workspace.dir(), 0o700).map_err(not_writable)?;
+    let probe = ".seedward-write-probe";
+    dir.write_atomic(probe, b"probe", 0o600)
+        .map_err(not_writable)?;
+    let _ = dir.remove(probe);
     Ok(())
 }
 

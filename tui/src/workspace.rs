@@ -16,16 +16,21 @@
 //! - Public files are replaced atomically (temp file + rename); the previous content of a
 //!   replaced file is kept as `<name>.previous`.
 
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use seedward_fs::Dir;
+use zeroize::Zeroizing;
 
 pub const SEED_SHARES_FILE: &str = "seed-shares.json";
 pub const ROOT_CA_FILE: &str = "coordinator-root-ca.pem";
 pub const MESH_CA_FILE: &str = "mesh-ca.pem";
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SIGNING_KEY_FILE: &str = "history-signing-key.pem";
+
+/// Largest workspace file read (manifests, bundles, certificates).
+pub const READ_LIMIT: u64 = 256 << 20;
+/// Largest secret file read (seed shares, key PEM).
+pub const SECRET_READ_LIMIT: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -41,9 +46,14 @@ pub enum WorkspaceError {
 }
 
 fn io(path: &Path, err: std::io::Error) -> WorkspaceError {
+    let text = err.to_string();
     WorkspaceError::Io {
         path: path.to_path_buf(),
-        message: err.to_string(),
+        // seedward-fs errors usually name the path already.
+        message: text
+            .strip_prefix(&format!("{}: ", path.display()))
+            .map(str::to_owned)
+            .unwrap_or(text),
     }
 }
 
@@ -67,35 +77,56 @@ impl Workspace {
     }
 
     pub fn exists(&self, name: &str) -> bool {
-        self.path(name).exists()
+        std::fs::symlink_metadata(self.path(name)).is_ok()
     }
 
-    /// Reads a file of the workspace; `Ok(None)` when it does not exist.
+    /// The workspace directory, created 0700 if missing.
+    fn open_dir(&self) -> Result<Dir, WorkspaceError> {
+        Dir::create(&self.dir, 0o700).map_err(|e| io(&self.dir, e))
+    }
+
+    /// Reads a file of the workspace; `Ok(None)` when it (or the workspace) does not exist.
+    /// A symlink, a FIFO or a file over [`READ_LIMIT`] is an error.
     pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, WorkspaceError> {
         let path = self.path(name);
-        match fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path, e)),
-        }
+        let dir = match Dir::open(&self.dir) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&self.dir, e)),
+        };
+        dir.read(name, READ_LIMIT).map_err(|e| io(&path, e))
     }
 
-    /// Reads a secret file, refusing one that others can read.
-    pub fn read_secret(&self, path: &Path) -> Result<Option<Vec<u8>>, WorkspaceError> {
-        match fs::metadata(path) {
-            Ok(meta) => {
-                let mode = meta.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    return Err(WorkspaceError::TooOpen {
-                        path: path.to_path_buf(),
-                        mode,
-                    });
-                }
+    /// Reads a secret file (anywhere), refusing one that others can read, a symlink, or one
+    /// over [`SECRET_READ_LIMIT`].
+    pub fn read_secret(&self, path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, WorkspaceError> {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return Err(WorkspaceError::Io {
+                path: path.to_path_buf(),
+                message: "not a file name".into(),
+            });
+        };
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = match Dir::open(parent) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(parent, e)),
+        };
+        match dir.file_mode(name).map_err(|e| io(path, e))? {
+            None => return Ok(None),
+            Some(mode) if mode & 0o077 != 0 => {
+                return Err(WorkspaceError::TooOpen {
+                    path: path.to_path_buf(),
+                    mode: mode & 0o777,
+                });
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(path, e)),
+            Some(_) => {}
         }
-        fs::read(path).map(Some).map_err(|e| io(path, e))
+        dir.read_secret(name, SECRET_READ_LIMIT)
+            .map_err(|e| io(path, e))
     }
 
     /// Writes a secret file 0600, never replacing a different existing one.
@@ -105,73 +136,49 @@ impl Workspace {
         Ok(path)
     }
 
-    /// Writes a public file atomically, keeping a replaced one as `<name>.previous`.
+    /// Writes a public file atomically, keeping a replaced one as `<name>.previous`
+    /// (itself replaced atomically: a planted `.previous` symlink is replaced, never
+    /// followed).
     pub fn write_public(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, WorkspaceError> {
         let path = self.path(name);
-        fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
-        if let Ok(old) = fs::read(&path) {
+        let dir = self.open_dir()?;
+        if let Some(old) = dir.read(name, READ_LIMIT).map_err(|e| io(&path, e))? {
             if old == bytes {
                 return Ok(path);
             }
-            let previous = self.path(&format!("{name}.previous"));
-            fs::write(&previous, &old).map_err(|e| io(&previous, e))?;
+            let previous = format!("{name}.previous");
+            dir.write_atomic(&previous, &old, 0o644)
+                .map_err(|e| io(&self.path(&previous), e))?;
         }
-        // A fresh, unpredictable name opened with create_new: a planted symlink or file in a
-        // shared directory cannot redirect the write.
-        let tmp = self.path(&format!(
-            ".{name}.tmp-{}-{:016x}",
-            std::process::id(),
-            rand_core::RngCore::next_u64(&mut rand_core::OsRng)
-        ));
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            sync_dir(&self.dir)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.map_err(|e| io(&path, e))?;
+        dir.write_atomic(name, bytes, 0o644)
+            .map_err(|e| io(&path, e))?;
         Ok(path)
     }
 }
 
-/// Creates `path` with `mode` and `bytes`; identical existing content is accepted, anything
-/// else existing is refused.
-pub fn write_secret_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WorkspaceError> {
-    if let Some(parent) = path.parent()
-        && !parent.as_os_str().is_empty()
-    {
-        fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+impl Workspace {
+    /// Replaces a public file atomically, without keeping the previous version (indexes).
+    pub fn replace_public(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, WorkspaceError> {
+        let path = self.path(name);
+        self.open_dir()?
+            .write_atomic(name, bytes, 0o644)
+            .map_err(|e| io(&path, e))?;
+        Ok(path)
     }
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-    {
-        Ok(mut f) => {
-            let result = f.write_all(bytes).and_then(|()| f.sync_all());
-            if let Err(e) = result {
-                drop(f);
-                let _ = fs::remove_file(path);
-                return Err(io(path, e));
-            }
-            // create_new honours the umask; make the mode exact.
-            fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| io(path, e))?;
-            // The file may be the only copy of a secret the Coordinator hands out once.
-            sync_dir(path.parent().unwrap_or(Path::new("."))).map_err(|e| io(path, e))?;
-            Ok(())
-        }
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            let existing = fs::read(path).map_err(|e| io(path, e))?;
-            if existing == bytes {
+}
+
+/// Creates `path` with `mode` and `bytes` (its directory 0700 if missing); identical
+/// existing content is accepted, anything else existing — a symlink included — is refused.
+pub fn write_secret_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WorkspaceError> {
+    let (dir, name) = Dir::parent_of(path, 0o700).map_err(|e| io(path, e))?;
+    let name = name.as_str();
+    match dir.create_new(name, bytes, mode) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let existing = dir
+                .read_secret(name, SECRET_READ_LIMIT)
+                .map_err(|e| io(path, e))?;
+            if existing.as_deref().map(Vec::as_slice) == Some(bytes) {
                 Ok(())
             } else {
                 Err(WorkspaceError::WouldOverwrite {
@@ -183,18 +190,11 @@ pub fn write_secret_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Wor
     }
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    fs::File::open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
     fn secrets_are_0600_and_never_overwritten() {
@@ -235,5 +235,27 @@ mod tests {
             matches!(err, WorkspaceError::TooOpen { mode: 0o644, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_planted_previous_symlink_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"keep").unwrap();
+        let ws = Workspace::new(dir.path().join("ws"));
+        ws.write_public(MESH_CA_FILE, b"a").unwrap();
+        std::os::unix::fs::symlink(&victim, ws.path("mesh-ca.pem.previous")).unwrap();
+        ws.write_public(MESH_CA_FILE, b"b").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+        assert_eq!(ws.read("mesh-ca.pem.previous").unwrap().unwrap(), b"a");
+        // The workspace directory was created private.
+        assert_eq!(
+            fs::metadata(ws.dir()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // A symlinked secret is refused for reading and writing.
+        std::os::unix::fs::symlink(&victim, ws.path(SEED_SHARES_FILE)).unwrap();
+        assert!(ws.write_secret(SEED_SHARES_FILE, b"x").is_err());
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
     }
 }

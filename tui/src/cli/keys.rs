@@ -313,25 +313,18 @@ fn read_pem(file: &std::path::Path) -> Result<Zeroizing<String>, CliError> {
     Ok(text)
 }
 
-/// Writes a new public file (0644), refusing to overwrite.
+/// Writes a new public file (0644), refusing to overwrite (a symlink included).
 pub fn write_new_public(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                CliError::other(format!(
-                    "{} already exists; choose another --out or move it away",
-                    path.display()
-                ))
-            } else {
-                CliError::other(format!("cannot create {}: {e}", path.display()))
-            }
-        })?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| CliError::other(format!("cannot write {}: {e}", path.display())))
+    let (dir, name) = seedward_fs::Dir::parent_of(path, 0o755)
+        .map_err(|e| CliError::other(format!("cannot create {}: {e}", path.display())))?;
+    dir.create_new(&name, bytes, 0o644).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            CliError::other(format!(
+                "{} already exists; choose another --out or move it away",
+                path.display()
+            ))
+        } else {
+            CliError::other(format!("cannot create {}: {e}", path.display()))
+        }
+    })
 }
