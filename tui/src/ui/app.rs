@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use seedward_shared::history::Digest;
 use seedward_shared::manifest::Manifest;
 
+use super::effects::{Effect, Event, LoadedManifest};
 use super::keymap::{Action, Context};
 use super::text;
 use crate::keystore::{KeyInfo, KeyKind};
@@ -147,30 +147,6 @@ impl ListState {
         if self.cursor >= len {
             self.cursor = len.saturating_sub(1);
         }
-    }
-}
-
-/// A manifest read from the workspace, checked for the UI.
-#[derive(Debug, Clone)]
-pub struct LoadedManifest {
-    pub path: PathBuf,
-    pub manifest: Option<Manifest>,
-    /// Why the bytes are not a well-formed manifest.
-    pub parse_error: Option<String>,
-    /// (field path, message) for every validation problem.
-    pub issues: Vec<(String, String)>,
-    pub warnings: Vec<String>,
-    pub policies: Vec<Vec<u8>>,
-    /// Why the policy documents do not fit the manifest.
-    pub policy_error: Option<String>,
-}
-
-impl LoadedManifest {
-    pub fn is_valid(&self) -> bool {
-        self.manifest.is_some()
-            && self.parse_error.is_none()
-            && self.issues.is_empty()
-            && self.policy_error.is_none()
     }
 }
 
@@ -788,128 +764,6 @@ pub struct App {
     /// Lines scrolled in the wizard pane (setup, recovery, update); back to 0 whenever the
     /// screen or its step changes.
     pub pane_scroll: u16,
-}
-
-/// A history bundle written by the TUI.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BundleExport {
-    pub path: PathBuf,
-    /// SHA-256 of the file's bytes.
-    pub digest: Digest,
-    pub generation: u64,
-    /// The signing public key that verified the history is embedded.
-    pub signing_key_included: bool,
-}
-
-/// The offline verdict on a bundle file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BundleCheck {
-    pub path: PathBuf,
-    pub ok: bool,
-    pub anchored: bool,
-    /// What the signature was checked with, in words.
-    pub anchor: String,
-    pub generation: u64,
-    pub latest: Digest,
-    pub problems: Vec<String>,
-    /// "generation N (manifest …): why" for every entry that does not verify.
-    pub failing: Vec<String>,
-}
-
-/// Work for the edges: each runs off the UI thread and answers with an [`Event`].
-#[derive(Debug, Clone)]
-pub enum Effect {
-    Refresh,
-    ListKeys,
-    GenerateKey {
-        kind: KeyKind,
-        name: String,
-    },
-    ImportKey {
-        kind: KeyKind,
-        name: String,
-        path: PathBuf,
-    },
-    ExportPublic {
-        name: String,
-    },
-    ListManifests,
-    UseTemplate {
-        owner_hex: Vec<String>,
-        workload_hex: Vec<String>,
-    },
-    LoadManifest {
-        path: PathBuf,
-    },
-    CheckCoordinator,
-    SetFirstManifest {
-        manifest: Box<Manifest>,
-        policies: Vec<Vec<u8>>,
-    },
-    ShareDrill {
-        owner_key: String,
-    },
-    DecryptShare {
-        owner_key: String,
-    },
-    Preflight,
-    SendRecovery {
-        owner_key: String,
-        preflight: Box<Preflight>,
-    },
-    Reverify {
-        preflight: Box<Preflight>,
-        response: Box<pb::RecoverResponse>,
-    },
-    ForgetShare,
-    Audit,
-    /// Write the audited history as a bundle file into the workspace.
-    ExportBundle {
-        audit: Box<AuditedHistory>,
-    },
-    /// Verify a bundle file offline (no Coordinator).
-    VerifyBundle {
-        path: PathBuf,
-    },
-    UpdateManifest {
-        manifest: Box<Manifest>,
-        policies: Vec<Vec<u8>>,
-        key: String,
-        audited_latest: Digest,
-    },
-}
-
-/// Results of effects.
-#[derive(Debug)]
-pub enum Event {
-    Status {
-        result: Result<Box<StatusView>, String>,
-        latency_ms: u64,
-    },
-    Keys {
-        result: Result<Vec<KeyInfo>, String>,
-        warning: Option<String>,
-        backend: String,
-    },
-    KeyAdded(Result<KeyInfo, String>),
-    Exported(Result<PathBuf, String>),
-    Manifests(Result<Vec<String>, String>),
-    ManifestLoaded(Box<LoadedManifest>),
-    TemplateWritten(Result<Vec<PathBuf>, String>),
-    Coordinator {
-        status: Result<Box<StatusView>, String>,
-        workspace: Result<(), String>,
-    },
-    SetDone(Result<SetupOutcome, String>),
-    DrillDone(Result<DrillReport, String>),
-    Decrypted(Result<String, String>),
-    Preflighted(Result<Box<Preflight>, String>),
-    RecoverySent(Result<Box<pb::RecoverResponse>, String>),
-    Reverified(Result<Box<Reverify>, String>),
-    Audited(Result<Box<AuditedHistory>, String>),
-    BundleExported(Result<BundleExport, String>),
-    BundleVerified(Result<Box<BundleCheck>, String>),
-    Updated(Result<UpdateOutcome, (String, bool)>),
 }
 
 impl App {

@@ -125,7 +125,7 @@ fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     runner: &effects::Runner,
-    rx: &mpsc::Receiver<app::Event>,
+    rx: &mpsc::Receiver<effects::Event>,
 ) -> anyhow::Result<()> {
     for effect in app.start() {
         runner.spawn(effect);

@@ -10,10 +10,11 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use seedward_shared::manifest::{Manifest, ManifestDiff, PolicyFieldChange, ValueChange};
 
 use super::app::{
-    App, DetailView, Health, HistoryView, KeyChoice, KeysScreen, LoadedManifest, Location,
-    ManifestChoice, Popup, RecoveryStep, RecoveryWizard, Screen, SetupStep, SetupWizard, StepState,
-    UpdateStep, UpdateView, update_blocker,
+    App, DetailView, Health, HistoryView, KeyChoice, KeysScreen, Location, ManifestChoice, Popup,
+    RecoveryStep, RecoveryWizard, Screen, SetupStep, SetupWizard, StepState, UpdateStep,
+    UpdateView, update_blocker,
 };
+use super::effects::LoadedManifest;
 use super::keymap::{self, Action, Context};
 use super::text;
 use crate::keystore::KeyKind;

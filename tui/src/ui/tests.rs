@@ -12,9 +12,8 @@ use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
 use seedward_shared::proto::v1 as pb;
 
-use super::app::{
-    self, App, Effect, Event, HistoryView, Input, LoadedManifest, Location, Popup, Screen,
-};
+use super::app::{self, App, HistoryView, Input, Location, Popup, Screen};
+use super::effects::{self, BundleExport, Effect, Event, LoadedManifest};
 use super::keymap::{self, Key};
 use super::render;
 use crate::keystore::{Backend, KeyInfo, KeyKind};
@@ -429,7 +428,7 @@ fn setup_shows_a_manifest_that_does_not_parse() {
     press(&mut app, Key::Down);
     let effects = press(&mut app, Key::Enter);
     assert!(matches!(effects.as_slice(), [Effect::LoadManifest { .. }]));
-    let bad = super::effects::load_manifest(
+    let bad = effects::load_manifest(
         &crate::workspace::Workspace::new("/nonexistent"),
         std::path::Path::new("/dev/null"),
     );
@@ -1047,7 +1046,7 @@ fn history_export_and_offline_verify_keys() {
     let path = PathBuf::from("/home/op/deploy/history-bundle-gen2.json");
     app::on_event(
         &mut app,
-        Event::BundleExported(Ok(app::BundleExport {
+        Event::BundleExported(Ok(BundleExport {
             path: path.clone(),
             digest: Digest::of(b"bundle bytes"),
             generation: 2,
@@ -1078,20 +1077,20 @@ fn exported_bundles_verify_offline_and_a_flipped_byte_names_the_entry() {
     audit.policies = template().1;
     let sk = p384::ecdsa::SigningKey::from_slice(&[0x22; 48]).unwrap();
     let key = *sk.verifying_key();
-    let first = super::effects::export_bundle(dir.path(), &audit, Some(key)).unwrap();
+    let first = effects::export_bundle(dir.path(), &audit, Some(key)).unwrap();
     assert_eq!(first.path, dir.path().join("history-bundle-gen2.json"));
     assert!(first.signing_key_included);
     let bytes = std::fs::read(&first.path).unwrap();
     assert_eq!(Digest::of(&bytes), first.digest);
     // A second export never overwrites the first.
-    let second = super::effects::export_bundle(dir.path(), &audit, Some(key)).unwrap();
+    let second = effects::export_bundle(dir.path(), &audit, Some(key)).unwrap();
     assert_eq!(second.path, dir.path().join("history-bundle-gen2-2.json"));
     assert_eq!(std::fs::read(&first.path).unwrap(), bytes);
     // A key that does not verify the history is not embedded.
     let other = *p384::ecdsa::SigningKey::from_slice(&[0x23; 48])
         .unwrap()
         .verifying_key();
-    let third = super::effects::export_bundle(dir.path(), &audit, Some(other)).unwrap();
+    let third = effects::export_bundle(dir.path(), &audit, Some(other)).unwrap();
     assert!(!third.signing_key_included);
 
     let anchor = || {
@@ -1100,7 +1099,7 @@ fn exported_bundles_verify_offline_and_a_flipped_byte_names_the_entry() {
             "the test key".to_string(),
         ))
     };
-    let ok = super::effects::verify_bundle_file(&first.path, anchor()).unwrap();
+    let ok = effects::verify_bundle_file(&first.path, anchor()).unwrap();
     assert!(ok.ok && ok.anchored, "{ok:?}");
     assert!(ok.failing.is_empty());
 
@@ -1113,7 +1112,7 @@ fn exported_bundles_verify_offline_and_a_flipped_byte_names_the_entry() {
     doc["manifests"][1] = serde_json::Value::String(b64.encode(&m));
     let bad = dir.path().join("tampered.json");
     std::fs::write(&bad, doc.to_string()).unwrap();
-    let check = super::effects::verify_bundle_file(&bad, anchor()).unwrap();
+    let check = effects::verify_bundle_file(&bad, anchor()).unwrap();
     assert!(!check.ok);
     assert!(
         check
