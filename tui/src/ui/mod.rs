@@ -13,10 +13,12 @@
 //! status.
 
 pub mod app;
+pub mod components;
 pub mod effects;
 pub mod keymap;
 pub mod render;
 pub mod text;
+pub mod theme;
 
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,10 @@
 //! Drawing. Everything here only *reads* the [`App`]; nothing changes state or does I/O.
-//! Meaning is never carried by colour alone: every coloured mark is also a symbol (✓ ✗ ⚠)
-//! and words, and with `NO_COLOR` / `--no-color` only bold and reverse video remain.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 use seedward_shared::manifest::{Manifest, ManifestDiff, PolicyFieldChange, ValueChange};
 
 use super::app::{
@@ -14,9 +12,12 @@ use super::app::{
     RecoveryStep, RecoveryWizard, Screen, SetupStep, SetupWizard, StepState, UpdateStep,
     UpdateView, update_blocker,
 };
+use super::components::scroll_pane::{scrolled_pane, wrap_lines};
+use super::components::{block, label, tail, truncate};
 use super::effects::LoadedManifest;
-use super::keymap::{self, Action, Context};
+use super::keymap::{self, Context};
 use super::text;
+use super::theme::Theme;
 use crate::keystore::KeyKind;
 use crate::ops::{CoordinatorState, EvidenceView, SigningKeySource, StatusView, TrustLevel};
 
@@ -24,62 +25,9 @@ use crate::ops::{CoordinatorState, EvidenceView, SigningKeySource, StatusView, T
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 
-/// Styles, with or without colour.
-#[derive(Clone, Copy)]
-struct Theme {
-    color: bool,
-}
-
-impl Theme {
-    fn fg(&self, c: Color) -> Style {
-        if self.color {
-            Style::new().fg(c)
-        } else {
-            Style::new()
-        }
-    }
-    fn ok(&self) -> Style {
-        self.fg(Color::Green)
-    }
-    fn bad(&self) -> Style {
-        self.fg(Color::Red).add_modifier(Modifier::BOLD)
-    }
-    fn warn(&self) -> Style {
-        self.fg(Color::Yellow)
-    }
-    fn dim(&self) -> Style {
-        if self.color {
-            Style::new().fg(Color::DarkGray)
-        } else {
-            Style::new()
-        }
-    }
-    fn bold(&self) -> Style {
-        Style::new().add_modifier(Modifier::BOLD)
-    }
-    fn selected(&self) -> Style {
-        Style::new().add_modifier(Modifier::REVERSED)
-    }
-    fn key(&self) -> Style {
-        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
-    }
-    fn badge(&self) -> Style {
-        if self.color {
-            Style::new()
-                .fg(Color::Black)
-                .bg(Color::Yellow)
-                .add_modifier(Modifier::BOLD)
-        } else {
-            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
-        }
-    }
-}
-
 /// Draws the whole UI.
 pub fn render(app: &App, frame: &mut Frame) {
-    let theme = Theme {
-        color: !app.no_color,
-    };
+    let theme = Theme::new(!app.no_color);
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area, theme);
@@ -190,25 +138,6 @@ fn footer_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
         spans.push(Span::raw(format!(" {hint}  ")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-fn block(title: &str) -> Block<'_> {
-    Block::default()
-        .borders(Borders::ALL)
-        .title(format!(" {title} "))
-}
-
-fn label(name: &str, theme: Theme) -> Span<'static> {
-    Span::styled(format!("{name:<12} "), theme.bold())
 }
 
 // ----------------------------------------------------------------------------------------
@@ -520,7 +449,7 @@ pub fn pane_scroll_range(app: &App) -> (u16, u16) {
     if width < MIN_WIDTH || height < MIN_HEIGHT {
         return (0, 1);
     }
-    let theme = Theme { color: false };
+    let theme = Theme::new(false);
     let Some((area, _, lines)) = wizard_pane(app, body_area(width, height), theme) else {
         return (0, 1);
     };
@@ -532,128 +461,6 @@ pub fn pane_scroll_range(app: &App) -> (u16, u16) {
         u16::try_from(max).unwrap_or(u16::MAX),
         u16::try_from(page).unwrap_or(u16::MAX),
     )
-}
-
-/// Draws `lines` in a bordered pane, wrapped to its width and scrolled by `scroll` (clamped
-/// to the content). When the content does not fit, the bottom border says which lines are
-/// shown and which keys scroll (from the keymap).
-fn scrolled_pane(
-    frame: &mut Frame,
-    area: Rect,
-    title: &str,
-    lines: Vec<Line<'static>>,
-    scroll: u16,
-    context: Context,
-    theme: Theme,
-) {
-    let wrapped = wrap_lines(&lines, area.width.saturating_sub(2) as usize);
-    let total = wrapped.len();
-    let visible = area.height.saturating_sub(2) as usize;
-    let offset = (scroll as usize).min(total.saturating_sub(visible));
-    let mut pane = block(title);
-    if total > visible {
-        let keys = format!(
-            "{}/{}",
-            keymap::keys_of(context, Action::ScrollUp),
-            keymap::keys_of(context, Action::ScrollDown)
-        );
-        let position =
-            text::scroll_position(offset + 1, (offset + visible).min(total), total, &keys);
-        pane = pane.title_bottom(Line::styled(position, theme.bold()).right_aligned());
-    }
-    let shown: Vec<Line<'static>> = wrapped.into_iter().skip(offset).take(visible).collect();
-    frame.render_widget(Paragraph::new(shown).block(pane), area);
-}
-
-/// Display width of one character.
-fn char_width(c: char) -> usize {
-    let mut buf = [0u8; 4];
-    Span::raw(&*c.encode_utf8(&mut buf)).width()
-}
-
-/// Word-wraps styled lines to `width` columns (a word longer than a row is split), so that
-/// the number of rows is known before drawing.
-fn wrap_lines(lines: &[Line<'static>], width: usize) -> Vec<Line<'static>> {
-    let mut out = Vec::with_capacity(lines.len());
-    for line in lines {
-        if width == 0 || line.width() <= width {
-            out.push(line.clone());
-            continue;
-        }
-        let cells: Vec<(char, Style)> = line
-            .spans
-            .iter()
-            .flat_map(|s| {
-                let style = s.style;
-                s.content.chars().map(move |c| (c, style))
-            })
-            .collect();
-        let mut rows: Vec<Vec<(char, Style)>> = Vec::new();
-        let mut row: Vec<(char, Style)> = Vec::new();
-        let mut row_width = 0usize;
-        let mut i = 0;
-        while i < cells.len() {
-            let start = i;
-            while i < cells.len() && cells[i].0 != ' ' {
-                i += 1;
-            }
-            let word = &cells[start..i];
-            let gap_start = i;
-            while i < cells.len() && cells[i].0 == ' ' {
-                i += 1;
-            }
-            let gap = &cells[gap_start..i];
-            let word_width: usize = word.iter().map(|(c, _)| char_width(*c)).sum();
-            if row_width > 0 && row_width + word_width > width {
-                rows.push(std::mem::take(&mut row));
-                row_width = 0;
-            }
-            for &(c, style) in word {
-                let w = char_width(c);
-                if row_width > 0 && row_width + w > width {
-                    rows.push(std::mem::take(&mut row));
-                    row_width = 0;
-                }
-                row.push((c, style));
-                row_width += w;
-            }
-            for &(c, style) in gap {
-                if row_width + 1 > width {
-                    break;
-                }
-                row.push((c, style));
-                row_width += 1;
-            }
-        }
-        if !row.is_empty() || rows.is_empty() {
-            rows.push(row);
-        }
-        for mut cells in rows {
-            while cells.last().is_some_and(|(c, _)| *c == ' ') {
-                cells.pop();
-            }
-            let mut spans: Vec<Span<'static>> = Vec::new();
-            let mut current = String::new();
-            let mut current_style = None;
-            for (c, style) in cells {
-                if current_style.is_some_and(|s| s != style) {
-                    spans.push(Span::styled(
-                        std::mem::take(&mut current),
-                        current_style.unwrap_or_default(),
-                    ));
-                }
-                current_style = Some(style);
-                current.push(c);
-            }
-            if let Some(style) = current_style {
-                spans.push(Span::styled(current, style));
-            }
-            let mut row_line = Line::from(spans).style(line.style);
-            row_line.alignment = line.alignment;
-            out.push(row_line);
-        }
-    }
-    out
 }
 
 fn kind_word(kind: KeyKind) -> &'static str {
@@ -1539,11 +1346,6 @@ fn diff_lines(d: &ManifestDiff, theme: Theme) -> Vec<Line<'static>> {
         out.push(del(format!("seed share owner {}", truncate(k, 24))));
     }
     out
-}
-
-fn tail(s: &str, n: usize) -> &str {
-    let start = s.len().saturating_sub(n);
-    s.get(start..).unwrap_or(s)
 }
 
 // ----------------------------------------------------------------------------------------
