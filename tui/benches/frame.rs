@@ -81,10 +81,10 @@ fn frames(c: &mut Criterion) {
     let mut group = c.benchmark_group("tui");
     group.bench_function("first frame (App::new + first draw, 120x40)", |b| {
         b.iter(|| {
-            let app = app();
+            let mut app = app();
             let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
             terminal
-                .draw(|f| render::render(black_box(&app), f))
+                .draw(|f| render::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });
@@ -94,7 +94,7 @@ fn frames(c: &mut Criterion) {
     group.bench_function("history frame, 100k entries, cursor on newest", |b| {
         b.iter(|| {
             terminal
-                .draw(|f| render::render(black_box(&app), f))
+                .draw(|f| render::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });
@@ -104,7 +104,7 @@ fn frames(c: &mut Criterion) {
     group.bench_function("history frame, 100k entries, cursor in the middle", |b| {
         b.iter(|| {
             terminal
-                .draw(|f| render::render(black_box(&app), f))
+                .draw(|f| render::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });
@@ -119,7 +119,7 @@ fn frames(c: &mut Criterion) {
     group.bench_function("history frame, 100k entries, filter typed", |b| {
         b.iter(|| {
             terminal
-                .draw(|f| render::render(black_box(&app), f))
+                .draw(|f| render::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });

@@ -1050,7 +1050,7 @@ async fn tui_section(bins: &Bins, opts: &Opts) -> Result<TuiReport> {
     // In-process first frame: App construction + the first draw into a TestBackend.
     let tmp = tempfile::tempdir()?;
     let t = Instant::now();
-    let app = App::new(
+    let mut app = App::new(
         Location::Remote {
             address: "127.0.0.1:1313".into(),
         },
@@ -1058,10 +1058,10 @@ async fn tui_section(bins: &Bins, opts: &Opts) -> Result<TuiReport> {
         false,
     );
     let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT))?;
-    terminal.draw(|f| render::render(&app, f))?;
+    terminal.draw(|f| render::render(&mut app, f))?;
     report.first_frame_in_process = t.elapsed();
     report.frame_repeat_dashboard = Stats::of(&sample(200, || {
-        terminal.draw(|f| render::render(&app, f))?;
+        terminal.draw(|f| render::render(&mut app, f))?;
         Ok(())
     })?);
 
@@ -1129,17 +1129,17 @@ async fn tui_section(bins: &Bins, opts: &Opts) -> Result<TuiReport> {
     view.loading = false;
     app.screen = Screen::History(Box::new(view));
     let frame_reps = opts.reps(500, 100);
-    let mut draw = |app: &App| -> Result<Stats> {
+    let mut draw = |app: &mut App| -> Result<Stats> {
         Ok(Stats::of(&sample(frame_reps, || {
             terminal.draw(|f| render::render(app, f))?;
             Ok(())
         })?))
     };
-    report.frame_top = draw(&app)?;
+    report.frame_top = draw(&mut app)?;
     if let Screen::History(h) = &mut app.screen {
         h.list.cursor = n / 2;
     }
-    report.frame_middle = draw(&app)?;
+    report.frame_middle = draw(&mut app)?;
     if let Screen::History(h) = &mut app.screen {
         h.list.cursor = 0;
         h.list.filter = Some(Input {
@@ -1147,7 +1147,7 @@ async fn tui_section(bins: &Bins, opts: &Opts) -> Result<TuiReport> {
             masked: false,
         });
     }
-    report.frame_filtered = draw(&app)?;
+    report.frame_filtered = draw(&mut app)?;
     eprintln!(
         "{n} entries: audit (verify + parse) {:.1} ms, verify only {:.1} ms, +{:.1} MiB; frame p50 {:.3} ms (top), {:.3} ms (middle), {:.3} ms (filter typed)",
         ms(report.audit),

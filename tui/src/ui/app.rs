@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use seedward_shared::manifest::Manifest;
 
+use super::components::scroll_pane::PaneScroll;
 use super::effects::{Effect, Event, LoadedManifest};
 use super::keymap::{Action, Context};
 use super::text;
@@ -758,12 +759,9 @@ pub struct App {
     pub quit: bool,
     /// A status refresh is in flight.
     pub refreshing: bool,
-    /// The terminal's size as of the last draw (the event loop keeps it current), so that
-    /// scrolling can be clamped to the wizard pane's content.
-    pub viewport: (u16, u16),
-    /// Lines scrolled in the wizard pane (setup, recovery, update); back to 0 whenever the
-    /// screen or its step changes.
-    pub pane_scroll: u16,
+    /// Where the wizard pane (setup, recovery, update) is scrolled to; back to the top
+    /// whenever the screen or its step changes.
+    pub pane: PaneScroll,
 }
 
 impl App {
@@ -778,8 +776,7 @@ impl App {
             no_color,
             quit: false,
             refreshing: false,
-            viewport: (80, 24),
-            pane_scroll: 0,
+            pane: PaneScroll::default(),
         }
     }
 
@@ -880,20 +877,9 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
     let before = pane_key(app);
     let effects = update_inner(app, action);
     if pane_key(app) != before {
-        app.pane_scroll = 0;
+        app.pane.reset();
     }
     effects
-}
-
-/// Scrolls the wizard pane by a page, within its content.
-fn scroll_pane(app: &mut App, down: bool) {
-    let (max, page) = super::render::pane_scroll_range(app);
-    app.pane_scroll = if down {
-        app.pane_scroll.saturating_add(page)
-    } else {
-        app.pane_scroll.saturating_sub(page)
-    }
-    .min(max);
 }
 
 fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
@@ -925,7 +911,7 @@ fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
             Screen::Setup(_) | Screen::Recovery(_) | Screen::Update(_)
         )
     {
-        scroll_pane(app, action == Action::ScrollDown);
+        app.pane.page(action == Action::ScrollDown);
         return Vec::new();
     }
     let keys = app.keys.clone();
@@ -1767,7 +1753,7 @@ pub fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
     let before = pane_key(app);
     let effects = on_event_inner(app, event);
     if pane_key(app) != before {
-        app.pane_scroll = 0;
+        app.pane.reset();
     }
     effects
 }

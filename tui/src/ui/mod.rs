@@ -134,9 +134,6 @@ fn event_loop(
     }
     let mut last_refresh = Instant::now();
     while !app.quit {
-        if let Ok(size) = terminal.size() {
-            app.viewport = (size.width, size.height);
-        }
         terminal
             .draw(|frame| render::render(app, frame))
             .context("cannot draw")?;

@@ -12,7 +12,7 @@ use super::app::{
     RecoveryStep, RecoveryWizard, Screen, SetupStep, SetupWizard, StepState, UpdateStep,
     UpdateView, update_blocker,
 };
-use super::components::scroll_pane::{scrolled_pane, wrap_lines};
+use super::components::scroll_pane::{PaneScroll, ScrollPane, wrap_lines};
 use super::components::{block, label, tail, truncate};
 use super::effects::LoadedManifest;
 use super::keymap::{self, Context};
@@ -25,8 +25,16 @@ use crate::ops::{CoordinatorState, EvidenceView, SigningKeySource, StatusView, T
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 
-/// Draws the whole UI.
-pub fn render(app: &App, frame: &mut Frame) {
+/// Draws the whole UI. The app is only read; the one thing written back is the wizard pane's
+/// [`PaneScroll`], which the pane widget clamps to its content and measures, so that paging
+/// in `update` needs no layout.
+pub fn render(app: &mut App, frame: &mut Frame) {
+    let mut pane = app.pane;
+    draw(app, frame, &mut pane);
+    app.pane = pane;
+}
+
+fn draw(app: &App, frame: &mut Frame, pane: &mut PaneScroll) {
     let theme = Theme::new(!app.no_color);
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
@@ -43,10 +51,10 @@ pub fn render(app: &App, frame: &mut Frame) {
     title_bar(app, frame, title, theme);
     match &app.screen {
         Screen::Dashboard => dashboard(app, frame, body, theme),
-        Screen::Setup(w) => setup(app, w, frame, body, theme),
-        Screen::Recovery(r) => recovery(app, r, frame, body, theme),
+        Screen::Setup(w) => setup(app, w, frame, body, theme, pane),
+        Screen::Recovery(r) => recovery(app, r, frame, body, theme, pane),
         Screen::History(h) => history(h, frame, body, theme),
-        Screen::Update(u) => update_screen(app, u, frame, body, theme),
+        Screen::Update(u) => update_screen(app, u, frame, body, theme, pane),
         Screen::Keys(k) => keys_screen(app, k, frame, body, theme),
     }
     status_bar(app, frame, status, theme);
@@ -352,7 +360,14 @@ fn choice_lines(items: &[String], cursor: usize, theme: Theme) -> Vec<Line<'stat
 // Setup wizard
 // ----------------------------------------------------------------------------------------
 
-fn setup(app: &App, w: &SetupWizard, frame: &mut Frame, area: Rect, theme: Theme) {
+fn setup(
+    app: &App,
+    w: &SetupWizard,
+    frame: &mut Frame,
+    area: Rect,
+    theme: Theme,
+    pane: &mut PaneScroll,
+) {
     let (left, right) = split_steps(area);
     let rows = SetupStep::ALL
         .iter()
@@ -370,14 +385,10 @@ fn setup(app: &App, w: &SetupWizard, frame: &mut Frame, area: Rect, theme: Theme
         .collect();
     step_list(frame, left, text::SETUP_TITLE, rows);
     let (title, lines) = setup_pane(app, w, right, theme);
-    scrolled_pane(
-        frame,
+    frame.render_stateful_widget(
+        ScrollPane::new(&title, lines, Context::Setup, theme),
         right,
-        &title,
-        lines,
-        app.pane_scroll,
-        Context::Setup,
-        theme,
+        pane,
     );
 }
 
@@ -402,65 +413,6 @@ fn setup_pane(
         w.step.title()
     );
     (title, lines)
-}
-
-// ----------------------------------------------------------------------------------------
-// Scrolling wizard panes
-// ----------------------------------------------------------------------------------------
-
-/// The body area of a `width`×`height` terminal (below the title bar, above status and footer).
-fn body_area(width: u16, height: u16) -> Rect {
-    let [_, body, _, _] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(1),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(Rect::new(0, 0, width, height));
-    body
-}
-
-/// The wizard pane of the current screen for a body area: its rectangle, title, content.
-fn wizard_pane(app: &App, body: Rect, theme: Theme) -> Option<(Rect, String, Vec<Line<'static>>)> {
-    match &app.screen {
-        Screen::Setup(w) => {
-            let (_, right) = split_steps(body);
-            let (title, lines) = setup_pane(app, w, right, theme);
-            Some((right, title, lines))
-        }
-        Screen::Recovery(r) => {
-            let (_, right) = split_steps(body);
-            let (title, lines) = recovery_pane(app, r, right, theme);
-            Some((right, title, lines))
-        }
-        Screen::Update(u) => Some((
-            body,
-            text::UPDATE_TITLE.to_string(),
-            update_lines(app, u, body, theme),
-        )),
-        _ => None,
-    }
-}
-
-/// (largest useful scroll offset, lines per page) of the wizard pane at the size of the last
-/// draw ([`App::viewport`]); (0, 1) where nothing scrolls.
-pub fn pane_scroll_range(app: &App) -> (u16, u16) {
-    let (width, height) = app.viewport;
-    if width < MIN_WIDTH || height < MIN_HEIGHT {
-        return (0, 1);
-    }
-    let theme = Theme::new(false);
-    let Some((area, _, lines)) = wizard_pane(app, body_area(width, height), theme) else {
-        return (0, 1);
-    };
-    let total = wrap_lines(&lines, area.width.saturating_sub(2) as usize).len();
-    let visible = area.height.saturating_sub(2) as usize;
-    let max = total.saturating_sub(visible);
-    let page = visible.saturating_sub(1).max(1);
-    (
-        u16::try_from(max).unwrap_or(u16::MAX),
-        u16::try_from(page).unwrap_or(u16::MAX),
-    )
 }
 
 fn kind_word(kind: KeyKind) -> &'static str {
@@ -935,7 +887,14 @@ fn setup_drill(w: &SetupWizard, theme: Theme) -> Vec<Line<'static>> {
 // Recovery wizard
 // ----------------------------------------------------------------------------------------
 
-fn recovery(app: &App, r: &RecoveryWizard, frame: &mut Frame, area: Rect, theme: Theme) {
+fn recovery(
+    app: &App,
+    r: &RecoveryWizard,
+    frame: &mut Frame,
+    area: Rect,
+    theme: Theme,
+    pane: &mut PaneScroll,
+) {
     let (left, right) = split_steps(area);
     let rows = RecoveryStep::ALL
         .iter()
@@ -954,14 +913,10 @@ fn recovery(app: &App, r: &RecoveryWizard, frame: &mut Frame, area: Rect, theme:
         .collect();
     step_list(frame, left, text::RECOVERY_TITLE, rows);
     let (title, lines) = recovery_pane(app, r, right, theme);
-    scrolled_pane(
-        frame,
+    frame.render_stateful_widget(
+        ScrollPane::new(&title, lines, Context::Recovery, theme),
         right,
-        &title,
-        lines,
-        app.pane_scroll,
-        Context::Recovery,
-        theme,
+        pane,
     );
 }
 
@@ -1352,16 +1307,19 @@ fn diff_lines(d: &ManifestDiff, theme: Theme) -> Vec<Line<'static>> {
 // Update
 // ----------------------------------------------------------------------------------------
 
-fn update_screen(app: &App, u: &UpdateView, frame: &mut Frame, area: Rect, theme: Theme) {
+fn update_screen(
+    app: &App,
+    u: &UpdateView,
+    frame: &mut Frame,
+    area: Rect,
+    theme: Theme,
+    pane: &mut PaneScroll,
+) {
     let lines = update_lines(app, u, area, theme);
-    scrolled_pane(
-        frame,
+    frame.render_stateful_widget(
+        ScrollPane::new(text::UPDATE_TITLE, lines, Context::Update, theme),
         area,
-        text::UPDATE_TITLE,
-        lines,
-        app.pane_scroll,
-        Context::Update,
-        theme,
+        pane,
     );
 }
 

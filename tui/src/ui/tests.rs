@@ -119,7 +119,7 @@ fn type_str(app: &mut App, s: &str) {
     }
 }
 
-fn draw(app: &App, width: u16, height: u16) -> String {
+fn draw(app: &mut App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|f| render::render(app, f)).unwrap();
     let buffer = terminal.backend().buffer();
@@ -189,7 +189,7 @@ fn dashboard_in_each_state() {
     ] {
         let mut app = new_app();
         with_status(&mut app, status(state, trust, generation));
-        insta::assert_snapshot!(name, draw(&app, 80, 24));
+        insta::assert_snapshot!(name, draw(&mut app, 80, 24));
     }
 }
 
@@ -215,7 +215,7 @@ fn dashboard_unreachable_and_keyring_fallback() {
             backend: "0600 files in the workspace (keys/)".into(),
         },
     );
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
 }
 
 #[test]
@@ -225,7 +225,7 @@ fn dashboard_at_120x40() {
         &mut app,
         status(CoordinatorState::Ready, TrustLevel::Pinned, 3),
     );
-    insta::assert_snapshot!(draw(&app, 120, 40));
+    insta::assert_snapshot!(draw(&mut app, 120, 40));
 }
 
 #[test]
@@ -235,7 +235,7 @@ fn too_small_terminal() {
         &mut app,
         status(CoordinatorState::Ready, TrustLevel::Pinned, 3),
     );
-    insta::assert_snapshot!(draw(&app, 60, 20));
+    insta::assert_snapshot!(draw(&mut app, 60, 20));
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn help_overlay_comes_from_the_keymap() {
     );
     press(&mut app, Key::Char('?'));
     assert!(matches!(app.popup, Some(Popup::Help { .. })));
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
     press(&mut app, Key::Esc);
     assert!(app.popup.is_none());
     press(&mut app, Key::F(1));
@@ -271,7 +271,7 @@ fn the_whole_setup_wizard() {
         press(&mut app, Key::Char('j'));
     }
     press(&mut app, Key::Enter); // use workload-owner
-    insta::assert_snapshot!("setup_1_keys", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_1_keys", draw(&mut app, 80, 24));
     for _ in 0..4 {
         press(&mut app, Key::Down);
     }
@@ -293,7 +293,7 @@ fn the_whole_setup_wizard() {
     );
     let (m, p) = template();
     app::on_event(&mut app, Event::ManifestLoaded(Box::new(loaded(m, p))));
-    insta::assert_snapshot!("setup_2_manifest", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_2_manifest", draw(&mut app, 80, 24));
     let effects = press(&mut app, Key::Enter);
     assert!(
         matches!(effects.as_slice(), [Effect::CheckCoordinator]),
@@ -312,11 +312,11 @@ fn the_whole_setup_wizard() {
             workspace: Ok(()),
         },
     );
-    insta::assert_snapshot!("setup_3_coordinator", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_3_coordinator", draw(&mut app, 80, 24));
     assert!(press(&mut app, Key::Enter).is_empty());
 
     // 4. Confirm: nothing is sent until the word is typed.
-    insta::assert_snapshot!("setup_4_confirm", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_4_confirm", draw(&mut app, 80, 24));
     assert!(press(&mut app, Key::Enter).is_empty());
     type_str(&mut app, "sex");
     assert!(
@@ -324,7 +324,7 @@ fn the_whole_setup_wizard() {
         "a wrong word sends nothing"
     );
     type_str(&mut app, "set");
-    insta::assert_snapshot!("setup_4_typed_confirmation", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_4_typed_confirmation", draw(&mut app, 80, 24));
     let effects = press(&mut app, Key::Enter);
     assert!(
         matches!(effects.as_slice(), [Effect::SetFirstManifest { .. }]),
@@ -334,7 +334,7 @@ fn the_whole_setup_wizard() {
     // q during the ceremony asks first.
     press(&mut app, Key::Char('q'));
     assert_eq!(app.popup, Some(Popup::QuitConfirm));
-    insta::assert_snapshot!("setup_quit_confirm", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_quit_confirm", draw(&mut app, 80, 24));
     press(&mut app, Key::Char('n'));
     assert!(!app.quit);
 
@@ -369,7 +369,7 @@ fn the_whole_setup_wizard() {
             signing_key_file: PathBuf::from("/home/op/deploy/history-signing-key.pem"),
         })),
     );
-    insta::assert_snapshot!("setup_5_drill", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_5_drill", draw(&mut app, 80, 24));
     press(&mut app, Key::Enter);
     assert!(matches!(app.screen, Screen::Dashboard));
 }
@@ -401,7 +401,7 @@ fn setup_refuses_an_initialized_coordinator() {
             workspace: Ok(()),
         },
     );
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
     // Enter does not go on.
     press(&mut app, Key::Enter);
     let Screen::Setup(w) = &app.screen else {
@@ -442,7 +442,7 @@ fn setup_shows_a_manifest_that_does_not_parse() {
             .to_string(),
     );
     app::on_event(&mut app, Event::ManifestLoaded(Box::new(bad)));
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
     // Enter on it again does not continue.
     assert!(press(&mut app, Key::Enter).is_empty());
 }
@@ -459,7 +459,7 @@ fn error_popup_for_a_key_of_the_wrong_type() {
     press(&mut app, Key::Down); // import owner key
     press(&mut app, Key::Enter);
     type_str(&mut app, "workload.pem");
-    insta::assert_snapshot!("setup_import_prompt", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_import_prompt", draw(&mut app, 80, 24));
     let effects = press(&mut app, Key::Enter);
     assert!(
         matches!(
@@ -478,7 +478,7 @@ fn error_popup_for_a_key_of_the_wrong_type() {
                 .into(),
         )),
     );
-    insta::assert_snapshot!("error_popup", draw(&app, 80, 24));
+    insta::assert_snapshot!("error_popup", draw(&mut app, 80, 24));
     press(&mut app, Key::Enter);
     assert!(app.popup.is_none());
 }
@@ -515,7 +515,7 @@ fn recovery_wizard_steps() {
     );
     press(&mut app, Key::Char('r'));
     assert!(matches!(app.screen, Screen::Recovery(_)));
-    insta::assert_snapshot!("recovery_1_key", draw(&app, 80, 24));
+    insta::assert_snapshot!("recovery_1_key", draw(&mut app, 80, 24));
     let effects = press(&mut app, Key::Enter);
     assert!(matches!(effects.as_slice(), [Effect::DecryptShare { .. }]));
     let effects = app::on_event(
@@ -539,7 +539,7 @@ fn recovery_wizard_steps() {
             chain: vec![Digest::of(b"latest transition")],
         }))),
     );
-    insta::assert_snapshot!("recovery_4_identity", draw(&app, 80, 24));
+    insta::assert_snapshot!("recovery_4_identity", draw(&mut app, 80, 24));
     press(&mut app, Key::Enter);
     type_str(&mut app, "recover");
     let effects = press(&mut app, Key::Enter);
@@ -558,7 +558,7 @@ fn recovery_wizard_steps() {
             mesh_ca_changed: true,
         }))),
     );
-    insta::assert_snapshot!("recovery_7_checklist", draw(&app, 80, 24));
+    insta::assert_snapshot!("recovery_7_checklist", draw(&mut app, 80, 24));
 }
 
 #[test]
@@ -586,7 +586,7 @@ fn recovery_preflight_failure_says_what_next() {
         }
         .to_string())),
     );
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
     // Each diagnosis has its own words (the e2e tests check them against real stores).
     let messages = [
         ops::PreflightFailure::OtherDeployment {
@@ -652,7 +652,7 @@ fn a_stale_update_is_explained_with_what_changed_meanwhile() {
     );
     assert!(matches!(effects.as_slice(), [Effect::Audit]), "{effects:?}");
     app::on_event(&mut app, Event::Audited(Ok(Box::new(audited()))));
-    let screen = draw(&app, 80, 24);
+    let screen = draw(&mut app, 80, 24);
     assert!(screen.contains("Someone else updated"), "{screen}");
     insta::assert_snapshot!("update_3_stale_refused", screen);
     let Screen::Update(u) = &app.screen else {
@@ -707,10 +707,10 @@ fn history_timeline_and_semantic_diff() {
     let effects = press(&mut app, Key::Char('h'));
     assert!(matches!(effects.as_slice(), [Effect::Audit]));
     app::on_event(&mut app, Event::Audited(Ok(Box::new(audited()))));
-    insta::assert_snapshot!("history_structured", draw(&app, 100, 30));
+    insta::assert_snapshot!("history_structured", draw(&mut app, 100, 30));
     press(&mut app, Key::Tab);
     press(&mut app, Key::Tab);
-    insta::assert_snapshot!("history_semantic_diff", draw(&app, 100, 30));
+    insta::assert_snapshot!("history_semantic_diff", draw(&mut app, 100, 30));
 }
 
 #[test]
@@ -809,7 +809,7 @@ fn update_review_shows_the_semantic_diff() {
         &mut app,
         Event::Manifests(Ok(vec!["manifest-v2.json".into(), "manifest.json".into()])),
     );
-    insta::assert_snapshot!("update_1_pick", draw(&app, 80, 24));
+    insta::assert_snapshot!("update_1_pick", draw(&mut app, 80, 24));
     let effects = press(&mut app, Key::Enter);
     assert!(matches!(effects.as_slice(), [Effect::LoadManifest { .. }]));
     let full = audited();
@@ -818,7 +818,7 @@ fn update_review_shows_the_semantic_diff() {
     let mut candidate = loaded(new, policies);
     candidate.path = PathBuf::from("/home/op/deploy/manifest-v2.json");
     app::on_event(&mut app, Event::ManifestLoaded(Box::new(candidate)));
-    insta::assert_snapshot!("update_2_review", draw(&app, 80, 24));
+    insta::assert_snapshot!("update_2_review", draw(&mut app, 80, 24));
 }
 
 #[test]
@@ -833,7 +833,7 @@ fn keys_screen_with_filter() {
     press(&mut app, Key::Char('/'));
     type_str(&mut app, "work");
     press(&mut app, Key::Enter);
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
 }
 
 /// docs/TUI.md embeds the keymap between markers; regenerate with SEEDWARD_UPDATE_DOCS=1.
@@ -900,7 +900,7 @@ fn setup_manifest_pane_scrolls_at_80x24() {
         &mut app,
         Event::ManifestLoaded(Box::new(loaded(long_manifest(12), policies))),
     );
-    let top = draw(&app, 80, 24);
+    let top = draw(&mut app, 80, 24);
     assert!(
         scroll_line(&top).is_some_and(|l| l.contains("lines 1–19 of")),
         "{top}"
@@ -909,8 +909,8 @@ fn setup_manifest_pane_scrolls_at_80x24() {
     // The hint comes from the keymap.
     assert!(top.contains("PgDn scroll"), "{top}");
     press(&mut app, Key::PageDown);
-    assert_eq!(app.pane_scroll, 18);
-    let second = draw(&app, 80, 24);
+    assert_eq!(app.pane.offset(), 18);
+    let second = draw(&mut app, 80, 24);
     assert!(
         scroll_line(&second).is_some_and(|l| l.contains("lines 19–37 of")),
         "{second}"
@@ -920,9 +920,10 @@ fn setup_manifest_pane_scrolls_at_80x24() {
     for _ in 0..20 {
         press(&mut app, Key::PageDown);
     }
-    let (max, _) = render::pane_scroll_range(&app);
-    assert_eq!(app.pane_scroll, max);
-    let end = draw(&app, 80, 24);
+    let max = app.pane.max_offset();
+    assert!(max > 18, "{max}");
+    assert_eq!(app.pane.offset(), max);
+    let end = draw(&mut app, 80, 24);
     let line = scroll_line(&end).unwrap();
     let total: String = line
         .split(" of ")
@@ -937,10 +938,10 @@ fn setup_manifest_pane_scrolls_at_80x24() {
         "the last line is reachable:\n{end}"
     );
     press(&mut app, Key::PageUp);
-    assert_eq!(app.pane_scroll, max - 18);
+    assert_eq!(app.pane.offset(), max - 18);
     // Another step starts at the top.
     press(&mut app, Key::Esc);
-    assert_eq!(app.pane_scroll, 0);
+    assert_eq!(app.pane.offset(), 0);
 }
 
 #[test]
@@ -979,11 +980,11 @@ fn recovery_pane_scrolls_at_80x24() {
         ev.binding_ok = false;
     }
     app::on_event(&mut app, Event::Preflighted(Ok(Box::new(p))));
-    let top = draw(&app, 80, 24);
+    let top = draw(&mut app, 80, 24);
     assert!(scroll_line(&top).is_some(), "{top}");
     insta::assert_snapshot!("recovery_4_identity_long_top", top);
     press(&mut app, Key::PageDown);
-    let bottom = draw(&app, 80, 24);
+    let bottom = draw(&mut app, 80, 24);
     assert!(bottom.contains("Latest"), "{bottom}");
     insta::assert_snapshot!("recovery_4_identity_long_bottom", bottom);
 }
@@ -1008,7 +1009,7 @@ fn update_diff_scrolls_at_80x24() {
     let mut candidate = loaded(long_manifest(30), policies);
     candidate.path = PathBuf::from("/home/op/deploy/manifest-v2.json");
     app::on_event(&mut app, Event::ManifestLoaded(Box::new(candidate)));
-    let top = draw(&app, 80, 24);
+    let top = draw(&mut app, 80, 24);
     assert!(
         scroll_line(&top).is_some_and(|l| l.contains("lines 1–19 of")),
         "{top}"
@@ -1017,7 +1018,7 @@ fn update_diff_scrolls_at_80x24() {
     for _ in 0..10 {
         press(&mut app, Key::PageDown);
     }
-    let bottom = draw(&app, 80, 24);
+    let bottom = draw(&mut app, 80, 24);
     assert!(
         bottom.contains("Press Enter, then type update"),
         "the prompt at the end is reachable:\n{bottom}"
@@ -1034,7 +1035,7 @@ fn history_export_and_offline_verify_keys() {
     );
     press(&mut app, Key::Char('h'));
     app::on_event(&mut app, Event::Audited(Ok(Box::new(audited()))));
-    let screen = draw(&app, 100, 30);
+    let screen = draw(&mut app, 100, 30);
     assert!(screen.contains("x export bundle"), "{screen}");
     let effects = press(&mut app, Key::Char('x'));
     assert!(
@@ -1053,7 +1054,7 @@ fn history_export_and_offline_verify_keys() {
             signing_key_included: true,
         })),
     );
-    let screen = draw(&app, 100, 30);
+    let screen = draw(&mut app, 100, 30);
     assert!(
         screen.contains(&Digest::of(b"bundle bytes").to_hex()),
         "{screen}"

@@ -2,46 +2,106 @@
 //! update). When the content does not fit, the bottom border says which lines are shown and
 //! which keys scroll.
 
-use ratatui::Frame;
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, StatefulWidget, Widget};
 
 use super::block;
 use crate::ui::keymap::{self, Action, Context};
 use crate::ui::text;
 use crate::ui::theme::Theme;
 
-/// Draws `lines` in a bordered pane, wrapped to its width and scrolled by `scroll` (clamped
-/// to the content). When the content does not fit, the bottom border says which lines are
-/// shown and which keys scroll (from the keymap).
-pub fn scrolled_pane(
-    frame: &mut Frame,
-    area: Rect,
-    title: &str,
+/// Where a [`ScrollPane`] is scrolled to, and what the pane measured when it was last drawn.
+///
+/// Update pages through it ([`PaneScroll::page`]) without knowing any size; drawing the pane
+/// (a [`StatefulWidget`]) records the page size and the largest useful offset for the area it
+/// got and clamps the offset to them, so that scrolling stops at the end of the content and
+/// one page up from there moves at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaneScroll {
+    /// The first wrapped line shown.
+    offset: u16,
+    /// Lines per page (one less than the pane shows, so that a line stays in view).
+    page: u16,
+    /// The largest offset that still fills the pane.
+    max: u16,
+}
+
+impl PaneScroll {
+    /// The first line shown, as of the last draw and the pages since.
+    pub fn offset(&self) -> u16 {
+        self.offset
+    }
+
+    /// The largest useful offset, as of the last draw (0 before the first).
+    pub fn max_offset(&self) -> u16 {
+        self.max
+    }
+
+    /// Back to the top (another screen or step).
+    pub fn reset(&mut self) {
+        self.offset = 0;
+    }
+
+    /// A page down or up, within the content as last drawn.
+    pub fn page(&mut self, down: bool) {
+        self.offset = if down {
+            self.offset.saturating_add(self.page)
+        } else {
+            self.offset.saturating_sub(self.page)
+        }
+        .min(self.max);
+    }
+}
+
+/// `lines` in a bordered pane, wrapped to its width and scrolled by a [`PaneScroll`]. When the
+/// content does not fit, the bottom border says which lines are shown and which keys scroll
+/// (from the keymap, in `context`).
+pub struct ScrollPane<'a> {
+    title: &'a str,
     lines: Vec<Line<'static>>,
-    scroll: u16,
     context: Context,
     theme: Theme,
-) {
-    let wrapped = wrap_lines(&lines, area.width.saturating_sub(2) as usize);
-    let total = wrapped.len();
-    let visible = area.height.saturating_sub(2) as usize;
-    let offset = (scroll as usize).min(total.saturating_sub(visible));
-    let mut pane = block(title);
-    if total > visible {
-        let keys = format!(
-            "{}/{}",
-            keymap::keys_of(context, Action::ScrollUp),
-            keymap::keys_of(context, Action::ScrollDown)
-        );
-        let position =
-            text::scroll_position(offset + 1, (offset + visible).min(total), total, &keys);
-        pane = pane.title_bottom(Line::styled(position, theme.bold()).right_aligned());
+}
+
+impl<'a> ScrollPane<'a> {
+    pub fn new(title: &'a str, lines: Vec<Line<'static>>, context: Context, theme: Theme) -> Self {
+        Self {
+            title,
+            lines,
+            context,
+            theme,
+        }
     }
-    let shown: Vec<Line<'static>> = wrapped.into_iter().skip(offset).take(visible).collect();
-    frame.render_widget(Paragraph::new(shown).block(pane), area);
+}
+
+impl StatefulWidget for ScrollPane<'_> {
+    type State = PaneScroll;
+
+    fn render(self, area: Rect, buf: &mut Buffer, scroll: &mut PaneScroll) {
+        let wrapped = wrap_lines(&self.lines, area.width.saturating_sub(2) as usize);
+        let total = wrapped.len();
+        let visible = area.height.saturating_sub(2) as usize;
+        scroll.page = u16::try_from(visible.saturating_sub(1).max(1)).unwrap_or(u16::MAX);
+        scroll.max = u16::try_from(total.saturating_sub(visible)).unwrap_or(u16::MAX);
+        scroll.offset = scroll.offset.min(scroll.max);
+        let offset = scroll.offset as usize;
+        let mut pane = block(self.title);
+        if total > visible {
+            let keys = format!(
+                "{}/{}",
+                keymap::keys_of(self.context, Action::ScrollUp),
+                keymap::keys_of(self.context, Action::ScrollDown)
+            );
+            let position =
+                text::scroll_position(offset + 1, (offset + visible).min(total), total, &keys);
+            pane = pane.title_bottom(Line::styled(position, self.theme.bold()).right_aligned());
+        }
+        let shown: Vec<Line<'static>> = wrapped.into_iter().skip(offset).take(visible).collect();
+        Paragraph::new(shown).block(pane).render(area, buf);
+    }
 }
 
 /// Display width of one character.
