@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use seedward_shared::manifest::Manifest;
 
+pub use super::components::input::Input;
+use super::components::list::ListState;
+use super::components::popup::{Confirmed, Popup, Reply};
 use super::components::scroll_pane::PaneScroll;
 use super::effects::{Effect, Event, LoadedManifest};
 use super::keymap::{Action, Context};
@@ -90,64 +93,6 @@ impl KeysState {
             .map(|i| format!("{base}-{i}"))
             .find(|n| !taken(n))
             .unwrap_or_else(|| base.to_string())
-    }
-}
-
-/// A single-line text field. `masked` fields render as `•`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Input {
-    pub value: String,
-    pub masked: bool,
-}
-
-impl Input {
-    pub fn push(&mut self, c: char) {
-        self.value.push(c);
-    }
-
-    pub fn pop(&mut self) {
-        self.value.pop();
-    }
-
-    pub fn shown(&self) -> String {
-        if self.masked {
-            "•".repeat(self.value.chars().count())
-        } else {
-            self.value.clone()
-        }
-    }
-}
-
-/// A list cursor with an optional `/` filter.
-#[derive(Debug, Clone, Default)]
-pub struct ListState {
-    pub cursor: usize,
-    pub filter: Option<Input>,
-    /// True while the filter is being typed.
-    pub filtering: bool,
-}
-
-impl ListState {
-    pub fn matches(&self, text: &str) -> bool {
-        match &self.filter {
-            Some(f) if !f.value.is_empty() => text.to_lowercase().contains(&f.value.to_lowercase()),
-            _ => true,
-        }
-    }
-
-    pub fn move_by(&mut self, delta: isize, len: usize) {
-        if len == 0 {
-            self.cursor = 0;
-            return;
-        }
-        let next = self.cursor as isize + delta;
-        self.cursor = next.clamp(0, len as isize - 1) as usize;
-    }
-
-    pub fn clamp(&mut self, len: usize) {
-        if self.cursor >= len {
-            self.cursor = len.saturating_sub(1);
-        }
     }
 }
 
@@ -718,35 +663,6 @@ pub enum Screen {
     Keys(KeysScreen),
 }
 
-/// What a typed confirmation unlocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Confirmed {
-    SetManifest,
-    Recover,
-    Update,
-}
-
-/// The one popup slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Popup {
-    Help {
-        scroll: u16,
-    },
-    Message {
-        title: String,
-        body: String,
-        error: bool,
-    },
-    QuitConfirm,
-    Typed {
-        title: String,
-        body: Vec<String>,
-        expected: &'static str,
-        input: Input,
-        then: Confirmed,
-    },
-}
-
 #[derive(Debug, Clone)]
 pub struct App {
     pub screen: Screen,
@@ -789,7 +705,7 @@ impl App {
     /// Whether the user is typing (keys go to a text field).
     pub fn typing(&self) -> bool {
         if let Some(popup) = &self.popup {
-            return matches!(popup, Popup::Typed { .. });
+            return popup.typing();
         }
         match &self.screen {
             Screen::Setup(w) => w.import.is_some() || w.list.filtering,
@@ -803,12 +719,8 @@ impl App {
 
     /// Active keymap contexts, most specific first.
     pub fn contexts(&self) -> Vec<Context> {
-        match &self.popup {
-            Some(Popup::Help { .. }) => return vec![Context::Help, Context::Global],
-            Some(Popup::Message { .. }) => return vec![Context::Message, Context::Global],
-            Some(Popup::QuitConfirm) => return vec![Context::QuitConfirm, Context::Global],
-            Some(Popup::Typed { .. }) => return vec![Context::Input, Context::Global],
-            None => {}
+        if let Some(popup) = &self.popup {
+            return popup.contexts();
         }
         if self.typing() {
             return vec![Context::Input, Context::Global];
@@ -844,19 +756,11 @@ impl App {
     }
 
     fn error(&mut self, title: &str, body: impl Into<String>) {
-        self.popup = Some(Popup::Message {
-            title: title.to_string(),
-            body: body.into(),
-            error: true,
-        });
+        self.popup = Some(Popup::error(title, body));
     }
 
     fn notice(&mut self, title: &str, body: impl Into<String>) {
-        self.popup = Some(Popup::Message {
-            title: title.to_string(),
-            body: body.into(),
-            error: false,
-        });
+        self.popup = Some(Popup::notice(title, body));
     }
 }
 
@@ -966,7 +870,7 @@ fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
                 }
                 return Vec::new();
             }
-            if filter_typing(&mut h.list, action) {
+            if h.list.type_filter(action) {
                 return Vec::new();
             }
             let len = h.visible().len();
@@ -1015,7 +919,7 @@ fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
                 Action::ScrollDown => h.detail_scroll = h.detail_scroll.saturating_add(5),
                 Action::ScrollUp => h.detail_scroll = h.detail_scroll.saturating_sub(5),
                 other => {
-                    list_action(&mut h.list, other, len);
+                    h.list.navigate(other, len);
                     h.detail_scroll = 0;
                 }
             }
@@ -1101,51 +1005,22 @@ fn update_popup(app: &mut App, action: Action) -> Vec<Effect> {
     let Some(popup) = app.popup.as_mut() else {
         return Vec::new();
     };
-    match popup {
-        Popup::Help { scroll } => match action {
-            Action::Back | Action::Help => app.popup = None,
-            Action::Down => *scroll = scroll.saturating_add(1),
-            Action::Up => *scroll = scroll.saturating_sub(1),
-            _ => {}
-        },
-        Popup::Message { .. } => {
-            if action == Action::Back {
-                app.popup = None;
-            }
+    match popup.handle(action) {
+        Reply::Open => Vec::new(),
+        Reply::Close => {
+            app.popup = None;
+            Vec::new()
         }
-        Popup::QuitConfirm => match action {
-            Action::Yes => {
-                app.popup = None;
-                app.quit = true;
-                return vec![Effect::ForgetShare];
-            }
-            Action::No | Action::Back => app.popup = None,
-            _ => {}
-        },
-        Popup::Typed {
-            expected,
-            input,
-            then,
-            ..
-        } => match action {
-            Action::Char(c) => input.push(c),
-            Action::DeleteChar => input.pop(),
-            Action::Back => app.popup = None,
-            Action::Select => {
-                if input.value.trim() != *expected {
-                    let expected = *expected;
-                    input.value.clear();
-                    let _ = expected;
-                    return Vec::new();
-                }
-                let then = *then;
-                app.popup = None;
-                return confirmed(app, then);
-            }
-            _ => {}
-        },
+        Reply::Quit => {
+            app.popup = None;
+            app.quit = true;
+            vec![Effect::ForgetShare]
+        }
+        Reply::Confirmed(then) => {
+            app.popup = None;
+            confirmed(app, then)
+        }
     }
-    Vec::new()
 }
 
 /// The typed confirmation was given: start the ceremony's irreversible step.
@@ -1213,51 +1088,8 @@ enum Leave {
     Confirm(Popup),
 }
 
-fn list_action(list: &mut ListState, action: Action, len: usize) {
-    match action {
-        Action::Up => list.move_by(-1, len),
-        Action::Down => list.move_by(1, len),
-        Action::PageUp => list.move_by(-10, len),
-        Action::PageDown => list.move_by(10, len),
-        Action::Top => list.cursor = 0,
-        Action::Bottom => list.cursor = len.saturating_sub(1),
-        Action::Filter => {
-            list.filtering = true;
-            list.filter.get_or_insert_with(Input::default);
-        }
-        _ => {}
-    }
-}
-
-/// Keys while a list filter is being typed. Returns true when the action was used.
-fn filter_typing(list: &mut ListState, action: Action) -> bool {
-    if !list.filtering {
-        return false;
-    }
-    match action {
-        Action::Char(c) => {
-            if let Some(f) = list.filter.as_mut() {
-                f.push(c);
-            }
-            list.cursor = 0;
-        }
-        Action::DeleteChar => {
-            if let Some(f) = list.filter.as_mut() {
-                f.pop();
-            }
-        }
-        Action::Select => list.filtering = false,
-        Action::Back => {
-            list.filtering = false;
-            list.filter = None;
-        }
-        _ => {}
-    }
-    true
-}
-
 fn update_setup(w: &mut SetupWizard, action: Action, keys: &KeysState) -> (Vec<Effect>, Leave) {
-    if filter_typing(&mut w.list, action) {
+    if w.list.type_filter(action) {
         return (Vec::new(), Leave::Stay);
     }
     if let Some((kind, input)) = w.import.as_mut() {
@@ -1310,7 +1142,7 @@ fn update_setup(w: &mut SetupWizard, action: Action, keys: &KeysState) -> (Vec<E
         SetupStep::Keys => {
             let choices = w.key_choices(keys);
             if action != Action::Select {
-                list_action(&mut w.list, action, choices.len());
+                w.list.navigate(action, choices.len());
                 return (Vec::new(), Leave::Stay);
             }
             let Some(choice) = choices.get(w.list.cursor).cloned() else {
@@ -1398,7 +1230,7 @@ fn update_setup(w: &mut SetupWizard, action: Action, keys: &KeysState) -> (Vec<E
                     }
                 }
                 other => {
-                    list_action(&mut w.list, other, choices.len());
+                    w.list.navigate(other, choices.len());
                     (Vec::new(), Leave::Stay)
                 }
             }
@@ -1478,7 +1310,7 @@ fn update_recovery(
     action: Action,
     keys: &KeysState,
 ) -> (Vec<Effect>, Leave) {
-    if filter_typing(&mut r.list, action) {
+    if r.list.type_filter(action) {
         return (Vec::new(), Leave::Stay);
     }
     if action == Action::Back {
@@ -1519,7 +1351,7 @@ fn update_recovery(
                 )
             }
             other => {
-                list_action(&mut r.list, other, owners.len());
+                r.list.navigate(other, owners.len());
                 (Vec::new(), Leave::Stay)
             }
         },
@@ -1580,7 +1412,7 @@ fn update_recovery(
 }
 
 fn update_update(u: &mut UpdateView, action: Action, keys: &KeysState) -> (Vec<Effect>, Leave) {
-    if filter_typing(&mut u.list, action) {
+    if u.list.type_filter(action) {
         return (Vec::new(), Leave::Stay);
     }
     if action == Action::Back {
@@ -1619,7 +1451,7 @@ fn update_update(u: &mut UpdateView, action: Action, keys: &KeysState) -> (Vec<E
                 }
                 return (Vec::new(), Leave::Stay);
             }
-            list_action(&mut u.list, action, files.len());
+            u.list.navigate(action, files.len());
             (Vec::new(), Leave::Stay)
         }
         UpdateStep::Review => {
@@ -1689,7 +1521,7 @@ pub fn update_blocker(u: &UpdateView, keys: &KeysState) -> Option<String> {
 }
 
 fn update_keys(k: &mut KeysScreen, action: Action, keys: &KeysState) -> Vec<Effect> {
-    if filter_typing(&mut k.list, action) {
+    if k.list.type_filter(action) {
         return Vec::new();
     }
     if let Some((kind, input)) = k.import.as_mut() {
@@ -1743,7 +1575,7 @@ fn update_keys(k: &mut KeysScreen, action: Action, keys: &KeysState) -> Vec<Effe
                 }];
             }
         }
-        other => list_action(&mut k.list, other, len),
+        other => k.list.navigate(other, len),
     }
     Vec::new()
 }

@@ -4,22 +4,26 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Wrap};
-use seedward_shared::manifest::{Manifest, ManifestDiff, PolicyFieldChange, ValueChange};
+use ratatui::widgets::{Paragraph, Wrap};
+use seedward_shared::manifest::ManifestDiff;
 
 use super::app::{
-    App, DetailView, Health, HistoryView, KeyChoice, KeysScreen, Location, ManifestChoice, Popup,
+    App, DetailView, Health, HistoryView, KeyChoice, KeysScreen, Location, ManifestChoice,
     RecoveryStep, RecoveryWizard, Screen, SetupStep, SetupWizard, StepState, UpdateStep,
     UpdateView, update_blocker,
 };
-use super::components::scroll_pane::{PaneScroll, ScrollPane, wrap_lines};
-use super::components::{block, label, tail, truncate};
+use super::components::coordinator::{coordinator_lines, evidence_spans, state_line, trust_span};
+use super::components::list::choice_lines;
+use super::components::manifest::{diff_lines, manifest_lines, validity_lines};
+use super::components::scroll_pane::{PaneScroll, ScrollPane};
+use super::components::steps::{split_steps, step_list};
+use super::components::{block, busy_line, kind_word, label, truncate};
 use super::effects::LoadedManifest;
 use super::keymap::{self, Context};
 use super::text;
 use super::theme::Theme;
 use crate::keystore::KeyKind;
-use crate::ops::{CoordinatorState, EvidenceView, SigningKeySource, StatusView, TrustLevel};
+use crate::ops::{CoordinatorState, SigningKeySource, StatusView};
 
 /// Smallest terminal the UI lays out for.
 pub const MIN_WIDTH: u16 = 80;
@@ -60,7 +64,7 @@ fn draw(app: &App, frame: &mut Frame, pane: &mut PaneScroll) {
     status_bar(app, frame, status, theme);
     footer_bar(app, frame, footer, theme);
     if let Some(popup) = &app.popup {
-        draw_popup(popup, frame, area, theme);
+        popup.render(frame, area, theme);
     }
 }
 
@@ -151,60 +155,6 @@ fn footer_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
 // ----------------------------------------------------------------------------------------
 // Dashboard
 // ----------------------------------------------------------------------------------------
-
-fn state_line(state: CoordinatorState, theme: Theme) -> Span<'static> {
-    let (mark, style) = match state {
-        CoordinatorState::Ready => ("✓", theme.ok()),
-        CoordinatorState::Uninitialized => ("○", theme.warn()),
-        CoordinatorState::RecoveryRequired | CoordinatorState::Stale => ("✗", theme.bad()),
-        CoordinatorState::Unknown => ("?", theme.warn()),
-    };
-    Span::styled(format!("{mark} {}", state.label()), style)
-}
-
-fn evidence_spans(ev: Option<&EvidenceView>, theme: Theme) -> Vec<Span<'static>> {
-    match ev {
-        None => vec![Span::styled(
-            "✗ none: the Coordinator sent no evidence",
-            theme.bad(),
-        )],
-        Some(ev) => {
-            // The summary's first word is the verdict (ATTESTED / UNATTESTED / UNVERIFIED).
-            let summary = ev.summary();
-            let (verdict, rest) = summary.split_once(' ').unwrap_or((summary.as_str(), ""));
-            let verdict = if ev.attested {
-                text::ATTESTED_BADGE.to_string()
-            } else {
-                format!(" {verdict} ")
-            };
-            let style = if ev.tls_key_matches && ev.binding_ok && ev.challenge_bound {
-                Style::new()
-            } else {
-                theme.bad()
-            };
-            vec![
-                Span::styled(verdict, theme.badge()),
-                Span::raw(" "),
-                Span::styled(rest.to_string(), style),
-            ]
-        }
-    }
-}
-
-fn trust_span(trust: TrustLevel, theme: Theme) -> Span<'static> {
-    match trust {
-        TrustLevel::Pinned => Span::styled(text::TRUST_PINNED, theme.ok()),
-        TrustLevel::PinMismatch => Span::styled(text::TRUST_MISMATCH, theme.bad()),
-        TrustLevel::FirstUse => Span::styled(text::TRUST_FIRST_USE, theme.warn()),
-    }
-}
-
-/// The TLS key of the evidence as `ab12:cd34:…`.
-fn tls_fingerprint(ev: &EvidenceView) -> String {
-    hex::decode(&ev.tls_spki_sha256)
-        .map(|b| crate::ops::fingerprint(&b))
-        .unwrap_or_else(|_| ev.tls_spki_sha256.clone())
-}
 
 fn status_lines(status: &StatusView, theme: Theme, width: usize) -> Vec<Line<'static>> {
     let hash_width = width.saturating_sub(14);
@@ -327,35 +277,6 @@ fn dashboard(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
 // Step lists
 // ----------------------------------------------------------------------------------------
 
-fn step_list(frame: &mut Frame, area: Rect, title: &str, rows: Vec<(String, &'static str, Style)>) {
-    let lines: Vec<Line> = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, (name, mark, style))| Line::styled(format!("{mark} {}. {name}", i + 1), style))
-        .collect();
-    frame.render_widget(Paragraph::new(lines).block(block(title)), area);
-}
-
-fn split_steps(area: Rect) -> (Rect, Rect) {
-    let [left, right] =
-        Layout::horizontal([Constraint::Length(26), Constraint::Min(40)]).areas(area);
-    (left, right)
-}
-
-fn choice_lines(items: &[String], cursor: usize, theme: Theme) -> Vec<Line<'static>> {
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            if i == cursor {
-                Line::styled(format!("› {item}"), theme.selected())
-            } else {
-                Line::raw(format!("  {item}"))
-            }
-        })
-        .collect()
-}
-
 // ----------------------------------------------------------------------------------------
 // Setup wizard
 // ----------------------------------------------------------------------------------------
@@ -413,17 +334,6 @@ fn setup_pane(
         w.step.title()
     );
     (title, lines)
-}
-
-fn kind_word(kind: KeyKind) -> &'static str {
-    match kind {
-        KeyKind::SeedShareOwner => text::KIND_OWNER,
-        KeyKind::WorkloadOwner => text::KIND_WORKLOAD,
-    }
-}
-
-fn busy_line(busy: Option<&'static str>, theme: Theme) -> Option<Line<'static>> {
-    busy.map(|b| Line::styled(b, theme.warn()))
 }
 
 fn setup_keys(app: &App, w: &SetupWizard, theme: Theme) -> Vec<Line<'static>> {
@@ -501,16 +411,6 @@ fn setup_keys(app: &App, w: &SetupWizard, theme: Theme) -> Vec<Line<'static>> {
     lines
 }
 
-fn filter_line(list: &super::app::ListState, theme: Theme) -> Option<Line<'static>> {
-    let f = list.filter.as_ref()?;
-    let cursor = if list.filtering { "█" } else { "" };
-    Some(Line::from(vec![
-        Span::styled("/", theme.key()),
-        Span::raw(f.value.clone()),
-        Span::styled(cursor, theme.key()),
-    ]))
-}
-
 fn setup_manifest(w: &SetupWizard, theme: Theme, width: usize) -> Vec<Line<'static>> {
     let items: Vec<String> = w
         .manifest_choices()
@@ -531,7 +431,7 @@ fn setup_manifest(w: &SetupWizard, theme: Theme, width: usize) -> Vec<Line<'stat
         })
         .collect();
     let mut lines = choice_lines(&items, w.list.cursor, theme);
-    lines.extend(filter_line(&w.list, theme));
+    lines.extend(w.list.filter_line(theme));
     lines.extend(busy_line(w.busy, theme));
     lines.push(Line::raw(""));
     match &w.manifest {
@@ -562,185 +462,6 @@ fn manifest_report(
         && let Some(m) = &loaded.manifest
     {
         lines.extend(manifest_lines(m, owner_hex, workload_hex, theme, width));
-    }
-    lines
-}
-
-/// Whether a loaded manifest is usable: parse error, validation problems, policy problems,
-/// warnings, or "✓ valid".
-fn validity_lines(loaded: &LoadedManifest, theme: Theme) -> Vec<Line<'static>> {
-    let name = loaded
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut lines = Vec::new();
-    if let Some(e) = &loaded.parse_error {
-        lines.push(Line::styled(format!("✗ {name}: {e}"), theme.bad()));
-        return lines;
-    }
-    if loaded.is_valid() {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{name}: "), theme.bold()),
-            Span::styled(text::MANIFEST_VALID, theme.ok()),
-        ]));
-    }
-    for (path, message) in &loaded.issues {
-        let _ = path;
-        lines.push(Line::styled(format!("✗ {message}"), theme.bad()));
-    }
-    if let Some(e) = &loaded.policy_error {
-        lines.push(Line::styled(format!("✗ {e}"), theme.bad()));
-    }
-    for warning in &loaded.warnings {
-        lines.push(Line::styled(format!("⚠ {warning}"), theme.warn()));
-    }
-    lines
-}
-
-/// A manifest, structured: hash, policies, owners, reference values.
-fn manifest_lines(
-    m: &Manifest,
-    owner_hex: Option<&str>,
-    workload_hex: Option<&str>,
-    theme: Theme,
-    width: usize,
-) -> Vec<Line<'static>> {
-    let hex_width = width.saturating_sub(16);
-    let mut lines = vec![Line::from(vec![
-        Span::styled(format!("{}: ", text::LABEL_HASH), theme.bold()),
-        Span::raw(truncate(&m.hash().to_string(), width.saturating_sub(15))),
-    ])];
-    lines.push(Line::styled(
-        format!("{} ({})", text::LABEL_POLICIES, m.policies().len()),
-        theme.bold(),
-    ));
-    for (hash, entry) in m.policies() {
-        let role = entry.role.to_string();
-        lines.push(Line::raw(format!("  {}  role {role}", truncate(hash, 16))));
-        lines.push(Line::raw(truncate(
-            &format!("      SANs {}", entry.sans.join(", ")),
-            width,
-        )));
-        if let Some(secret) = &entry.workload_secret_id {
-            lines.push(Line::raw(truncate(
-                &format!("      workload secret {secret}"),
-                width,
-            )));
-        }
-    }
-    lines.push(Line::styled(
-        format!(
-            "{} ({})",
-            text::LABEL_SEEDSHARE_OWNERS,
-            m.seedshare_owner_pub_keys().len()
-        ),
-        theme.bold(),
-    ));
-    for k in m.seedshare_owner_pub_keys() {
-        let mine = owner_hex.is_some_and(|o| o.eq_ignore_ascii_case(k));
-        lines.push(Line::from({
-            let mut spans = vec![Span::raw(format!("  {}", truncate(k, hex_width)))];
-            if mine {
-                spans.push(Span::styled(format!(" {}", text::YOUR_KEY), theme.ok()));
-            }
-            spans
-        }));
-    }
-    lines.push(Line::styled(
-        format!(
-            "{} ({})",
-            text::LABEL_WORKLOAD_OWNERS,
-            m.workload_owner_pub_keys().len()
-        ),
-        theme.bold(),
-    ));
-    if m.workload_owner_pub_keys().is_empty() {
-        lines.push(Line::styled(
-            format!("  {}", text::NONE_IMMUTABLE),
-            theme.warn(),
-        ));
-    }
-    for k in m.workload_owner_pub_keys() {
-        let mine = workload_hex.is_some_and(|o| o.eq_ignore_ascii_case(k));
-        lines.push(owner_line(k, mine, hex_width, theme));
-    }
-    let refs = m.reference_values();
-    lines.push(Line::from(vec![
-        Span::styled(format!("{}: ", text::LABEL_REFERENCE_VALUES), theme.bold()),
-        Span::raw(if refs.is_empty() {
-            "{}".to_string()
-        } else {
-            refs.keys().cloned().collect::<Vec<_>>().join(", ")
-        }),
-    ]));
-    lines
-}
-
-fn owner_line(hex: &str, mine: bool, width: usize, theme: Theme) -> Line<'static> {
-    // P-384 SPKI hex shares a long common prefix; show its distinctive tail.
-    let shown = if hex.len() > width && width > 4 {
-        format!("…{}", &hex[hex.len() - (width - 1)..])
-    } else {
-        hex.to_string()
-    };
-    let mut spans = vec![Span::raw(format!("  {shown}"))];
-    if mine {
-        spans.push(Span::styled(format!(" {}", text::YOUR_KEY), theme.ok()));
-    }
-    Line::from(spans)
-}
-
-fn coordinator_lines(s: &StatusView, theme: Theme, width: usize) -> Vec<Line<'static>> {
-    let mut lines = vec![
-        Line::from(vec![
-            label(text::LABEL_ADDRESS, theme),
-            Span::raw(s.address.clone()),
-        ]),
-        Line::from(vec![
-            label(text::LABEL_STATE, theme),
-            state_line(s.state, theme),
-        ]),
-    ];
-    if let Some(ev) = &s.evidence {
-        lines.push(Line::from(vec![
-            label(text::LABEL_TLS, theme),
-            Span::raw(tls_fingerprint(ev)),
-        ]));
-    }
-    lines.push(Line::from({
-        let mut spans = vec![label(text::LABEL_EVIDENCE, theme)];
-        spans.extend(evidence_spans(s.evidence.as_ref(), theme));
-        spans
-    }));
-    if let Some(ev) = &s.evidence {
-        let check = |ok: bool, yes: &str, no: &str| {
-            if ok {
-                Line::styled(format!("  ✓ {yes}"), theme.ok())
-            } else {
-                Line::styled(format!("  ✗ {no}"), theme.bad())
-            }
-        };
-        lines.push(check(
-            ev.tls_key_matches,
-            "the evidence names this connection's TLS key",
-            "the evidence names another TLS key than this connection's: do not continue",
-        ));
-        lines.push(check(
-            ev.binding_ok && ev.challenge_bound,
-            "report data binds the TLS and challenge keys",
-            "report data does not bind the keys: do not continue",
-        ));
-    }
-    lines.push(Line::from(vec![
-        label(text::LABEL_TRUST, theme),
-        trust_span(s.trust, theme),
-    ]));
-    if let Some(latest) = s.latest {
-        lines.push(Line::from(vec![
-            label(text::LABEL_LATEST, theme),
-            Span::raw(truncate(&latest.to_string(), width.saturating_sub(14))),
-        ]));
     }
     lines
 }
@@ -941,7 +662,7 @@ fn recovery_pane(
             lines.push(Line::styled(text::RECOVERY_NO_KEYS, theme.warn()));
         }
         lines.extend(choice_lines(&owners, r.list.cursor, theme));
-        lines.extend(filter_line(&r.list, theme));
+        lines.extend(r.list.filter_line(theme));
     } else {
         // A log of the steps so far.
         for step in RecoveryStep::ALL.iter().take(r.step.index() + 1) {
@@ -1114,7 +835,7 @@ fn history(h: &HistoryView, frame: &mut Frame, area: Rect, theme: Theme) {
         };
         lines.push(Line::styled(line, style));
     }
-    lines.extend(filter_line(&h.list, theme));
+    lines.extend(h.list.filter_line(theme));
     frame.render_widget(Paragraph::new(lines).block(block(text::TIMELINE)), left);
 
     let width = right.width.saturating_sub(2) as usize;
@@ -1222,87 +943,6 @@ fn line_diff_all(old: &[u8], new: &[u8], theme: Theme) -> Vec<Line<'static>> {
     out
 }
 
-/// A semantic diff as lines: `+` added, `-` removed, `~` changed.
-fn diff_lines(d: &ManifestDiff, theme: Theme) -> Vec<Line<'static>> {
-    if d.is_empty() {
-        return vec![Line::raw(text::DIFF_EMPTY)];
-    }
-    let mut out = Vec::new();
-    let add = |s: String| Line::styled(format!("+ {s}"), theme.ok());
-    let del = |s: String| Line::styled(format!("- {s}"), theme.bad());
-    let chg = |s: String| Line::styled(format!("~ {s}"), theme.warn());
-    for (hash, entry) in &d.policies_added {
-        out.push(add(format!(
-            "policy {} (role {}, SANs {})",
-            truncate(hash, 16),
-            entry.role,
-            entry.sans.join(", ")
-        )));
-    }
-    for (hash, entry) in &d.policies_removed {
-        out.push(del(format!(
-            "policy {} (role {}, SANs {})",
-            truncate(hash, 16),
-            entry.role,
-            entry.sans.join(", ")
-        )));
-    }
-    for change in &d.policies_changed {
-        for c in &change.changes {
-            let what = match c {
-                PolicyFieldChange::Sans { added, removed } => {
-                    let mut parts = Vec::new();
-                    if !added.is_empty() {
-                        parts.push(format!("+{}", added.join(", +")));
-                    }
-                    if !removed.is_empty() {
-                        parts.push(format!("-{}", removed.join(", -")));
-                    }
-                    format!("SANs {}", parts.join(" "))
-                }
-                PolicyFieldChange::WorkloadSecretId { old, new } => format!(
-                    "secret ID {} → {}",
-                    old.as_deref().unwrap_or("(none)"),
-                    new.as_deref().unwrap_or("(none)")
-                ),
-                PolicyFieldChange::Role { old, new } => format!("role {old} → {new}"),
-                _ => "changed".to_string(),
-            };
-            out.push(chg(format!(
-                "policy {}: {what}",
-                truncate(&change.hash, 16)
-            )));
-        }
-    }
-    for v in &d.reference_values {
-        let p = if v.pointer().is_empty() {
-            "/"
-        } else {
-            v.pointer()
-        };
-        out.push(match v {
-            ValueChange::Added { value, .. } => add(format!("ReferenceValues{p} = {value}")),
-            ValueChange::Removed { value, .. } => del(format!("ReferenceValues{p} = {value}")),
-            ValueChange::Changed { old, new, .. } => {
-                chg(format!("ReferenceValues{p}: {old} → {new}"))
-            }
-        });
-    }
-    for k in &d.workload_owners_added {
-        out.push(add(format!("workload owner …{}", tail(k, 24))));
-    }
-    for k in &d.workload_owners_removed {
-        out.push(del(format!("workload owner …{}", tail(k, 24))));
-    }
-    for k in &d.seedshare_owners_added {
-        out.push(add(format!("seed share owner {}", truncate(k, 24))));
-    }
-    for k in &d.seedshare_owners_removed {
-        out.push(del(format!("seed share owner {}", truncate(k, 24))));
-    }
-    out
-}
-
 // ----------------------------------------------------------------------------------------
 // Update
 // ----------------------------------------------------------------------------------------
@@ -1353,7 +993,7 @@ fn update_lines(app: &App, u: &UpdateView, area: Rect, theme: Theme) -> Vec<Line
                 lines.push(Line::raw(text::UPDATE_NO_FILES));
             }
             lines.extend(choice_lines(&files, u.list.cursor, theme));
-            lines.extend(filter_line(&u.list, theme));
+            lines.extend(u.list.filter_line(theme));
         }
         UpdateStep::Review => {
             if let Some(key) = u.signing_key(&app.keys) {
@@ -1455,7 +1095,7 @@ fn keys_screen(app: &App, k: &KeysScreen, frame: &mut Frame, area: Rect, theme: 
             Line::raw(row)
         });
     }
-    lines.extend(filter_line(&k.list, theme));
+    lines.extend(k.list.filter_line(theme));
     if let Some((import, cursor)) = &k.choose_kind {
         lines.push(Line::raw(""));
         lines.push(Line::styled(
@@ -1499,123 +1139,3 @@ fn keys_screen(app: &App, k: &KeysScreen, frame: &mut Frame, area: Rect, theme: 
 // ----------------------------------------------------------------------------------------
 // Popups
 // ----------------------------------------------------------------------------------------
-
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let w = width.min(area.width);
-    let h = height.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
-}
-
-fn draw_popup(popup: &Popup, frame: &mut Frame, area: Rect, theme: Theme) {
-    match popup {
-        Popup::Help { scroll } => {
-            let mut lines = Vec::new();
-            for (title, rows) in keymap::help_sections() {
-                lines.push(Line::styled(title, theme.bold()));
-                for (keys, hint) in rows {
-                    lines.push(Line::from(vec![
-                        Span::styled(format!("  {keys:<20}"), theme.key()),
-                        Span::raw(hint),
-                    ]));
-                }
-            }
-            let rect = centered(area, 64, area.height.saturating_sub(2));
-            frame.render_widget(Clear, rect);
-            frame.render_widget(
-                Paragraph::new(lines)
-                    .block(block(text::HELP_TITLE))
-                    .scroll((*scroll, 0)),
-                rect,
-            );
-        }
-        Popup::Message { title, body, error } if body.contains('\n') => {
-            // Several lines (e.g. a path and a digest): as wide as the longest, up to the screen.
-            let longest = body.lines().map(|l| l.chars().count()).max().unwrap_or(0) as u16;
-            let width = (longest + 4).clamp(64, area.width);
-            let inner = width.saturating_sub(2).max(1) as usize;
-            let rows: u16 = body
-                .lines()
-                .map(|l| wrap_lines(&[Line::raw(l.to_string())], inner).len() as u16)
-                .sum();
-            let rect = centered(area, width, (rows + 4).min(area.height));
-            frame.render_widget(Clear, rect);
-            let head = if *error {
-                Line::styled(format!("✗ {title}"), theme.bad())
-            } else {
-                Line::styled(title.clone(), theme.bold())
-            };
-            let mut lines = vec![head, Line::raw("")];
-            lines.extend(body.lines().map(|l| Line::raw(l.to_string())));
-            frame.render_widget(
-                Paragraph::new(wrap_lines(&lines, inner)).block(block(if *error {
-                    "Error"
-                } else {
-                    "Notice"
-                })),
-                rect,
-            );
-        }
-        Popup::Message { title, body, error } => {
-            let rows = body.chars().count() as u16 / 60 + 1;
-            let rect = centered(area, 64, (rows + 5).min(area.height));
-            frame.render_widget(Clear, rect);
-            let head = if *error {
-                Line::styled(format!("✗ {title}"), theme.bad())
-            } else {
-                Line::styled(title.clone(), theme.bold())
-            };
-            let lines = vec![head, Line::raw(""), Line::raw(body.clone())];
-            frame.render_widget(
-                Paragraph::new(lines)
-                    .block(block(if *error { "Error" } else { "Notice" }))
-                    .wrap(Wrap { trim: true }),
-                rect,
-            );
-        }
-        Popup::QuitConfirm => {
-            let rect = centered(area, 56, 7);
-            frame.render_widget(Clear, rect);
-            frame.render_widget(
-                Paragraph::new(vec![Line::raw(text::QUIT_BODY)])
-                    .block(block(text::QUIT_TITLE))
-                    .wrap(Wrap { trim: true }),
-                rect,
-            );
-        }
-        Popup::Typed {
-            title,
-            body,
-            expected,
-            input,
-            ..
-        } => {
-            let rect = centered(area, 68, body.len() as u16 + 6);
-            frame.render_widget(Clear, rect);
-            let mut lines: Vec<Line> = body.iter().map(|l| Line::raw(l.clone())).collect();
-            lines.push(Line::raw(""));
-            let typed_ok = input.value.trim() == *expected;
-            lines.push(Line::from(vec![
-                Span::raw("> "),
-                Span::raw(input.shown()),
-                Span::styled("█", theme.key()),
-                Span::raw("   "),
-                if typed_ok {
-                    Span::styled("✓ Enter to send", theme.ok())
-                } else {
-                    Span::styled(text::typed_mismatch(expected), theme.dim())
-                },
-            ]));
-            frame.render_widget(
-                Paragraph::new(lines)
-                    .block(block(title))
-                    .wrap(Wrap { trim: false }),
-                rect,
-            );
-        }
-    }
-}

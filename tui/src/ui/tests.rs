@@ -12,7 +12,9 @@ use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
 use seedward_shared::proto::v1 as pb;
 
-use super::app::{self, App, HistoryView, Input, Location, Popup, Screen};
+use super::app::{self, App, HistoryView, Location, Screen};
+use super::components::input::Input;
+use super::components::popup::Popup;
 use super::effects::{self, BundleExport, Effect, Event, LoadedManifest};
 use super::keymap::{self, Key};
 use super::render;
