@@ -11,6 +11,9 @@ use super::components::popup::{Confirmed, Popup, Reply};
 use super::components::scroll_pane::PaneScroll;
 use super::effects::{Effect, Event, LoadedManifest};
 use super::keymap::{Action, Context};
+pub use super::screens::Screen;
+use super::screens::{Outcome, dashboard};
+use super::shared::{Health, KeysState, default_name};
 use super::text;
 use crate::keystore::{KeyInfo, KeyKind};
 use crate::ops::{
@@ -37,62 +40,6 @@ impl Location {
         match self {
             Location::Local { address, .. } | Location::Remote { address } => address,
         }
-    }
-}
-
-/// The last refresh of the Coordinator's status.
-#[derive(Debug, Clone)]
-pub enum Health {
-    Connecting,
-    Ok {
-        status: Box<StatusView>,
-        latency_ms: u64,
-    },
-    Failed {
-        message: String,
-        last: Option<Box<StatusView>>,
-    },
-}
-
-impl Health {
-    pub fn status(&self) -> Option<&StatusView> {
-        match self {
-            Health::Ok { status, .. } => Some(status),
-            Health::Failed { last, .. } => last.as_deref(),
-            Health::Connecting => None,
-        }
-    }
-
-    pub fn state(&self) -> Option<CoordinatorState> {
-        self.status().map(|s| s.state)
-    }
-}
-
-/// The key store as last listed.
-#[derive(Debug, Clone, Default)]
-pub struct KeysState {
-    pub list: Vec<KeyInfo>,
-    pub error: Option<String>,
-    /// The key store's fallback warning (no OS keyring reachable).
-    pub warning: Option<String>,
-    pub backend: String,
-}
-
-impl KeysState {
-    pub fn of_kind(&self, kind: KeyKind) -> impl Iterator<Item = &KeyInfo> {
-        self.list.iter().filter(move |k| k.kind == kind)
-    }
-
-    /// `base`, or `base-2`, `base-3`, … whichever is not taken.
-    pub fn free_name(&self, base: &str) -> String {
-        let taken = |n: &str| self.list.iter().any(|k| k.name == n);
-        if !taken(base) {
-            return base.to_string();
-        }
-        (2..)
-            .map(|i| format!("{base}-{i}"))
-            .find(|n| !taken(n))
-            .unwrap_or_else(|| base.to_string())
     }
 }
 
@@ -627,41 +574,9 @@ impl Default for UpdateView {
 // Owner keys screen
 // ----------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Default)]
-pub struct KeysScreen {
-    pub list: ListState,
-    /// Typing the path of a PEM file to import, for a key of this kind.
-    pub import: Option<(KeyKind, Input)>,
-    /// Choosing which kind to generate or import: (is import, cursor).
-    pub choose_kind: Option<(bool, usize)>,
-    pub notice: Option<String>,
-}
-
-impl KeysScreen {
-    pub fn visible<'k>(&self, keys: &'k KeysState) -> Vec<&'k KeyInfo> {
-        keys.list
-            .iter()
-            .filter(|k| {
-                self.list
-                    .matches(&format!("{} {} {}", k.name, k.fingerprint, k.public_hex))
-            })
-            .collect()
-    }
-}
-
 // ----------------------------------------------------------------------------------------
 // App
 // ----------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-pub enum Screen {
-    Dashboard,
-    Setup(Box<SetupWizard>),
-    Recovery(Box<RecoveryWizard>),
-    History(Box<HistoryView>),
-    Update(Box<UpdateView>),
-    Keys(KeysScreen),
-}
 
 #[derive(Debug, Clone)]
 pub struct App {
@@ -704,16 +619,9 @@ impl App {
 
     /// Whether the user is typing (keys go to a text field).
     pub fn typing(&self) -> bool {
-        if let Some(popup) = &self.popup {
-            return popup.typing();
-        }
-        match &self.screen {
-            Screen::Setup(w) => w.import.is_some() || w.list.filtering,
-            Screen::Keys(k) => k.import.is_some() || k.list.filtering,
-            Screen::History(h) => h.list.filtering || h.bundle_input.is_some(),
-            Screen::Update(u) => u.list.filtering,
-            Screen::Recovery(r) => r.list.filtering,
-            Screen::Dashboard => false,
+        match &self.popup {
+            Some(popup) => popup.typing(),
+            None => self.screen.typing(),
         }
     }
 
@@ -725,34 +633,28 @@ impl App {
         if self.typing() {
             return vec![Context::Input, Context::Global];
         }
-        let mut out = match &self.screen {
-            Screen::Dashboard => vec![Context::Dashboard],
-            Screen::Setup(w) => match w.step {
-                SetupStep::Keys | SetupStep::Manifest => vec![Context::Setup, Context::List],
-                _ => vec![Context::Setup],
-            },
-            Screen::Recovery(r) if r.step == RecoveryStep::Key => {
-                vec![Context::Recovery, Context::List]
-            }
-            Screen::Recovery(_) => vec![Context::Recovery],
-            Screen::History(_) => vec![Context::History, Context::List],
-            Screen::Update(u) if u.step == UpdateStep::Pick => vec![Context::Update, Context::List],
-            Screen::Update(_) => vec![Context::Update],
-            Screen::Keys(k) if k.choose_kind.is_some() => vec![Context::Setup],
-            Screen::Keys(_) => vec![Context::Keys, Context::List],
-        };
+        let mut out = self.screen.contexts();
         out.push(Context::Nav);
         out.push(Context::Global);
         out
     }
 
     pub fn in_ceremony(&self) -> bool {
-        match &self.screen {
-            Screen::Setup(w) => w.in_ceremony(),
-            Screen::Recovery(r) => r.in_ceremony(),
-            Screen::Update(u) => u.step == UpdateStep::Review,
-            _ => false,
+        self.screen.in_ceremony()
+    }
+
+    /// Applies what a screen asked for; returns the effects to run.
+    fn apply(&mut self, outcome: Outcome) -> Vec<Effect> {
+        if let Some(popup) = outcome.popup {
+            self.popup = Some(popup);
         }
+        if let Some(screen) = outcome.next {
+            self.screen = screen;
+        }
+        if outcome.refreshing {
+            self.refreshing = true;
+        }
+        outcome.effects
     }
 
     fn error(&mut self, title: &str, body: impl Into<String>) {
@@ -764,23 +666,11 @@ impl App {
     }
 }
 
-/// Which pane is shown: the screen and its step. Scrolling starts over when it changes.
-fn pane_key(app: &App) -> (u8, usize) {
-    match &app.screen {
-        Screen::Dashboard => (0, 0),
-        Screen::Setup(w) => (1, w.step.index()),
-        Screen::Recovery(r) => (2, r.step.index()),
-        Screen::History(_) => (3, 0),
-        Screen::Update(u) => (4, u.step as usize),
-        Screen::Keys(_) => (5, 0),
-    }
-}
-
 /// Applies a key's action.
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
-    let before = pane_key(app);
+    let before = app.screen.pane_key();
     let effects = update_inner(app, action);
-    if pane_key(app) != before {
+    if app.screen.pane_key() != before {
         app.pane.reset();
     }
     effects
@@ -821,7 +711,10 @@ fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
     let keys = app.keys.clone();
     let health_state = app.health.state();
     match &mut app.screen {
-        Screen::Dashboard => update_dashboard(app, action, health_state),
+        Screen::Dashboard => {
+            let outcome = dashboard::update(action, health_state);
+            app.apply(outcome)
+        }
         Screen::Setup(w) => {
             let (effects, leave) = update_setup(w, action, &keys);
             let mut effects = effects;
@@ -934,70 +827,10 @@ fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
             }
             effects
         }
-        Screen::Keys(k) => update_keys(k, action, &keys),
-    }
-}
-
-fn update_dashboard(app: &mut App, action: Action, state: Option<CoordinatorState>) -> Vec<Effect> {
-    match action {
-        Action::Refresh => {
-            app.refreshing = true;
-            vec![Effect::Refresh, Effect::ListKeys]
+        Screen::Keys(k) => {
+            let outcome = k.update(action, &keys);
+            app.apply(outcome)
         }
-        Action::OpenSetup => match state {
-            Some(CoordinatorState::Uninitialized) => {
-                app.screen = Screen::Setup(Box::default());
-                vec![Effect::ListKeys]
-            }
-            Some(other) => {
-                app.notice(text::SETUP_TITLE, text::setup_not_possible(other.label()));
-                Vec::new()
-            }
-            None => {
-                app.notice(text::SETUP_TITLE, text::NO_STATUS_YET);
-                Vec::new()
-            }
-        },
-        Action::OpenRecovery => match state {
-            Some(CoordinatorState::RecoveryRequired | CoordinatorState::Stale) => {
-                app.screen = Screen::Recovery(Box::default());
-                vec![Effect::ListKeys]
-            }
-            Some(other) => {
-                app.notice(
-                    text::RECOVERY_TITLE,
-                    text::recovery_not_needed(other.label()),
-                );
-                Vec::new()
-            }
-            None => {
-                app.notice(text::RECOVERY_TITLE, text::NO_STATUS_YET);
-                Vec::new()
-            }
-        },
-        Action::OpenHistory => {
-            app.screen = Screen::History(Box::default());
-            vec![Effect::Audit]
-        }
-        Action::OpenUpdate => match state {
-            Some(CoordinatorState::Ready) => {
-                app.screen = Screen::Update(Box::default());
-                vec![Effect::Audit, Effect::ListManifests, Effect::ListKeys]
-            }
-            Some(other) => {
-                app.notice(text::UPDATE_TITLE, text::update_not_possible(other.label()));
-                Vec::new()
-            }
-            None => {
-                app.notice(text::UPDATE_TITLE, text::NO_STATUS_YET);
-                Vec::new()
-            }
-        },
-        Action::OpenKeys => {
-            app.screen = Screen::Keys(KeysScreen::default());
-            vec![Effect::ListKeys]
-        }
-        _ => Vec::new(),
     }
 }
 
@@ -1298,13 +1131,6 @@ fn update_setup(w: &mut SetupWizard, action: Action, keys: &KeysState) -> (Vec<E
     }
 }
 
-fn default_name(kind: KeyKind) -> &'static str {
-    match kind {
-        KeyKind::SeedShareOwner => crate::keystore::DEFAULT_OWNER_KEY,
-        KeyKind::WorkloadOwner => crate::keystore::DEFAULT_WORKLOAD_KEY,
-    }
-}
-
 fn update_recovery(
     r: &mut RecoveryWizard,
     action: Action,
@@ -1520,71 +1346,11 @@ pub fn update_blocker(u: &UpdateView, keys: &KeysState) -> Option<String> {
     None
 }
 
-fn update_keys(k: &mut KeysScreen, action: Action, keys: &KeysState) -> Vec<Effect> {
-    if k.list.type_filter(action) {
-        return Vec::new();
-    }
-    if let Some((kind, input)) = k.import.as_mut() {
-        match action {
-            Action::Char(c) => input.push(c),
-            Action::DeleteChar => input.pop(),
-            Action::Back => k.import = None,
-            Action::Select => {
-                let kind = *kind;
-                let path = PathBuf::from(input.value.trim());
-                k.import = None;
-                let name = keys.free_name(default_name(kind));
-                return vec![Effect::ImportKey { kind, name, path }];
-            }
-            _ => {}
-        }
-        return Vec::new();
-    }
-    if let Some((import, cursor)) = k.choose_kind.as_mut() {
-        match action {
-            Action::Up | Action::Down => *cursor = 1 - (*cursor).min(1),
-            Action::Back => k.choose_kind = None,
-            Action::Select => {
-                let kind = if *cursor == 0 {
-                    KeyKind::SeedShareOwner
-                } else {
-                    KeyKind::WorkloadOwner
-                };
-                let import = *import;
-                k.choose_kind = None;
-                if import {
-                    k.import = Some((kind, Input::default()));
-                } else {
-                    let name = keys.free_name(default_name(kind));
-                    return vec![Effect::GenerateKey { kind, name }];
-                }
-            }
-            _ => {}
-        }
-        return Vec::new();
-    }
-    let len = k.visible(keys).len();
-    match action {
-        Action::Back if k.list.filter.is_some() => k.list.filter = None,
-        Action::Generate => k.choose_kind = Some((false, 0)),
-        Action::Import => k.choose_kind = Some((true, 0)),
-        Action::ExportPublic => {
-            if let Some(key) = k.visible(keys).get(k.list.cursor) {
-                return vec![Effect::ExportPublic {
-                    name: key.name.clone(),
-                }];
-            }
-        }
-        other => k.list.navigate(other, len),
-    }
-    Vec::new()
-}
-
 /// Applies an effect's result.
 pub fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
-    let before = pane_key(app);
+    let before = app.screen.pane_key();
     let effects = on_event_inner(app, event);
-    if pane_key(app) != before {
+    if app.screen.pane_key() != before {
         app.pane.reset();
     }
     effects
@@ -1670,9 +1436,7 @@ fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
                                 }
                             }
                         }
-                        Screen::Keys(k) => {
-                            k.notice = Some(text::key_added(&info.name, &info.fingerprint))
-                        }
+                        Screen::Keys(k) => k.key_added(&info),
                         _ => {}
                     }
                     app.keys.list.retain(|k| k.name != info.name);

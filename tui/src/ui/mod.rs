@@ -17,6 +17,8 @@ pub mod components;
 pub mod effects;
 pub mod keymap;
 pub mod render;
+pub mod screens;
+pub mod shared;
 pub mod text;
 pub mod theme;
 

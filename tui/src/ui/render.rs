@@ -8,11 +8,10 @@ use ratatui::widgets::{Paragraph, Wrap};
 use seedward_shared::manifest::ManifestDiff;
 
 use super::app::{
-    App, DetailView, Health, HistoryView, KeyChoice, KeysScreen, Location, ManifestChoice,
-    RecoveryStep, RecoveryWizard, Screen, SetupStep, SetupWizard, StepState, UpdateStep,
-    UpdateView, update_blocker,
+    App, DetailView, HistoryView, KeyChoice, Location, ManifestChoice, RecoveryStep,
+    RecoveryWizard, SetupStep, SetupWizard, StepState, UpdateStep, UpdateView, update_blocker,
 };
-use super::components::coordinator::{coordinator_lines, evidence_spans, state_line, trust_span};
+use super::components::coordinator::{coordinator_lines, evidence_spans};
 use super::components::list::choice_lines;
 use super::components::manifest::{diff_lines, manifest_lines, validity_lines};
 use super::components::scroll_pane::{PaneScroll, ScrollPane};
@@ -20,10 +19,12 @@ use super::components::steps::{split_steps, step_list};
 use super::components::{block, busy_line, kind_word, label, truncate};
 use super::effects::LoadedManifest;
 use super::keymap::{self, Context};
+use super::screens::{Screen, dashboard};
+use super::shared::Health;
 use super::text;
 use super::theme::Theme;
 use crate::keystore::KeyKind;
-use crate::ops::{CoordinatorState, SigningKeySource, StatusView};
+use crate::ops::{CoordinatorState, SigningKeySource};
 
 /// Smallest terminal the UI lays out for.
 pub const MIN_WIDTH: u16 = 80;
@@ -54,12 +55,12 @@ fn draw(app: &App, frame: &mut Frame, pane: &mut PaneScroll) {
     .areas(area);
     title_bar(app, frame, title, theme);
     match &app.screen {
-        Screen::Dashboard => dashboard(app, frame, body, theme),
+        Screen::Dashboard => dashboard::render(frame, body, &app.health, &app.keys, theme),
         Screen::Setup(w) => setup(app, w, frame, body, theme, pane),
         Screen::Recovery(r) => recovery(app, r, frame, body, theme, pane),
         Screen::History(h) => history(h, frame, body, theme),
         Screen::Update(u) => update_screen(app, u, frame, body, theme, pane),
-        Screen::Keys(k) => keys_screen(app, k, frame, body, theme),
+        Screen::Keys(k) => k.render(frame, body, &app.keys, theme),
     }
     status_bar(app, frame, status, theme);
     footer_bar(app, frame, footer, theme);
@@ -83,17 +84,6 @@ fn too_small(frame: &mut Frame, area: Rect, theme: Theme) {
     frame.render_widget(para, area);
 }
 
-fn screen_title(app: &App) -> &'static str {
-    match &app.screen {
-        Screen::Dashboard => text::DASHBOARD_TITLE,
-        Screen::Setup(_) => text::SETUP_TITLE,
-        Screen::Recovery(_) => text::RECOVERY_TITLE,
-        Screen::History(_) => text::HISTORY_TITLE,
-        Screen::Update(_) => text::UPDATE_TITLE,
-        Screen::Keys(_) => text::KEYS_TITLE,
-    }
-}
-
 fn title_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
     let left = Line::from(vec![
         Span::styled(
@@ -101,7 +91,7 @@ fn title_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
             theme.bold().add_modifier(Modifier::REVERSED),
         ),
         Span::raw(" "),
-        Span::styled(screen_title(app), theme.bold()),
+        Span::styled(app.screen.title(), theme.bold()),
     ]);
     frame.render_widget(Paragraph::new(left), area);
     let right =
@@ -155,123 +145,6 @@ fn footer_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
 // ----------------------------------------------------------------------------------------
 // Dashboard
 // ----------------------------------------------------------------------------------------
-
-fn status_lines(status: &StatusView, theme: Theme, width: usize) -> Vec<Line<'static>> {
-    let hash_width = width.saturating_sub(14);
-    vec![
-        Line::from(vec![
-            label(text::LABEL_STATE, theme),
-            state_line(status.state, theme),
-        ]),
-        Line::from(vec![
-            label(text::LABEL_GENERATION, theme),
-            Span::raw(status.generation.to_string()),
-        ]),
-        Line::from(vec![
-            label(text::LABEL_LATEST, theme),
-            Span::raw(
-                status
-                    .latest
-                    .map(|d| truncate(&d.to_string(), hash_width))
-                    .unwrap_or_else(|| text::NONE_YET.into()),
-            ),
-        ]),
-        Line::from(vec![
-            label(text::LABEL_ROOT_CA, theme),
-            Span::raw(
-                status
-                    .root_ca_fingerprint
-                    .clone()
-                    .unwrap_or_else(|| text::NONE_YET.into()),
-            ),
-        ]),
-        Line::from({
-            let mut s = vec![label(text::LABEL_EVIDENCE, theme)];
-            s.extend(evidence_spans(status.evidence.as_ref(), theme));
-            s
-        }),
-        Line::from(vec![
-            label(text::LABEL_TRUST, theme),
-            trust_span(status.trust, theme),
-        ]),
-    ]
-}
-
-fn dashboard(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let key_rows =
-        app.keys.list.len().max(1) as u16 + 2 + u16::from(app.keys.warning.is_some()) * 3;
-    let [coord, keys, next] = Layout::vertical([
-        Constraint::Length(9),
-        Constraint::Min(key_rows.min(8)),
-        Constraint::Length(4),
-    ])
-    .areas(area);
-    let inner_width = coord.width.saturating_sub(2) as usize;
-    let mut lines = match app.health.status() {
-        Some(status) => status_lines(status, theme, inner_width),
-        None => vec![Line::from(vec![
-            label(text::LABEL_STATE, theme),
-            Span::styled("… unknown", theme.dim()),
-        ])],
-    };
-    let connection = match &app.health {
-        Health::Connecting => Span::styled(text::HEALTH_CONNECTING, theme.dim()),
-        Health::Ok { latency_ms, .. } => Span::styled(
-            format!("{} · {}", text::health_ok(*latency_ms), text::REFRESHING),
-            theme.ok(),
-        ),
-        Health::Failed { message, .. } => Span::styled(text::health_failed(message), theme.bad()),
-    };
-    lines.push(Line::from(vec![
-        label(text::LABEL_CONNECTION, theme),
-        connection,
-    ]));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block(text::COORDINATOR_BLOCK))
-            .wrap(Wrap { trim: false }),
-        coord,
-    );
-
-    let mut key_lines = Vec::new();
-    if let Some(w) = &app.keys.warning {
-        key_lines.push(Line::styled(format!("⚠ {w}"), theme.warn()));
-    }
-    if let Some(e) = &app.keys.error {
-        key_lines.push(Line::styled(format!("✗ {e}"), theme.bad()));
-    }
-    if app.keys.list.is_empty() {
-        key_lines.push(Line::raw(text::NO_KEYS));
-    }
-    for k in &app.keys.list {
-        key_lines.push(Line::from(vec![
-            Span::styled(format!("{:<18} ", truncate(&k.name, 18)), theme.bold()),
-            Span::raw(format!("{:<9} ", k.kind.as_str())),
-            Span::raw(format!("{:<8} ", k.backend.as_str())),
-            Span::raw(k.fingerprint.clone()),
-        ]));
-    }
-    frame.render_widget(
-        Paragraph::new(key_lines)
-            .block(block(text::KEYS_BLOCK))
-            .wrap(Wrap { trim: false }),
-        keys,
-    );
-
-    let next_lines = match app.health.status() {
-        Some(s) => vec![
-            Line::raw(s.state.next_step()),
-            Line::styled(text::dashboard_keys_hint(s.state.label()), theme.bold()),
-        ],
-        None => vec![Line::raw(text::NO_STATUS_YET)],
-    };
-    frame.render_widget(
-        Paragraph::new(next_lines)
-            .block(block(text::NEXT_BLOCK))
-            .wrap(Wrap { trim: true }),
-        next,
-    );
-}
 
 // ----------------------------------------------------------------------------------------
 // Step lists
@@ -1061,80 +934,6 @@ fn update_lines(app: &App, u: &UpdateView, area: Rect, theme: Theme) -> Vec<Line
 // ----------------------------------------------------------------------------------------
 // Keys
 // ----------------------------------------------------------------------------------------
-
-fn keys_screen(app: &App, k: &KeysScreen, frame: &mut Frame, area: Rect, theme: Theme) {
-    let mut lines: Vec<Line> = Vec::new();
-    lines.push(Line::raw(text::keystore_line(&app.keys.backend)));
-    if let Some(w) = &app.keys.warning {
-        lines.push(Line::styled(format!("⚠ {w}"), theme.warn()));
-    }
-    if let Some(e) = &app.keys.error {
-        lines.push(Line::styled(format!("✗ {e}"), theme.bad()));
-    }
-    lines.push(Line::raw(""));
-    let [n, kd, b, f] = text::KEYS_COLUMNS;
-    lines.push(Line::styled(
-        format!("  {n:<18} {kd:<9} {b:<9} {f}"),
-        theme.bold(),
-    ));
-    let visible = k.visible(&app.keys);
-    if visible.is_empty() {
-        lines.push(Line::raw(text::NO_KEYS));
-    }
-    for (i, key) in visible.iter().enumerate() {
-        let row = format!(
-            "  {:<18} {:<9} {:<9} {}",
-            truncate(&key.name, 18),
-            key.kind.as_str(),
-            key.backend.as_str(),
-            key.fingerprint
-        );
-        lines.push(if i == k.list.cursor {
-            Line::styled(row, theme.selected())
-        } else {
-            Line::raw(row)
-        });
-    }
-    lines.extend(k.list.filter_line(theme));
-    if let Some((import, cursor)) = &k.choose_kind {
-        lines.push(Line::raw(""));
-        lines.push(Line::styled(
-            if *import {
-                text::KEYS_CHOOSE_KIND_IMPORT
-            } else {
-                text::KEYS_CHOOSE_KIND_GENERATE
-            },
-            theme.bold(),
-        ));
-        let items = vec![
-            KeyKind::SeedShareOwner.describe().to_string(),
-            KeyKind::WorkloadOwner.describe().to_string(),
-        ];
-        lines.extend(choice_lines(&items, *cursor, theme));
-    }
-    if let Some((kind, input)) = &k.import {
-        lines.push(Line::raw(""));
-        lines.push(Line::styled(
-            format!("{} — {}", kind_word(*kind), text::IMPORT_PROMPT),
-            theme.bold(),
-        ));
-        lines.push(Line::from(vec![
-            Span::raw("> "),
-            Span::raw(input.shown()),
-            Span::styled("█", theme.key()),
-        ]));
-    }
-    if let Some(n) = &k.notice {
-        lines.push(Line::raw(""));
-        lines.push(Line::styled(n.clone(), theme.ok()));
-    }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block(text::KEYS_TITLE))
-            .wrap(Wrap { trim: false }),
-        area,
-    );
-}
 
 // ----------------------------------------------------------------------------------------
 // Popups
