@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 
-use seedward_shared::manifest::Manifest;
-
 pub use super::components::input::Input;
 use super::components::list::ListState;
 use super::components::popup::{Confirmed, Popup, Reply};
@@ -18,7 +16,6 @@ use super::text;
 use crate::keystore::{KeyInfo, KeyKind};
 use crate::ops::{
     AuditedHistory, CoordinatorState, DrillReport, Preflight, Reverify, SetupOutcome, StatusView,
-    UpdateOutcome,
 };
 use seedward_shared::proto::v1 as pb;
 
@@ -501,75 +498,6 @@ impl Default for HistoryView {
 // Manifest update
 // ----------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpdateStep {
-    Pick,
-    Review,
-    Done,
-}
-
-#[derive(Debug, Clone)]
-pub struct UpdateView {
-    pub step: UpdateStep,
-    pub audit: Option<Box<AuditedHistory>>,
-    pub audit_error: Option<String>,
-    pub files: Vec<String>,
-    pub list: ListState,
-    pub candidate: Option<LoadedManifest>,
-    pub busy: Option<&'static str>,
-    pub outcome: Option<UpdateOutcome>,
-    pub error: Option<String>,
-    /// After a lost race: the audit the refused update was based on; the diff from its active
-    /// manifest to the new audit's shows what changed meanwhile.
-    pub raced: Option<Box<AuditedHistory>>,
-}
-
-impl UpdateView {
-    pub fn new() -> Self {
-        Self {
-            step: UpdateStep::Pick,
-            audit: None,
-            audit_error: None,
-            files: Vec::new(),
-            list: ListState::default(),
-            candidate: None,
-            busy: Some(text::AUDITING),
-            outcome: None,
-            error: None,
-            raced: None,
-        }
-    }
-
-    pub fn visible_files(&self) -> Vec<String> {
-        self.files
-            .iter()
-            .filter(|f| self.list.matches(f))
-            .cloned()
-            .collect()
-    }
-
-    pub fn active(&self) -> Option<&Manifest> {
-        self.audit.as_ref()?.active()?.manifest.as_ref()
-    }
-
-    /// The workload owner key of the store that the active manifest lists.
-    pub fn signing_key<'k>(&self, keys: &'k KeysState) -> Option<&'k KeyInfo> {
-        let active = self.active()?;
-        keys.of_kind(KeyKind::WorkloadOwner).find(|k| {
-            active
-                .workload_owner_pub_keys()
-                .iter()
-                .any(|hex| hex.eq_ignore_ascii_case(&k.public_hex))
-        })
-    }
-}
-
-impl Default for UpdateView {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 // ----------------------------------------------------------------------------------------
 // Owner keys screen
 // ----------------------------------------------------------------------------------------
@@ -819,13 +747,8 @@ fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Screen::Update(u) => {
-            let (effects, leave) = update_update(u, action, &keys);
-            match leave {
-                Leave::Stay => {}
-                Leave::Dashboard => app.screen = Screen::Dashboard,
-                Leave::Confirm(popup) => app.popup = Some(popup),
-            }
-            effects
+            let outcome = u.update(action, &keys);
+            app.apply(outcome)
         }
         Screen::Keys(k) => {
             let outcome = k.update(action, &keys);
@@ -888,29 +811,7 @@ fn confirmed(app: &mut App, then: Confirmed) -> Vec<Effect> {
                 preflight: Box::new(preflight),
             }]
         }
-        (Screen::Update(u), Confirmed::Update) => {
-            let keys = app.keys.clone();
-            let Some(key) = u.signing_key(&keys).map(|k| k.name.clone()) else {
-                return Vec::new();
-            };
-            let Some(candidate) = &u.candidate else {
-                return Vec::new();
-            };
-            let Some(manifest) = &candidate.manifest else {
-                return Vec::new();
-            };
-            let Some(latest) = u.audit.as_ref().map(|a| a.latest.transition_hash()) else {
-                return Vec::new();
-            };
-            u.busy = Some(text::UPDATING);
-            u.error = None;
-            vec![Effect::UpdateManifest {
-                manifest: Box::new(manifest.clone()),
-                policies: candidate.policies.clone(),
-                key,
-                audited_latest: latest,
-            }]
-        }
+        (Screen::Update(u), Confirmed::Update) => u.confirmed(&app.keys),
         _ => Vec::new(),
     }
 }
@@ -1237,115 +1138,6 @@ fn update_recovery(
     }
 }
 
-fn update_update(u: &mut UpdateView, action: Action, keys: &KeysState) -> (Vec<Effect>, Leave) {
-    if u.list.type_filter(action) {
-        return (Vec::new(), Leave::Stay);
-    }
-    if action == Action::Back {
-        if u.list.filter.is_some() {
-            u.list.filter = None;
-            return (Vec::new(), Leave::Stay);
-        }
-        if u.busy == Some(text::UPDATING) {
-            return (Vec::new(), Leave::Stay);
-        }
-        return match u.step {
-            UpdateStep::Review => {
-                u.step = UpdateStep::Pick;
-                u.candidate = None;
-                u.error = None;
-                (Vec::new(), Leave::Stay)
-            }
-            _ => (Vec::new(), Leave::Dashboard),
-        };
-    }
-    if u.busy.is_some() {
-        return (Vec::new(), Leave::Stay);
-    }
-    match u.step {
-        UpdateStep::Pick => {
-            let files = u.visible_files();
-            if action == Action::Select {
-                if let Some(f) = files.get(u.list.cursor) {
-                    u.busy = Some(text::LOADING);
-                    return (
-                        vec![Effect::LoadManifest {
-                            path: PathBuf::from(f),
-                        }],
-                        Leave::Stay,
-                    );
-                }
-                return (Vec::new(), Leave::Stay);
-            }
-            u.list.navigate(action, files.len());
-            (Vec::new(), Leave::Stay)
-        }
-        UpdateStep::Review => {
-            if action != Action::Select {
-                return (Vec::new(), Leave::Stay);
-            }
-            if let Some(blocker) = update_blocker(u, keys) {
-                u.error = Some(blocker);
-                return (Vec::new(), Leave::Stay);
-            }
-            let hash = u
-                .candidate
-                .as_ref()
-                .and_then(|c| c.manifest.as_ref())
-                .map(|m| m.hash().to_string())
-                .unwrap_or_default();
-            (
-                Vec::new(),
-                Leave::Confirm(Popup::Typed {
-                    title: text::CONFIRM_UPDATE_TITLE.into(),
-                    body: text::confirm_update_body(&hash),
-                    expected: text::CONFIRM_UPDATE_WORD,
-                    input: Input::default(),
-                    then: Confirmed::Update,
-                }),
-            )
-        }
-        UpdateStep::Done => {
-            if action == Action::Select {
-                return (Vec::new(), Leave::Dashboard);
-            }
-            (Vec::new(), Leave::Stay)
-        }
-    }
-}
-
-/// Why the reviewed update cannot be sent, if it cannot.
-pub fn update_blocker(u: &UpdateView, keys: &KeysState) -> Option<String> {
-    let candidate = u.candidate.as_ref()?;
-    if !candidate.is_valid() {
-        return Some(text::MANIFEST_INVALID.into());
-    }
-    let audit = u.audit.as_ref()?;
-    if !audit.all_verified() {
-        return Some(text::UPDATE_NEEDS_AUDIT.into());
-    }
-    let active = u.active()?;
-    if candidate
-        .manifest
-        .as_ref()
-        .is_some_and(|m| m.hash() == active.hash())
-    {
-        return Some(text::SAME_MANIFEST.into());
-    }
-    if active.workload_owner_pub_keys().is_empty() {
-        return Some(text::IMMUTABLE.into());
-    }
-    if u.signing_key(keys).is_none() {
-        return Some(text::NO_WORKLOAD_KEY.into());
-    }
-    if let Some(m) = &candidate.manifest
-        && !m.same_seedshare_owners(active)
-    {
-        return Some(text::OWNERS_CHANGED.into());
-    }
-    None
-}
-
 /// Applies an effect's result.
 pub fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
     let before = app.screen.pane_key();
@@ -1357,6 +1149,13 @@ pub fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
 }
 
 fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
+    let event = match &mut app.screen {
+        Screen::Update(u) => match u.on_event(event) {
+            Ok(outcome) => return app.apply(outcome),
+            Err(event) => event,
+        },
+        _ => event,
+    };
     match event {
         Event::BundleExported(result) => {
             if let Screen::History(h) = &mut app.screen {
@@ -1464,7 +1263,6 @@ fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
         Event::Manifests(result) => {
             match (&mut app.screen, result) {
                 (Screen::Setup(w), Ok(files)) => w.manifest_files = files,
-                (Screen::Update(u), Ok(files)) => u.files = files,
                 (_, Err(e)) => app.error(text::WORKSPACE_ERROR_TITLE, e),
                 _ => {}
             }
@@ -1498,32 +1296,23 @@ fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
             }
         },
         Event::ManifestLoaded(loaded) => {
-            match &mut app.screen {
-                Screen::Setup(w) => {
-                    w.busy = None;
-                    // Point the cursor at the loaded file so that Enter continues.
-                    if let Some(name) = loaded
-                        .path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
+            if let Screen::Setup(w) = &mut app.screen {
+                w.busy = None;
+                // Point the cursor at the loaded file so that Enter continues.
+                if let Some(name) = loaded
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                {
+                    let choices = w.manifest_choices();
+                    if let Some(i) = choices
+                        .iter()
+                        .position(|c| *c == ManifestChoice::File(name.clone()))
                     {
-                        let choices = w.manifest_choices();
-                        if let Some(i) = choices
-                            .iter()
-                            .position(|c| *c == ManifestChoice::File(name.clone()))
-                        {
-                            w.list.cursor = i;
-                        }
+                        w.list.cursor = i;
                     }
-                    w.manifest = Some(*loaded);
                 }
-                Screen::Update(u) => {
-                    u.busy = None;
-                    u.candidate = Some(*loaded);
-                    u.step = UpdateStep::Review;
-                    u.error = None;
-                }
-                _ => {}
+                w.manifest = Some(*loaded);
             }
             Vec::new()
         }
@@ -1671,61 +1460,22 @@ fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
             vec![Effect::Refresh]
         }
         Event::Audited(result) => {
-            match &mut app.screen {
-                Screen::History(h) => {
-                    h.loading = false;
-                    match result {
-                        Ok(audit) => {
-                            h.set_audit(Some(audit));
-                            h.error = None;
-                            let len = h.visible().len();
-                            h.list.clamp(len);
-                        }
-                        Err(e) => h.error = Some(e),
+            if let Screen::History(h) = &mut app.screen {
+                h.loading = false;
+                match result {
+                    Ok(audit) => {
+                        h.set_audit(Some(audit));
+                        h.error = None;
+                        let len = h.visible().len();
+                        h.list.clamp(len);
                     }
+                    Err(e) => h.error = Some(e),
                 }
-                Screen::Update(u) => {
-                    if u.busy == Some(text::AUDITING) {
-                        u.busy = None;
-                    }
-                    match result {
-                        Ok(audit) => {
-                            u.audit = Some(audit);
-                            u.audit_error = None;
-                        }
-                        Err(e) => u.audit_error = Some(e),
-                    }
-                }
-                _ => {}
             }
             Vec::new()
         }
-        Event::Updated(result) => {
-            let Screen::Update(u) = &mut app.screen else {
-                return Vec::new();
-            };
-            u.busy = None;
-            match result {
-                Ok(outcome) => {
-                    u.outcome = Some(outcome);
-                    u.step = UpdateStep::Done;
-                    app.refreshing = true;
-                    vec![Effect::Refresh, Effect::Audit]
-                }
-                Err((message, stale)) => {
-                    if stale {
-                        u.error =
-                            Some(format!("{} {}", text::STALE_MARK, text::sentence(&message)));
-                        u.raced = u.audit.clone();
-                        u.busy = Some(text::AUDITING);
-                        // Keep the old audit as the base of the "what changed meanwhile" diff.
-                        return vec![Effect::Audit];
-                    }
-                    u.error = Some(message);
-                    Vec::new()
-                }
-            }
-        }
+        // Only the update screen (above) takes its result.
+        Event::Updated(_) => Vec::new(),
     }
 }
 

@@ -9,7 +9,7 @@ use seedward_shared::manifest::ManifestDiff;
 
 use super::app::{
     App, DetailView, HistoryView, KeyChoice, Location, ManifestChoice, RecoveryStep,
-    RecoveryWizard, SetupStep, SetupWizard, StepState, UpdateStep, UpdateView, update_blocker,
+    RecoveryWizard, SetupStep, SetupWizard, StepState,
 };
 use super::components::coordinator::{coordinator_lines, evidence_spans};
 use super::components::list::choice_lines;
@@ -59,7 +59,7 @@ fn draw(app: &App, frame: &mut Frame, pane: &mut PaneScroll) {
         Screen::Setup(w) => setup(app, w, frame, body, theme, pane),
         Screen::Recovery(r) => recovery(app, r, frame, body, theme, pane),
         Screen::History(h) => history(h, frame, body, theme),
-        Screen::Update(u) => update_screen(app, u, frame, body, theme, pane),
+        Screen::Update(u) => u.render(frame, body, &app.keys, theme, pane),
         Screen::Keys(k) => k.render(frame, body, &app.keys, theme),
     }
     status_bar(app, frame, status, theme);
@@ -819,117 +819,6 @@ fn line_diff_all(old: &[u8], new: &[u8], theme: Theme) -> Vec<Line<'static>> {
 // ----------------------------------------------------------------------------------------
 // Update
 // ----------------------------------------------------------------------------------------
-
-fn update_screen(
-    app: &App,
-    u: &UpdateView,
-    frame: &mut Frame,
-    area: Rect,
-    theme: Theme,
-    pane: &mut PaneScroll,
-) {
-    let lines = update_lines(app, u, area, theme);
-    frame.render_stateful_widget(
-        ScrollPane::new(text::UPDATE_TITLE, lines, Context::Update, theme),
-        area,
-        pane,
-    );
-}
-
-fn update_lines(app: &App, u: &UpdateView, area: Rect, theme: Theme) -> Vec<Line<'static>> {
-    let width = area.width.saturating_sub(2) as usize;
-    let mut lines: Vec<Line<'static>> = Vec::new();
-    if let Some(e) = &u.audit_error {
-        lines.push(Line::styled(format!("✗ {e}"), theme.bad()));
-    }
-    if let Some(audit) = &u.audit {
-        lines.push(Line::from(vec![
-            label("Active", theme),
-            Span::raw(format!(
-                "generation {}, transition {}… {}",
-                audit.generation(),
-                audit.latest.transition_hash().short(),
-                if audit.all_verified() {
-                    "✓ audited"
-                } else {
-                    "✗ not verified"
-                }
-            )),
-        ]));
-    }
-    match u.step {
-        UpdateStep::Pick => {
-            lines.push(Line::raw(""));
-            lines.push(Line::styled(text::UPDATE_PICK, theme.bold()));
-            let files = u.visible_files();
-            if files.is_empty() {
-                lines.push(Line::raw(text::UPDATE_NO_FILES));
-            }
-            lines.extend(choice_lines(&files, u.list.cursor, theme));
-            lines.extend(u.list.filter_line(theme));
-        }
-        UpdateStep::Review => {
-            if let Some(key) = u.signing_key(&app.keys) {
-                lines.push(Line::from(vec![
-                    label(text::SIGN_WITH, theme),
-                    Span::raw(format!("'{}' ({})", key.name, key.fingerprint)),
-                ]));
-            }
-            lines.push(Line::raw(""));
-            if let Some(c) = &u.candidate {
-                lines.extend(validity_lines(c, theme));
-                if let Some(m) = &c.manifest {
-                    lines.push(Line::from(vec![
-                        Span::styled(format!("{}: ", text::LABEL_HASH), theme.bold()),
-                        Span::raw(truncate(&m.hash().to_string(), width.saturating_sub(15))),
-                    ]));
-                }
-                if let (Some(active), Some(new)) = (u.active(), c.manifest.as_ref()) {
-                    lines.push(Line::styled(
-                        "Changes against the active manifest:",
-                        theme.bold(),
-                    ));
-                    lines.extend(diff_lines(&ManifestDiff::between(active, new), theme));
-                }
-            }
-            lines.push(Line::raw(""));
-            match (&u.error, update_blocker(u, &app.keys)) {
-                (Some(e), _) => lines.push(Line::styled(format!("✗ {e}"), theme.bad())),
-                (None, Some(b)) => lines.push(Line::styled(format!("✗ {b}"), theme.bad())),
-                (None, None) => lines.push(Line::styled(
-                    format!(
-                        "Press Enter, then type {} to sign and send.",
-                        text::CONFIRM_UPDATE_WORD
-                    ),
-                    theme.bold(),
-                )),
-            }
-            if let (Some(old), Some(now)) = (&u.raced, &u.audit)
-                && let (Some(a), Some(b)) = (
-                    old.active().and_then(|e| e.manifest.as_ref()),
-                    now.active().and_then(|e| e.manifest.as_ref()),
-                )
-            {
-                lines.push(Line::styled(text::CHANGED_MEANWHILE, theme.bold()));
-                lines.extend(diff_lines(&ManifestDiff::between(a, b), theme));
-                if u.busy.is_none() {
-                    lines.push(Line::styled(text::STALE_NEXT, theme.bold()));
-                }
-            }
-        }
-        UpdateStep::Done => {
-            if let Some(o) = &u.outcome {
-                lines.push(Line::raw(""));
-                lines.push(Line::styled(
-                    text::update_done(o.generation, &o.transition.short()),
-                    theme.ok(),
-                ));
-            }
-        }
-    }
-    lines.extend(busy_line(u.busy, theme));
-    lines
-}
 
 // ----------------------------------------------------------------------------------------
 // Keys

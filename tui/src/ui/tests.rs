@@ -18,6 +18,7 @@ use super::components::popup::Popup;
 use super::effects::{self, BundleExport, Effect, Event, LoadedManifest};
 use super::keymap::{self, Key};
 use super::render;
+use super::screens::update::UpdateStep;
 use crate::keystore::{Backend, KeyInfo, KeyKind};
 use crate::ops::{
     self, CoordinatorState, DrillReport, EvidenceView, SetupOutcome, SigningKeySource, StatusView,
@@ -660,7 +661,7 @@ fn a_stale_update_is_explained_with_what_changed_meanwhile() {
     let Screen::Update(u) = &app.screen else {
         panic!()
     };
-    assert_eq!(u.step, app::UpdateStep::Review);
+    assert_eq!(u.step, UpdateStep::Review);
     // Confirming again signs against the new latest transition.
     press(&mut app, Key::Enter);
     type_str(&mut app, "update");

@@ -13,15 +13,15 @@
 
 pub mod dashboard;
 pub mod keys;
+pub mod update;
 
-use super::app::{
-    HistoryView, RecoveryStep, RecoveryWizard, SetupStep, SetupWizard, UpdateStep, UpdateView,
-};
+use super::app::{HistoryView, RecoveryStep, RecoveryWizard, SetupStep, SetupWizard};
 use super::components::popup::Popup;
 use super::effects::Effect;
 use super::keymap::Context;
 use super::text;
 pub use keys::KeysScreen;
+use update::{UpdateStep, UpdateView};
 
 /// The active screen.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ impl Screen {
         match self {
             Screen::Setup(w) => w.in_ceremony(),
             Screen::Recovery(r) => r.in_ceremony(),
-            Screen::Update(u) => u.step == UpdateStep::Review,
+            Screen::Update(u) => u.in_ceremony(),
             _ => false,
         }
     }
