@@ -14,10 +14,7 @@ use super::screens::{Outcome, dashboard};
 use super::shared::{Health, KeysState, default_name};
 use super::text;
 use crate::keystore::{KeyInfo, KeyKind};
-use crate::ops::{
-    AuditedHistory, CoordinatorState, DrillReport, Preflight, Reverify, SetupOutcome, StatusView,
-};
-use seedward_shared::proto::v1 as pb;
+use crate::ops::{AuditedHistory, CoordinatorState, DrillReport, SetupOutcome, StatusView};
 
 /// Where the Coordinator is, for the status bar.
 #[derive(Debug, Clone)]
@@ -219,96 +216,6 @@ impl Default for SetupWizard {
 // ----------------------------------------------------------------------------------------
 // Recovery wizard
 // ----------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecoveryStep {
-    Key,
-    Decrypt,
-    Preflight,
-    Identity,
-    Send,
-    Reverify,
-    Checklist,
-}
-
-impl RecoveryStep {
-    pub const ALL: [RecoveryStep; 7] = [
-        RecoveryStep::Key,
-        RecoveryStep::Decrypt,
-        RecoveryStep::Preflight,
-        RecoveryStep::Identity,
-        RecoveryStep::Send,
-        RecoveryStep::Reverify,
-        RecoveryStep::Checklist,
-    ];
-
-    pub fn index(self) -> usize {
-        Self::ALL.iter().position(|s| *s == self).unwrap_or(0)
-    }
-
-    pub fn title(self) -> &'static str {
-        text::RECOVERY_STEPS[self.index()]
-    }
-}
-
-/// How a step went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StepState {
-    Pending,
-    Running,
-    Done(String),
-    Failed(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct RecoveryWizard {
-    pub step: RecoveryStep,
-    pub states: Vec<StepState>,
-    pub list: ListState,
-    pub key: Option<String>,
-    pub preflight: Option<Preflight>,
-    pub response: Option<pb::RecoverResponse>,
-    pub reverify: Option<Reverify>,
-    /// The share is decrypted and held by the effect runner (never by the UI state).
-    pub share_loaded: bool,
-}
-
-impl RecoveryWizard {
-    pub fn new() -> Self {
-        Self {
-            step: RecoveryStep::Key,
-            states: vec![StepState::Pending; RecoveryStep::ALL.len()],
-            list: ListState::default(),
-            key: None,
-            preflight: None,
-            response: None,
-            reverify: None,
-            share_loaded: false,
-        }
-    }
-
-    pub fn state(&self, step: RecoveryStep) -> &StepState {
-        &self.states[step.index()]
-    }
-
-    fn set(&mut self, step: RecoveryStep, state: StepState) {
-        self.states[step.index()] = state;
-    }
-
-    pub fn in_ceremony(&self) -> bool {
-        self.step != RecoveryStep::Checklist && self.key.is_some()
-    }
-
-    pub fn running(&self) -> bool {
-        self.states.contains(&StepState::Running)
-    }
-}
-
-impl Default for RecoveryWizard {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 // ----------------------------------------------------------------------------------------
 // History audit
@@ -659,18 +566,8 @@ fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
             effects
         }
         Screen::Recovery(r) => {
-            let (effects, leave) = update_recovery(r, action, &keys);
-            let mut effects = effects;
-            match leave {
-                Leave::Stay => {}
-                Leave::Dashboard => {
-                    app.screen = Screen::Dashboard;
-                    effects.push(Effect::ForgetShare);
-                    effects.push(Effect::Refresh);
-                }
-                Leave::Confirm(popup) => app.popup = Some(popup),
-            }
-            effects
+            let outcome = r.update(action, &keys);
+            app.apply(outcome)
         }
         Screen::History(h) => {
             if let Some(input) = h.bundle_input.as_mut() {
@@ -796,21 +693,7 @@ fn confirmed(app: &mut App, then: Confirmed) -> Vec<Effect> {
                 policies: loaded.policies.clone(),
             }]
         }
-        (Screen::Recovery(r), Confirmed::Recover) => {
-            let (Some(key), Some(preflight)) = (r.key.clone(), r.preflight.clone()) else {
-                return Vec::new();
-            };
-            r.step = RecoveryStep::Send;
-            r.set(
-                RecoveryStep::Identity,
-                StepState::Done(text::IDENTITY_CONFIRMED.into()),
-            );
-            r.set(RecoveryStep::Send, StepState::Running);
-            vec![Effect::SendRecovery {
-                owner_key: key,
-                preflight: Box::new(preflight),
-            }]
-        }
+        (Screen::Recovery(r), Confirmed::Recover) => r.confirmed(),
         (Screen::Update(u), Confirmed::Update) => u.confirmed(&app.keys),
         _ => Vec::new(),
     }
@@ -1032,112 +915,6 @@ fn update_setup(w: &mut SetupWizard, action: Action, keys: &KeysState) -> (Vec<E
     }
 }
 
-fn update_recovery(
-    r: &mut RecoveryWizard,
-    action: Action,
-    keys: &KeysState,
-) -> (Vec<Effect>, Leave) {
-    if r.list.type_filter(action) {
-        return (Vec::new(), Leave::Stay);
-    }
-    if action == Action::Back {
-        if r.list.filter.is_some() {
-            r.list.filter = None;
-            return (Vec::new(), Leave::Stay);
-        }
-        if r.running() {
-            return (Vec::new(), Leave::Stay);
-        }
-        return (Vec::new(), Leave::Dashboard);
-    }
-    if r.running() {
-        return (Vec::new(), Leave::Stay);
-    }
-    let owners: Vec<&KeyInfo> = keys
-        .of_kind(KeyKind::SeedShareOwner)
-        .filter(|k| r.list.matches(&format!("{} {}", k.name, k.fingerprint)))
-        .collect();
-    match r.step {
-        RecoveryStep::Key => match action {
-            Action::Select => {
-                let Some(key) = owners.get(r.list.cursor) else {
-                    return (Vec::new(), Leave::Stay);
-                };
-                r.key = Some(key.name.clone());
-                r.set(
-                    RecoveryStep::Key,
-                    StepState::Done(text::key_chosen(&key.name, &key.fingerprint)),
-                );
-                r.step = RecoveryStep::Decrypt;
-                r.set(RecoveryStep::Decrypt, StepState::Running);
-                (
-                    vec![Effect::DecryptShare {
-                        owner_key: key.name.clone(),
-                    }],
-                    Leave::Stay,
-                )
-            }
-            other => {
-                r.list.navigate(other, owners.len());
-                (Vec::new(), Leave::Stay)
-            }
-        },
-        RecoveryStep::Decrypt | RecoveryStep::Preflight => {
-            // Enter after a failure retries the failed step, explicitly.
-            if action != Action::Select {
-                return (Vec::new(), Leave::Stay);
-            }
-            if let StepState::Failed(_) = r.state(RecoveryStep::Decrypt) {
-                r.step = RecoveryStep::Key;
-                r.key = None;
-                r.set(RecoveryStep::Decrypt, StepState::Pending);
-                r.set(RecoveryStep::Key, StepState::Pending);
-                return (vec![Effect::ForgetShare], Leave::Stay);
-            }
-            if let StepState::Failed(_) = r.state(RecoveryStep::Preflight) {
-                r.set(RecoveryStep::Preflight, StepState::Running);
-                return (vec![Effect::Preflight], Leave::Stay);
-            }
-            (Vec::new(), Leave::Stay)
-        }
-        RecoveryStep::Identity => {
-            if action == Action::Select {
-                let latest = r
-                    .preflight
-                    .as_ref()
-                    .map(|p| p.latest.to_string())
-                    .unwrap_or_default();
-                let address = r
-                    .preflight
-                    .as_ref()
-                    .map(|p| p.status.address.clone())
-                    .unwrap_or_default();
-                return (
-                    Vec::new(),
-                    Leave::Confirm(Popup::Typed {
-                        title: text::CONFIRM_RECOVER_TITLE.into(),
-                        body: text::confirm_recover_body(&latest, &address),
-                        expected: text::CONFIRM_RECOVER_WORD,
-                        input: Input {
-                            value: String::new(),
-                            masked: false,
-                        },
-                        then: Confirmed::Recover,
-                    }),
-                );
-            }
-            (Vec::new(), Leave::Stay)
-        }
-        RecoveryStep::Send | RecoveryStep::Reverify => (Vec::new(), Leave::Stay),
-        RecoveryStep::Checklist => {
-            if action == Action::Select {
-                return (Vec::new(), Leave::Dashboard);
-            }
-            (Vec::new(), Leave::Stay)
-        }
-    }
-}
-
 /// Applies an effect's result.
 pub fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
     let before = app.screen.pane_key();
@@ -1150,6 +927,10 @@ pub fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
 
 fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
     let event = match &mut app.screen {
+        Screen::Recovery(r) => match r.on_event(event) {
+            Ok(outcome) => return app.apply(outcome),
+            Err(event) => event,
+        },
         Screen::Update(u) => match u.on_event(event) {
             Ok(outcome) => return app.apply(outcome),
             Err(event) => event,
@@ -1365,100 +1146,10 @@ fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Event::Decrypted(result) => {
-            let Screen::Recovery(r) = &mut app.screen else {
-                return vec![Effect::ForgetShare];
-            };
-            match result {
-                Ok(fingerprint) => {
-                    r.share_loaded = true;
-                    r.set(
-                        RecoveryStep::Decrypt,
-                        StepState::Done(text::share_decrypted(&fingerprint)),
-                    );
-                    r.step = RecoveryStep::Preflight;
-                    r.set(RecoveryStep::Preflight, StepState::Running);
-                    vec![Effect::Preflight]
-                }
-                Err(e) => {
-                    r.set(RecoveryStep::Decrypt, StepState::Failed(e));
-                    Vec::new()
-                }
-            }
-        }
-        Event::Preflighted(result) => {
-            let Screen::Recovery(r) = &mut app.screen else {
-                return vec![Effect::ForgetShare];
-            };
-            match result {
-                Ok(preflight) => {
-                    r.set(
-                        RecoveryStep::Preflight,
-                        StepState::Done(text::preflight_ok(
-                            preflight.generation,
-                            &preflight.latest.short(),
-                        )),
-                    );
-                    r.preflight = Some(*preflight);
-                    r.step = RecoveryStep::Identity;
-                }
-                Err(e) => r.set(RecoveryStep::Preflight, StepState::Failed(e)),
-            }
-            Vec::new()
-        }
-        Event::RecoverySent(result) => {
-            let Screen::Recovery(r) = &mut app.screen else {
-                return Vec::new();
-            };
-            r.share_loaded = false;
-            match result {
-                Ok(response) => {
-                    r.set(
-                        RecoveryStep::Send,
-                        StepState::Done(text::RECOVERY_ACCEPTED.into()),
-                    );
-                    r.step = RecoveryStep::Reverify;
-                    r.set(RecoveryStep::Reverify, StepState::Running);
-                    r.response = Some((*response).clone());
-                    let Some(preflight) = r.preflight.clone() else {
-                        return Vec::new();
-                    };
-                    vec![Effect::Reverify {
-                        preflight: Box::new(preflight),
-                        response,
-                    }]
-                }
-                Err(e) => {
-                    r.set(RecoveryStep::Send, StepState::Failed(e));
-                    Vec::new()
-                }
-            }
-        }
-        Event::Reverified(result) => {
-            let Screen::Recovery(r) = &mut app.screen else {
-                return Vec::new();
-            };
-            match result {
-                Ok(rv) => {
-                    let ok = rv.root_ca_matches_pin && rv.history_unchanged;
-                    let state = if ok {
-                        StepState::Done(text::REVERIFIED.into())
-                    } else {
-                        StepState::Failed(text::reverify_problems(
-                            rv.root_ca_matches_pin,
-                            rv.history_unchanged,
-                        ))
-                    };
-                    r.set(RecoveryStep::Reverify, state);
-                    r.reverify = Some(*rv);
-                    r.step = RecoveryStep::Checklist;
-                    r.set(RecoveryStep::Checklist, StepState::Done(String::new()));
-                }
-                Err(e) => r.set(RecoveryStep::Reverify, StepState::Failed(e)),
-            }
-            app.refreshing = true;
-            vec![Effect::Refresh]
-        }
+        // A share decrypted for a wizard that was left meanwhile is dropped at once.
+        Event::Decrypted(_) | Event::Preflighted(_) => vec![Effect::ForgetShare],
+        // Only the recovery screen (above) takes these.
+        Event::RecoverySent(_) | Event::Reverified(_) => Vec::new(),
         Event::Audited(result) => {
             if let Screen::History(h) = &mut app.screen {
                 h.loading = false;

@@ -8,8 +8,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use seedward_shared::manifest::ManifestDiff;
 
 use super::app::{
-    App, DetailView, HistoryView, KeyChoice, Location, ManifestChoice, RecoveryStep,
-    RecoveryWizard, SetupStep, SetupWizard, StepState,
+    App, DetailView, HistoryView, KeyChoice, Location, ManifestChoice, SetupStep, SetupWizard,
 };
 use super::components::coordinator::{coordinator_lines, evidence_spans};
 use super::components::list::choice_lines;
@@ -24,7 +23,7 @@ use super::shared::Health;
 use super::text;
 use super::theme::Theme;
 use crate::keystore::KeyKind;
-use crate::ops::{CoordinatorState, SigningKeySource};
+use crate::ops::SigningKeySource;
 
 /// Smallest terminal the UI lays out for.
 pub const MIN_WIDTH: u16 = 80;
@@ -57,7 +56,7 @@ fn draw(app: &App, frame: &mut Frame, pane: &mut PaneScroll) {
     match &app.screen {
         Screen::Dashboard => dashboard::render(frame, body, &app.health, &app.keys, theme),
         Screen::Setup(w) => setup(app, w, frame, body, theme, pane),
-        Screen::Recovery(r) => recovery(app, r, frame, body, theme, pane),
+        Screen::Recovery(r) => r.render(frame, body, &app.keys, theme, pane),
         Screen::History(h) => history(h, frame, body, theme),
         Screen::Update(u) => u.render(frame, body, &app.keys, theme, pane),
         Screen::Keys(k) => k.render(frame, body, &app.keys, theme),
@@ -480,143 +479,6 @@ fn setup_drill(w: &SetupWizard, theme: Theme) -> Vec<Line<'static>> {
 // ----------------------------------------------------------------------------------------
 // Recovery wizard
 // ----------------------------------------------------------------------------------------
-
-fn recovery(
-    app: &App,
-    r: &RecoveryWizard,
-    frame: &mut Frame,
-    area: Rect,
-    theme: Theme,
-    pane: &mut PaneScroll,
-) {
-    let (left, right) = split_steps(area);
-    let rows = RecoveryStep::ALL
-        .iter()
-        .map(|s| {
-            let (mark, style) = match r.state(*s) {
-                StepState::Done(_) => ("✓", theme.ok()),
-                StepState::Failed(_) => ("✗", theme.bad()),
-                StepState::Running => ("…", theme.warn()),
-                StepState::Pending if *s == r.step => {
-                    ("▶", theme.bold().add_modifier(Modifier::REVERSED))
-                }
-                StepState::Pending => (" ", theme.dim()),
-            };
-            (s.title().to_string(), mark, style)
-        })
-        .collect();
-    step_list(frame, left, text::RECOVERY_TITLE, rows);
-    let (title, lines) = recovery_pane(app, r, right, theme);
-    frame.render_stateful_widget(
-        ScrollPane::new(&title, lines, Context::Recovery, theme),
-        right,
-        pane,
-    );
-}
-
-fn recovery_pane(
-    app: &App,
-    r: &RecoveryWizard,
-    right: Rect,
-    theme: Theme,
-) -> (String, Vec<Line<'static>>) {
-    let width = right.width.saturating_sub(2) as usize;
-    let mut lines: Vec<Line<'static>> = Vec::new();
-    if r.step == RecoveryStep::Key {
-        lines.push(Line::raw(text::RECOVERY_KEY_INTRO));
-        lines.push(Line::raw(""));
-        let owners: Vec<String> = app
-            .keys
-            .of_kind(KeyKind::SeedShareOwner)
-            .filter(|k| r.list.matches(&format!("{} {}", k.name, k.fingerprint)))
-            .map(|k| format!("{}  {}  ({})", k.name, k.fingerprint, k.backend.as_str()))
-            .collect();
-        if owners.is_empty() {
-            lines.push(Line::styled(text::RECOVERY_NO_KEYS, theme.warn()));
-        }
-        lines.extend(choice_lines(&owners, r.list.cursor, theme));
-        lines.extend(r.list.filter_line(theme));
-    } else {
-        // A log of the steps so far.
-        for step in RecoveryStep::ALL.iter().take(r.step.index() + 1) {
-            let line = match r.state(*step) {
-                StepState::Done(m) if !m.is_empty() => {
-                    Line::styled(format!("✓ {}: {m}", step.title()), theme.ok())
-                }
-                StepState::Failed(m) => {
-                    Line::styled(format!("✗ {}: {m}", step.title()), theme.bad())
-                }
-                StepState::Running => Line::styled(
-                    format!("… {}: {}", step.title(), text::RUNNING),
-                    theme.warn(),
-                ),
-                _ => continue,
-            };
-            lines.push(line);
-        }
-        lines.push(Line::raw(""));
-        let failed = r
-            .states
-            .iter()
-            .position(|s| matches!(s, StepState::Failed(_)));
-        match r.step {
-            RecoveryStep::Identity => {
-                lines.push(Line::styled(text::IDENTITY_INTRO, theme.bold()));
-                if let Some(p) = &r.preflight {
-                    lines.extend(coordinator_lines(&p.status, theme, width));
-                }
-            }
-            RecoveryStep::Checklist => {
-                if let Some(rv) = &r.reverify {
-                    let check = |ok: bool, t: &str| {
-                        if ok {
-                            Line::styled(format!("✓ {t}"), theme.ok())
-                        } else {
-                            Line::styled(format!("✗ {t}"), theme.bad())
-                        }
-                    };
-                    lines.push(check(
-                        rv.status.state == CoordinatorState::Ready,
-                        "the Coordinator is ready",
-                    ));
-                    lines.push(check(
-                        rv.root_ca_matches_pin,
-                        "its root CA key equals the pinned one",
-                    ));
-                    lines.push(check(rv.history_unchanged, "the history is unchanged"));
-                    lines.push(Line::raw(""));
-                    if rv.mesh_ca_changed {
-                        lines.push(Line::styled(
-                            "⚠ the mesh CA changed (new mesh-ca.pem saved)",
-                            theme.warn(),
-                        ));
-                    }
-                }
-                for item in text::CHECKLIST {
-                    lines.push(Line::raw(item));
-                }
-                lines.push(Line::raw(""));
-                lines.push(Line::styled(text::RECOVERY_DONE, theme.bold()));
-            }
-            _ => {}
-        }
-        if let Some(i) = failed {
-            let next = if i == RecoveryStep::Decrypt.index() {
-                text::RECOVERY_DECRYPT_FAILED
-            } else {
-                text::RECOVERY_NEXT_FAILED
-            };
-            lines.push(Line::styled(next, theme.bold()));
-        }
-    }
-    let title = format!(
-        "{}/{} {}",
-        r.step.index() + 1,
-        RecoveryStep::ALL.len(),
-        r.step.title()
-    );
-    (title, lines)
-}
 
 // ----------------------------------------------------------------------------------------
 // History audit

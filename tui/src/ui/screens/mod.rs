@@ -13,14 +13,16 @@
 
 pub mod dashboard;
 pub mod keys;
+pub mod recovery;
 pub mod update;
 
-use super::app::{HistoryView, RecoveryStep, RecoveryWizard, SetupStep, SetupWizard};
+use super::app::{HistoryView, SetupStep, SetupWizard};
 use super::components::popup::Popup;
 use super::effects::Effect;
 use super::keymap::Context;
 use super::text;
 pub use keys::KeysScreen;
+use recovery::RecoveryWizard;
 use update::{UpdateStep, UpdateView};
 
 /// The active screen.
@@ -53,7 +55,7 @@ impl Screen {
             Screen::Keys(k) => k.typing(),
             Screen::History(h) => h.list.filtering || h.bundle_input.is_some(),
             Screen::Update(u) => u.list.filtering,
-            Screen::Recovery(r) => r.list.filtering,
+            Screen::Recovery(r) => r.typing(),
             Screen::Dashboard => false,
         }
     }
@@ -66,10 +68,7 @@ impl Screen {
                 SetupStep::Keys | SetupStep::Manifest => vec![Context::Setup, Context::List],
                 _ => vec![Context::Setup],
             },
-            Screen::Recovery(r) if r.step == RecoveryStep::Key => {
-                vec![Context::Recovery, Context::List]
-            }
-            Screen::Recovery(_) => vec![Context::Recovery],
+            Screen::Recovery(r) => r.contexts(),
             Screen::History(_) => vec![Context::History, Context::List],
             Screen::Update(u) if u.step == UpdateStep::Pick => vec![Context::Update, Context::List],
             Screen::Update(_) => vec![Context::Update],
