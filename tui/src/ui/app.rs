@@ -10,11 +10,12 @@ use super::components::scroll_pane::PaneScroll;
 use super::effects::{Effect, Event, LoadedManifest};
 use super::keymap::{Action, Context};
 pub use super::screens::Screen;
+pub use super::screens::history::HistoryView;
 use super::screens::{Outcome, dashboard};
 use super::shared::{Health, KeysState, default_name};
 use super::text;
 use crate::keystore::{KeyInfo, KeyKind};
-use crate::ops::{AuditedHistory, CoordinatorState, DrillReport, SetupOutcome, StatusView};
+use crate::ops::{CoordinatorState, DrillReport, SetupOutcome, StatusView};
 
 /// Where the Coordinator is, for the status bar.
 #[derive(Debug, Clone)]
@@ -214,202 +215,6 @@ impl Default for SetupWizard {
 }
 
 // ----------------------------------------------------------------------------------------
-// Recovery wizard
-// ----------------------------------------------------------------------------------------
-
-// ----------------------------------------------------------------------------------------
-// History audit
-// ----------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DetailView {
-    Structured,
-    Raw,
-    Diff,
-    LineDiff,
-}
-
-impl DetailView {
-    pub fn next(self) -> Self {
-        match self {
-            DetailView::Structured => DetailView::Raw,
-            DetailView::Raw => DetailView::Diff,
-            DetailView::Diff => DetailView::LineDiff,
-            DetailView::LineDiff => DetailView::Structured,
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            DetailView::Structured => text::VIEW_STRUCTURED,
-            DetailView::Raw => text::VIEW_RAW,
-            DetailView::Diff => text::VIEW_DIFF,
-            DetailView::LineDiff => text::VIEW_LINE_DIFF,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct HistoryView {
-    pub audit: Option<Box<AuditedHistory>>,
-    pub error: Option<String>,
-    pub loading: bool,
-    pub list: ListState,
-    pub view: DetailView,
-    /// Index of the generation marked as the "from" side of a diff.
-    pub mark: Option<usize>,
-    /// Lines scrolled in the detail pane.
-    pub detail_scroll: u16,
-    /// Typing the path of a bundle to verify offline.
-    pub bundle_input: Option<Input>,
-    /// The bundle exported last from this screen (offered when verifying).
-    pub last_bundle: Option<PathBuf>,
-    /// An export or offline verification is running.
-    pub bundle_busy: Option<&'static str>,
-    /// Bumped by [`HistoryView::set_audit`]; keys [`HistoryView::visible`]'s cache.
-    audit_epoch: u64,
-    visible_cache: VisibleCache,
-}
-
-/// The filtered timeline, computed once per (audit, filter) instead of on every frame and
-/// key press: with 100,000 entries, filtering formats and searches every entry (about
-/// 130 ms here), while a frame must take under 2 ms (docs/PERFORMANCE.md).
-#[derive(Default)]
-struct VisibleCache(std::sync::Mutex<Option<CachedVisible>>);
-
-/// (audit epoch, filter text, the indices it lets through).
-type CachedVisible = (u64, String, std::sync::Arc<[usize]>);
-
-impl Clone for VisibleCache {
-    /// A clone starts empty: the cache is derived state, recomputed on first use.
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl std::fmt::Debug for VisibleCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("VisibleCache")
-    }
-}
-
-impl HistoryView {
-    pub fn new() -> Self {
-        Self {
-            audit: None,
-            error: None,
-            loading: true,
-            list: ListState::default(),
-            view: DetailView::Structured,
-            mark: None,
-            detail_scroll: 0,
-            bundle_input: None,
-            last_bundle: None,
-            bundle_busy: None,
-            audit_epoch: 0,
-            visible_cache: VisibleCache::default(),
-        }
-    }
-
-    /// Replaces the audited history (and invalidates the filtered timeline).
-    pub fn set_audit(&mut self, audit: Option<Box<AuditedHistory>>) {
-        self.audit = audit;
-        self.audit_epoch += 1;
-    }
-
-    /// Indices of the entries the filter lets through, newest first. Cached per audit
-    /// (set through [`HistoryView::set_audit`]) and filter text.
-    pub fn visible(&self) -> std::sync::Arc<[usize]> {
-        let filter = self
-            .list
-            .filter
-            .as_ref()
-            .map(|f| f.value.clone())
-            .unwrap_or_default();
-        // A poisoned lock only means a panic elsewhere mid-update: recompute.
-        let mut cache = self
-            .visible_cache
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let mut narrow_from = None;
-        if let Some((epoch, cached_filter, indices)) = cache.as_ref()
-            && *epoch == self.audit_epoch
-        {
-            if *cached_filter == filter {
-                return indices.clone();
-            }
-            // Typing one more character: whatever the longer filter lets through, the
-            // shorter one did (the match is a case-insensitive substring test), so only
-            // the previous result needs searching.
-            if filter
-                .to_lowercase()
-                .contains(&cached_filter.to_lowercase())
-            {
-                narrow_from = Some(indices.clone());
-            }
-        }
-        let indices: std::sync::Arc<[usize]> = self.compute_visible(narrow_from.as_deref()).into();
-        *cache = Some((self.audit_epoch, filter, indices.clone()));
-        indices
-    }
-
-    /// The entries `filter` lets through, newest first; only among `within` (newest first)
-    /// when given.
-    fn compute_visible(&self, within: Option<&[usize]>) -> Vec<usize> {
-        let Some(audit) = &self.audit else {
-            return Vec::new();
-        };
-        let needle = match &self.list.filter {
-            Some(f) if !f.value.is_empty() => f.value.to_lowercase(),
-            _ => return (0..audit.entries.len()).rev().collect(),
-        };
-        // The searched line, "<generation> <transition hash> <manifest hash>", is digits and
-        // lowercase hex only: it is built in one reused buffer and needs no lowercasing.
-        let mut line = String::with_capacity(160);
-        let mut keep = |i: usize| {
-            use std::fmt::Write as _;
-            let Some(e) = audit.entries.get(i) else {
-                return false;
-            };
-            line.clear();
-            // Writing into a String cannot fail.
-            let _ = write!(
-                line,
-                "{} {} {}",
-                e.chain.generation, e.chain.transition_hash, e.chain.manifest_hash
-            );
-            line.contains(needle.as_str())
-        };
-        match within {
-            Some(within) => within.iter().copied().filter(|&i| keep(i)).collect(),
-            None => (0..audit.entries.len())
-                .rev()
-                .filter(|&i| keep(i))
-                .collect(),
-        }
-    }
-
-    pub fn selected(&self) -> Option<usize> {
-        self.visible().get(self.list.cursor).copied()
-    }
-}
-
-impl Default for HistoryView {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-// ----------------------------------------------------------------------------------------
-// Manifest update
-// ----------------------------------------------------------------------------------------
-
-// ----------------------------------------------------------------------------------------
-// Owner keys screen
-// ----------------------------------------------------------------------------------------
-
-// ----------------------------------------------------------------------------------------
 // App
 // ----------------------------------------------------------------------------------------
 
@@ -491,14 +296,6 @@ impl App {
         }
         outcome.effects
     }
-
-    fn error(&mut self, title: &str, body: impl Into<String>) {
-        self.popup = Some(Popup::error(title, body));
-    }
-
-    fn notice(&mut self, title: &str, body: impl Into<String>) {
-        self.popup = Some(Popup::notice(title, body));
-    }
 }
 
 /// Applies a key's action.
@@ -570,78 +367,8 @@ fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
             app.apply(outcome)
         }
         Screen::History(h) => {
-            if let Some(input) = h.bundle_input.as_mut() {
-                match action {
-                    Action::Char(c) => input.push(c),
-                    Action::DeleteChar => input.pop(),
-                    Action::Back => h.bundle_input = None,
-                    Action::Select => {
-                        let path = PathBuf::from(input.value.trim());
-                        h.bundle_input = None;
-                        if path.as_os_str().is_empty() {
-                            return Vec::new();
-                        }
-                        h.bundle_busy = Some(text::VERIFYING_BUNDLE);
-                        return vec![Effect::VerifyBundle { path }];
-                    }
-                    _ => {}
-                }
-                return Vec::new();
-            }
-            if h.list.type_filter(action) {
-                return Vec::new();
-            }
-            let len = h.visible().len();
-            match action {
-                Action::ExportBundle => {
-                    if h.bundle_busy.is_some() {
-                        return Vec::new();
-                    }
-                    let Some(audit) = h.audit.clone() else {
-                        return Vec::new();
-                    };
-                    h.bundle_busy = Some(text::EXPORTING_BUNDLE);
-                    return vec![Effect::ExportBundle { audit }];
-                }
-                Action::VerifyBundle => {
-                    if h.bundle_busy.is_some() {
-                        return Vec::new();
-                    }
-                    let value = h
-                        .last_bundle
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default();
-                    h.bundle_input = Some(Input {
-                        value,
-                        masked: false,
-                    });
-                }
-                Action::Back if h.list.filter.is_some() => {
-                    h.list.filter = None;
-                }
-                Action::Back => {
-                    app.screen = Screen::Dashboard;
-                }
-                Action::Refresh => {
-                    h.loading = true;
-                    return vec![Effect::Audit];
-                }
-                Action::NextView => {
-                    h.view = h.view.next();
-                    h.detail_scroll = 0;
-                }
-                Action::Mark => {
-                    h.mark = h.selected();
-                }
-                Action::ScrollDown => h.detail_scroll = h.detail_scroll.saturating_add(5),
-                Action::ScrollUp => h.detail_scroll = h.detail_scroll.saturating_sub(5),
-                other => {
-                    h.list.navigate(other, len);
-                    h.detail_scroll = 0;
-                }
-            }
-            Vec::new()
+            let outcome = h.update(action);
+            app.apply(outcome)
         }
         Screen::Update(u) => {
             let outcome = u.update(action, &keys);
@@ -926,7 +653,14 @@ pub fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
 }
 
 fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
+    if let Some(popup) = report(&event) {
+        app.popup = Some(popup);
+    }
     let event = match &mut app.screen {
+        Screen::History(h) => match h.on_event(event) {
+            Ok(outcome) => return app.apply(outcome),
+            Err(event) => event,
+        },
         Screen::Recovery(r) => match r.on_event(event) {
             Ok(outcome) => return app.apply(outcome),
             Err(event) => event,
@@ -938,34 +672,6 @@ fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
         _ => event,
     };
     match event {
-        Event::BundleExported(result) => {
-            if let Screen::History(h) = &mut app.screen {
-                h.bundle_busy = None;
-                if let Ok(export) = &result {
-                    h.last_bundle = Some(export.path.clone());
-                }
-            }
-            match result {
-                Ok(export) => {
-                    app.notice(text::BUNDLE_EXPORTED_TITLE, text::bundle_exported(&export))
-                }
-                Err(e) => app.error(text::BUNDLE_TITLE, e),
-            }
-            Vec::new()
-        }
-        Event::BundleVerified(result) => {
-            if let Screen::History(h) = &mut app.screen {
-                h.bundle_busy = None;
-            }
-            match result {
-                Ok(check) if check.ok => {
-                    app.notice(text::BUNDLE_VERIFIED_TITLE, text::bundle_verified(&check))
-                }
-                Ok(check) => app.error(text::BUNDLE_FAILED_TITLE, text::bundle_verified(&check)),
-                Err(e) => app.error(text::BUNDLE_TITLE, e),
-            }
-            Vec::new()
-        }
         Event::Status { result, latency_ms } => {
             app.refreshing = false;
             app.health = match result {
@@ -1022,30 +728,18 @@ fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
                     app.keys.list.retain(|k| k.name != info.name);
                     app.keys.list.push(info);
                 }
-                Err(e) => {
+                Err(_) => {
                     if let Screen::Setup(w) = &mut app.screen {
                         w.busy = None;
                     }
-                    app.error(text::KEY_ERROR_TITLE, e);
                 }
             }
             vec![Effect::ListKeys]
         }
-        Event::Exported(result) => {
-            match result {
-                Ok(path) => app.notice(
-                    text::EXPORTED_TITLE,
-                    text::exported(&path.display().to_string()),
-                ),
-                Err(e) => app.error(text::KEY_ERROR_TITLE, e),
-            }
-            Vec::new()
-        }
+        Event::Exported(_) => Vec::new(),
         Event::Manifests(result) => {
-            match (&mut app.screen, result) {
-                (Screen::Setup(w), Ok(files)) => w.manifest_files = files,
-                (_, Err(e)) => app.error(text::WORKSPACE_ERROR_TITLE, e),
-                _ => {}
+            if let (Screen::Setup(w), Ok(files)) = (&mut app.screen, result) {
+                w.manifest_files = files;
             }
             Vec::new()
         }
@@ -1068,11 +762,10 @@ fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
                 }
                 Vec::new()
             }
-            Err(e) => {
+            Err(_) => {
                 if let Screen::Setup(w) = &mut app.screen {
                     w.busy = None;
                 }
-                app.error(text::WORKSPACE_ERROR_TITLE, e);
                 Vec::new()
             }
         },
@@ -1150,24 +843,41 @@ fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
         Event::Decrypted(_) | Event::Preflighted(_) => vec![Effect::ForgetShare],
         // Only the recovery screen (above) takes these.
         Event::RecoverySent(_) | Event::Reverified(_) => Vec::new(),
-        Event::Audited(result) => {
-            if let Screen::History(h) = &mut app.screen {
-                h.loading = false;
-                match result {
-                    Ok(audit) => {
-                        h.set_audit(Some(audit));
-                        h.error = None;
-                        let len = h.visible().len();
-                        h.list.clamp(len);
-                    }
-                    Err(e) => h.error = Some(e),
-                }
-            }
-            Vec::new()
-        }
-        // Only the update screen (above) takes its result.
-        Event::Updated(_) => Vec::new(),
+        // Only the screen each is for (above) takes these; a bundle's outcome was reported.
+        Event::Updated(_)
+        | Event::Audited(_)
+        | Event::BundleExported(_)
+        | Event::BundleVerified(_) => Vec::new(),
     }
+}
+
+/// Results the user is told about in a popup, whichever screen is open.
+fn report(event: &Event) -> Option<Popup> {
+    Some(match event {
+        Event::KeyAdded(Err(e)) | Event::Exported(Err(e)) => {
+            Popup::error(text::KEY_ERROR_TITLE, e.clone())
+        }
+        Event::Exported(Ok(path)) => Popup::notice(
+            text::EXPORTED_TITLE,
+            text::exported(&path.display().to_string()),
+        ),
+        Event::Manifests(Err(e)) | Event::TemplateWritten(Err(e)) => {
+            Popup::error(text::WORKSPACE_ERROR_TITLE, e.clone())
+        }
+        Event::BundleExported(Ok(export)) => {
+            Popup::notice(text::BUNDLE_EXPORTED_TITLE, text::bundle_exported(export))
+        }
+        Event::BundleVerified(Ok(check)) if check.ok => {
+            Popup::notice(text::BUNDLE_VERIFIED_TITLE, text::bundle_verified(check))
+        }
+        Event::BundleVerified(Ok(check)) => {
+            Popup::error(text::BUNDLE_FAILED_TITLE, text::bundle_verified(check))
+        }
+        Event::BundleExported(Err(e)) | Event::BundleVerified(Err(e)) => {
+            Popup::error(text::BUNDLE_TITLE, e.clone())
+        }
+        _ => return None,
+    })
 }
 
 /// Whether a tick should refresh the status (not while one is in flight).

@@ -2,20 +2,17 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
-use seedward_shared::manifest::ManifestDiff;
 
-use super::app::{
-    App, DetailView, HistoryView, KeyChoice, Location, ManifestChoice, SetupStep, SetupWizard,
-};
+use super::app::{App, KeyChoice, Location, ManifestChoice, SetupStep, SetupWizard};
 use super::components::coordinator::{coordinator_lines, evidence_spans};
 use super::components::list::choice_lines;
-use super::components::manifest::{diff_lines, manifest_lines, validity_lines};
+use super::components::manifest::{manifest_lines, validity_lines};
 use super::components::scroll_pane::{PaneScroll, ScrollPane};
 use super::components::steps::{split_steps, step_list};
-use super::components::{block, busy_line, kind_word, label, truncate};
+use super::components::{busy_line, kind_word, label, truncate};
 use super::effects::LoadedManifest;
 use super::keymap::{self, Context};
 use super::screens::{Screen, dashboard};
@@ -23,7 +20,6 @@ use super::shared::Health;
 use super::text;
 use super::theme::Theme;
 use crate::keystore::KeyKind;
-use crate::ops::SigningKeySource;
 
 /// Smallest terminal the UI lays out for.
 pub const MIN_WIDTH: u16 = 80;
@@ -57,7 +53,7 @@ fn draw(app: &App, frame: &mut Frame, pane: &mut PaneScroll) {
         Screen::Dashboard => dashboard::render(frame, body, &app.health, &app.keys, theme),
         Screen::Setup(w) => setup(app, w, frame, body, theme, pane),
         Screen::Recovery(r) => r.render(frame, body, &app.keys, theme, pane),
-        Screen::History(h) => history(h, frame, body, theme),
+        Screen::History(h) => h.render(frame, body, theme),
         Screen::Update(u) => u.render(frame, body, &app.keys, theme, pane),
         Screen::Keys(k) => k.render(frame, body, &app.keys, theme),
     }
@@ -483,200 +479,6 @@ fn setup_drill(w: &SetupWizard, theme: Theme) -> Vec<Line<'static>> {
 // ----------------------------------------------------------------------------------------
 // History audit
 // ----------------------------------------------------------------------------------------
-
-fn history(h: &HistoryView, frame: &mut Frame, area: Rect, theme: Theme) {
-    let bundle_line = match (&h.bundle_input, h.bundle_busy) {
-        (Some(input), _) => Some(Line::from(vec![
-            Span::styled(text::BUNDLE_PROMPT, theme.bold()),
-            Span::raw(" > "),
-            Span::raw(input.shown()),
-            Span::styled("█", theme.key()),
-        ])),
-        (None, Some(busy)) => Some(Line::styled(busy, theme.warn())),
-        (None, None) => None,
-    };
-    let area = match bundle_line {
-        Some(line) => {
-            let [prompt, rest] =
-                Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
-            frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), prompt);
-            rest
-        }
-        None => area,
-    };
-    let [summary, main] = Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
-    let Some(audit) = &h.audit else {
-        let line = match (&h.error, h.loading) {
-            (Some(e), _) => Line::styled(format!("✗ {e}"), theme.bad()),
-            (None, true) => Line::styled(text::AUDITING, theme.warn()),
-            (None, false) => Line::raw(""),
-        };
-        frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), summary);
-        return;
-    };
-    let source = match audit.key_source {
-        SigningKeySource::SeedShare => text::KEY_FROM_SEED,
-        SigningKeySource::SavedKey => text::KEY_SAVED,
-        SigningKeySource::None => text::KEY_NONE,
-    };
-    let all = audit.all_verified();
-    let summary_line = Line::styled(
-        text::audit_summary(all, source, audit.failure.as_deref()),
-        if all { theme.ok() } else { theme.bad() },
-    );
-    frame.render_widget(
-        Paragraph::new(summary_line).wrap(Wrap { trim: true }),
-        summary,
-    );
-    let [left, right] =
-        Layout::horizontal([Constraint::Length(44), Constraint::Min(30)]).areas(main);
-
-    // Timeline, virtualized: only the rows on screen are formatted.
-    let visible = h.visible();
-    let rows = left
-        .height
-        .saturating_sub(3 + u16::from(h.list.filter.is_some())) as usize;
-    let offset = h.list.cursor.saturating_sub(rows.saturating_sub(1));
-    let mut lines = vec![Line::styled(text::HISTORY_COLUMNS, theme.bold())];
-    for (row, &i) in visible.iter().enumerate().skip(offset).take(rows) {
-        let e = &audit.entries[i];
-        let ok = e.verified();
-        let (pol, own) = e
-            .manifest
-            .as_ref()
-            .map(|m| {
-                (
-                    m.policies().len(),
-                    m.seedshare_owner_pub_keys().len() + m.workload_owner_pub_keys().len(),
-                )
-            })
-            .unwrap_or((0, 0));
-        let mark = if h.mark == Some(i) { "*" } else { " " };
-        let line = format!(
-            "{:>4}{mark}{} {}  {}  {:>3} {:>3}",
-            e.chain.generation,
-            if ok { "✓" } else { "✗" },
-            &e.chain.transition_hash.to_hex()[..12],
-            &e.chain.manifest_hash.to_hex()[..12],
-            pol,
-            own
-        );
-        let style = if row == h.list.cursor {
-            theme.selected()
-        } else if ok {
-            Style::new()
-        } else {
-            theme.bad()
-        };
-        lines.push(Line::styled(line, style));
-    }
-    lines.extend(h.list.filter_line(theme));
-    frame.render_widget(Paragraph::new(lines).block(block(text::TIMELINE)), left);
-
-    let width = right.width.saturating_sub(2) as usize;
-    let mut detail: Vec<Line> = Vec::new();
-    let mut title = h.view.title().to_string();
-    // The selection from the same `visible` list: `h.selected()` would filter all entries again.
-    if let Some(sel) = visible.get(h.list.cursor).copied() {
-        let e = &audit.entries[sel];
-        title = format!("{} · generation {}", h.view.title(), e.chain.generation);
-        if let seedward_shared::history::EntryStatus::Unverified(reason) = &e.chain.status {
-            detail.push(Line::styled(format!("✗ {reason}"), theme.bad()));
-        } else {
-            detail.push(Line::styled("✓ verified", theme.ok()));
-        }
-        match h.view {
-            DetailView::Structured => match &e.manifest {
-                Some(m) => detail.extend(manifest_lines(m, None, None, theme, width)),
-                None => detail.push(Line::styled(text::UNPARSEABLE, theme.bad())),
-            },
-            DetailView::Raw => {
-                for l in String::from_utf8_lossy(&e.manifest_bytes).lines() {
-                    detail.push(Line::raw(l.to_string()));
-                }
-            }
-            DetailView::Diff | DetailView::LineDiff => {
-                let from = h.mark.filter(|m| *m != sel).or_else(|| sel.checked_sub(1));
-                match from {
-                    None => detail.push(Line::raw(text::DIFF_FIRST)),
-                    Some(f) => {
-                        let old = &audit.entries[f];
-                        detail.push(Line::styled(
-                            text::diff_against(old.chain.generation, e.chain.generation),
-                            theme.bold(),
-                        ));
-                        if h.view == DetailView::Diff {
-                            match (&old.manifest, &e.manifest) {
-                                (Some(a), Some(b)) => {
-                                    detail.extend(diff_lines(&ManifestDiff::between(a, b), theme))
-                                }
-                                _ => detail.push(Line::styled(text::UNPARSEABLE, theme.bad())),
-                            }
-                        } else {
-                            detail.extend(line_diff(&old.manifest_bytes, &e.manifest_bytes, theme));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    frame.render_widget(
-        Paragraph::new(detail)
-            .block(block(&title))
-            .wrap(Wrap { trim: false })
-            .scroll((h.detail_scroll, 0)),
-        right,
-    );
-}
-
-fn line_diff(old: &[u8], new: &[u8], theme: Theme) -> Vec<Line<'static>> {
-    let old = String::from_utf8_lossy(old);
-    let new = String::from_utf8_lossy(new);
-    let diff = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
-    let mut out = Vec::new();
-    for (i, group) in diff.grouped_ops(2).iter().enumerate() {
-        if i > 0 {
-            out.push(Line::styled("  ⋯", theme.dim()));
-        }
-        for op in group {
-            for change in diff.iter_changes(op) {
-                let (sign, style) = match change.tag() {
-                    similar::ChangeTag::Delete => ("-", theme.bad()),
-                    similar::ChangeTag::Insert => ("+", theme.ok()),
-                    similar::ChangeTag::Equal => (" ", theme.dim()),
-                };
-                out.push(Line::styled(
-                    format!("{sign} {}", change.value().trim_end_matches('\n')),
-                    style,
-                ));
-            }
-        }
-    }
-    if out.is_empty() {
-        out.push(Line::raw(text::DIFF_EMPTY));
-    }
-    out
-}
-
-#[allow(dead_code, reason = "kept for a full-file view")]
-fn line_diff_all(old: &[u8], new: &[u8], theme: Theme) -> Vec<Line<'static>> {
-    let old = String::from_utf8_lossy(old);
-    let new = String::from_utf8_lossy(new);
-    let diff = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
-    let mut out = Vec::new();
-    for change in diff.iter_all_changes() {
-        let (sign, style) = match change.tag() {
-            similar::ChangeTag::Delete => ("-", theme.bad()),
-            similar::ChangeTag::Insert => ("+", theme.ok()),
-            similar::ChangeTag::Equal => (" ", theme.dim()),
-        };
-        out.push(Line::styled(
-            format!("{sign} {}", change.value().trim_end_matches('\n')),
-            style,
-        ));
-    }
-    out
-}
 
 // ----------------------------------------------------------------------------------------
 // Update

@@ -12,15 +12,17 @@
 //! | [`keys`] | the owner keys: list, generate, import, export |
 
 pub mod dashboard;
+pub mod history;
 pub mod keys;
 pub mod recovery;
 pub mod update;
 
-use super::app::{HistoryView, SetupStep, SetupWizard};
+use super::app::{SetupStep, SetupWizard};
 use super::components::popup::Popup;
 use super::effects::Effect;
 use super::keymap::Context;
 use super::text;
+use history::HistoryView;
 pub use keys::KeysScreen;
 use recovery::RecoveryWizard;
 use update::{UpdateStep, UpdateView};
@@ -53,7 +55,7 @@ impl Screen {
         match self {
             Screen::Setup(w) => w.import.is_some() || w.list.filtering,
             Screen::Keys(k) => k.typing(),
-            Screen::History(h) => h.list.filtering || h.bundle_input.is_some(),
+            Screen::History(h) => h.typing(),
             Screen::Update(u) => u.list.filtering,
             Screen::Recovery(r) => r.typing(),
             Screen::Dashboard => false,
@@ -69,7 +71,7 @@ impl Screen {
                 _ => vec![Context::Setup],
             },
             Screen::Recovery(r) => r.contexts(),
-            Screen::History(_) => vec![Context::History, Context::List],
+            Screen::History(h) => h.contexts(),
             Screen::Update(u) if u.step == UpdateStep::Pick => vec![Context::Update, Context::List],
             Screen::Update(_) => vec![Context::Update],
             Screen::Keys(k) => k.contexts(),
