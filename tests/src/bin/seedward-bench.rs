@@ -40,8 +40,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use seedward::client::{CoordinatorClient, Trust};
 use seedward::ops::{self, AuditedHistory, SigningKeySource};
-use seedward::ui::app::{App, HistoryView, Input, Location, Screen};
+use seedward::ui::app::{App, Location};
 use seedward::ui::render;
+use seedward::ui::screens::Screen;
+use seedward::ui::screens::history::HistoryView;
 use seedward_shared::history::{
     Digest, History, HistoryStore, LatestTransition, StoreError, StoreKey, Transition,
     verify_manifest_list,
@@ -1125,7 +1127,7 @@ async fn tui_section(bins: &Bins, opts: &Opts) -> Result<TuiReport> {
 
     let mut app = app;
     let mut view = HistoryView::new();
-    view.audit = Some(Box::new(audit));
+    view.set_audit(Some(Box::new(audit)));
     view.loading = false;
     app.screen = Screen::History(Box::new(view));
     let frame_reps = opts.reps(500, 100);
@@ -1137,15 +1139,12 @@ async fn tui_section(bins: &Bins, opts: &Opts) -> Result<TuiReport> {
     };
     report.frame_top = draw(&mut app)?;
     if let Screen::History(h) = &mut app.screen {
-        h.list.cursor = n / 2;
+        h.set_cursor(n / 2);
     }
     report.frame_middle = draw(&mut app)?;
     if let Screen::History(h) = &mut app.screen {
-        h.list.cursor = 0;
-        h.list.filter = Some(Input {
-            value: "9".into(),
-            masked: false,
-        });
+        h.set_cursor(0);
+        h.set_filter("9");
     }
     report.frame_filtered = draw(&mut app)?;
     eprintln!(

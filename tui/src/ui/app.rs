@@ -3,15 +3,13 @@
 
 use std::path::PathBuf;
 
-pub use super::components::input::Input;
+use super::components::input::Input;
 use super::components::list::ListState;
 use super::components::popup::{Confirmed, Popup, Reply};
 use super::components::scroll_pane::PaneScroll;
 use super::effects::{Effect, Event, LoadedManifest};
 use super::keymap::{Action, Context};
-pub use super::screens::Screen;
-pub use super::screens::history::HistoryView;
-use super::screens::{Outcome, dashboard};
+use super::screens::{Outcome, Screen, dashboard};
 use super::shared::{Health, KeysState, default_name};
 use super::text;
 use crate::keystore::{KeyInfo, KeyKind};

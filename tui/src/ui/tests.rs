@@ -12,12 +12,13 @@ use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
 use seedward_shared::proto::v1 as pb;
 
-use super::app::{self, App, HistoryView, Location, Screen};
-use super::components::input::Input;
+use super::app::{self, App, Location};
 use super::components::popup::Popup;
 use super::effects::{self, BundleExport, Effect, Event, LoadedManifest};
 use super::keymap::{self, Key};
 use super::render;
+use super::screens::Screen;
+use super::screens::history::HistoryView;
 use super::screens::update::UpdateStep;
 use crate::keystore::{Backend, KeyInfo, KeyKind};
 use crate::ops::{
@@ -734,8 +735,8 @@ fn history_filter_takes_typed_text() {
     let Screen::History(h) = &app.screen else {
         panic!("left the history screen")
     };
-    assert_eq!(h.list.filter.as_ref().unwrap().value, first[..12]);
-    assert_eq!(&*h.visible(), &[0], "only generation 1 matches");
+    assert_eq!(h.filter(), &first[..12]);
+    assert_eq!(h.visible(), &[0], "only generation 1 matches");
     assert!(h.bundle_busy.is_none() && h.bundle_input.is_none());
     press(&mut app, Key::Enter);
     assert!(!app.typing());
@@ -762,8 +763,8 @@ fn history_filter_narrowing_agrees_with_a_full_search() {
         .collect();
     h.set_audit(Some(Box::new(audit)));
     // Typing, widening with backspace, upper case, a jump to an unrelated filter, text that
-    // matches nothing and then something again: after each, the cached (possibly narrowed)
-    // timeline equals a search from scratch (a clone starts with an empty cache).
+    // matches nothing and then something again: after each, the kept (possibly narrowed)
+    // timeline equals a search from scratch (a view given the audit after the filter).
     let mut filters = vec![String::new()];
     for hash in &hashes {
         for len in [1, 2, 5, 12, 64] {
@@ -783,14 +784,12 @@ fn history_filter_narrowing_agrees_with_a_full_search() {
     ]);
     let mut narrowed_to_one = false;
     for f in &filters {
-        h.list.filter = Some(Input {
-            value: f.clone(),
-            masked: false,
-        });
-        let cached = h.visible();
-        let fresh = h.clone().visible();
-        assert_eq!(&*cached, &*fresh, "filter {f:?}");
-        narrowed_to_one |= cached.len() == 1;
+        h.set_filter(f);
+        let mut fresh = HistoryView::new();
+        fresh.set_filter(f);
+        fresh.set_audit(Some(Box::new(audited())));
+        assert_eq!(h.visible(), fresh.visible(), "filter {f:?}");
+        narrowed_to_one |= h.visible().len() == 1;
     }
     assert!(narrowed_to_one, "some filter must single out one entry");
 }

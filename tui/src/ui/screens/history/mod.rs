@@ -21,7 +21,7 @@ use crate::ui::effects::{Effect, Event};
 use crate::ui::keymap::{Action, Context};
 use crate::ui::text;
 use crate::ui::theme::Theme;
-use timeline::VisibleCache;
+use timeline::Timeline;
 
 /// The views of the selected generation, in the order Tab cycles through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +54,12 @@ impl DetailView {
 
 #[derive(Debug, Clone)]
 pub struct HistoryView {
-    pub audit: Option<Box<AuditedHistory>>,
+    /// Changed only with the timeline ([`HistoryView::set_audit`]).
+    audit: Option<Box<AuditedHistory>>,
     pub error: Option<String>,
     pub loading: bool,
-    pub list: ListState,
+    /// The cursor and the filter; the filter changes only with the timeline.
+    list: ListState,
     pub view: DetailView,
     /// Index of the generation marked as the "from" side of a diff.
     pub mark: Option<usize>,
@@ -69,9 +71,8 @@ pub struct HistoryView {
     pub last_bundle: Option<PathBuf>,
     /// An export or offline verification is running.
     pub bundle_busy: Option<&'static str>,
-    /// Bumped by [`HistoryView::set_audit`]; keys [`HistoryView::visible`]'s cache.
-    audit_epoch: u64,
-    visible_cache: VisibleCache,
+    /// The entries the filter lets through.
+    timeline: Timeline,
 }
 
 impl Default for HistoryView {
@@ -93,15 +94,47 @@ impl HistoryView {
             bundle_input: None,
             last_bundle: None,
             bundle_busy: None,
-            audit_epoch: 0,
-            visible_cache: VisibleCache::default(),
+            timeline: Timeline::default(),
         }
     }
 
-    /// Replaces the audited history (and invalidates the filtered timeline).
+    pub fn audit(&self) -> Option<&AuditedHistory> {
+        self.audit.as_deref()
+    }
+
+    /// Replaces the audited history, and searches its timeline.
     pub fn set_audit(&mut self, audit: Option<Box<AuditedHistory>>) {
         self.audit = audit;
-        self.audit_epoch += 1;
+        self.timeline = Timeline::new(self.audit.as_deref(), filter_text(&self.list));
+    }
+
+    /// What the timeline is filtered by ("" for nothing).
+    pub fn filter(&self) -> &str {
+        filter_text(&self.list)
+    }
+
+    /// Filters the timeline by `text`, as if it had been typed after `/`.
+    pub fn set_filter(&mut self, text: &str) {
+        self.list.filter = Some(Input {
+            value: text.to_string(),
+            masked: false,
+        });
+        self.refilter();
+    }
+
+    pub fn cursor(&self) -> usize {
+        self.list.cursor
+    }
+
+    /// Puts the cursor on the `index`th entry of the (filtered) timeline.
+    pub fn set_cursor(&mut self, index: usize) {
+        self.list.cursor = index;
+    }
+
+    /// Brings the timeline up to the filter, after anything that may have changed it.
+    fn refilter(&mut self) {
+        self.timeline
+            .refilter(self.audit.as_deref(), filter_text(&self.list));
     }
 
     pub fn typing(&self) -> bool {
@@ -114,6 +147,13 @@ impl HistoryView {
 
     /// Applies a key's action.
     pub fn update(&mut self, action: Action) -> Outcome {
+        let outcome = self.handle(action);
+        // A key may have typed into the filter, cleared it or started one.
+        self.refilter();
+        outcome
+    }
+
+    fn handle(&mut self, action: Action) -> Outcome {
         if self.bundle_input.is_some() {
             return self.type_bundle_path(action);
         }
@@ -269,10 +309,12 @@ impl HistoryView {
         );
         let [left, right] =
             Layout::horizontal([Constraint::Length(44), Constraint::Min(30)]).areas(main);
-        let visible = self.visible();
-        self.render_timeline(audit, &visible, frame, left, theme);
-        // The selection from the same `visible` list: `selected()` would filter again.
-        let selected = visible.get(self.list.cursor).copied();
-        self.render_detail(audit, selected, frame, right, theme);
+        self.render_timeline(audit, frame, left, theme);
+        self.render_detail(audit, self.selected(), frame, right, theme);
     }
+}
+
+/// The text of a list's filter ("" for none).
+fn filter_text(list: &ListState) -> &str {
+    list.filter.as_ref().map_or("", |f| f.value.as_str())
 }
