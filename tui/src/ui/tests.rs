@@ -19,6 +19,7 @@ use super::keymap::{self, Key};
 use super::render;
 use super::screens::Screen;
 use super::screens::history::HistoryView;
+use super::screens::setup::SetupStep;
 use super::screens::update::UpdateStep;
 use crate::keystore::{Backend, KeyInfo, KeyKind};
 use crate::ops::{
@@ -393,7 +394,7 @@ fn setup_refuses_an_initialized_coordinator() {
     w.workload = Some(key_infos()[1].clone());
     let (m, p) = template();
     w.manifest = Some(loaded(m, p));
-    w.step = app::SetupStep::Coordinator;
+    w.step = SetupStep::Coordinator;
     app::on_event(
         &mut app,
         Event::Coordinator {
@@ -411,7 +412,7 @@ fn setup_refuses_an_initialized_coordinator() {
     let Screen::Setup(w) = &app.screen else {
         panic!()
     };
-    assert_eq!(w.step, app::SetupStep::Coordinator);
+    assert_eq!(w.step, SetupStep::Coordinator);
 }
 
 #[test]
@@ -427,7 +428,7 @@ fn setup_shows_a_manifest_that_does_not_parse() {
     };
     w.owner = Some(key_infos()[0].clone());
     w.workload = Some(key_infos()[1].clone());
-    w.step = app::SetupStep::Manifest;
+    w.step = SetupStep::Manifest;
     app::on_event(&mut app, Event::Manifests(Ok(vec!["broken.json".into()])));
     press(&mut app, Key::Down);
     let effects = press(&mut app, Key::Enter);
@@ -895,7 +896,7 @@ fn setup_manifest_pane_scrolls_at_80x24() {
     };
     w.owner = Some(key_infos()[0].clone());
     w.workload = Some(key_infos()[1].clone());
-    w.step = app::SetupStep::Manifest;
+    w.step = SetupStep::Manifest;
     app::on_event(&mut app, Event::Manifests(Ok(vec!["manifest.json".into()])));
     let (_, policies) = template();
     app::on_event(

@@ -15,9 +15,9 @@ pub mod dashboard;
 pub mod history;
 pub mod keys;
 pub mod recovery;
+pub mod setup;
 pub mod update;
 
-use super::app::{SetupStep, SetupWizard};
 use super::components::popup::Popup;
 use super::effects::Effect;
 use super::keymap::Context;
@@ -25,7 +25,8 @@ use super::text;
 use history::HistoryView;
 pub use keys::KeysScreen;
 use recovery::RecoveryWizard;
-use update::{UpdateStep, UpdateView};
+use setup::SetupWizard;
+use update::UpdateView;
 
 /// The active screen.
 #[derive(Debug, Clone)]
@@ -53,10 +54,10 @@ impl Screen {
     /// Whether the user is typing into one of the screen's text fields.
     pub fn typing(&self) -> bool {
         match self {
-            Screen::Setup(w) => w.import.is_some() || w.list.filtering,
+            Screen::Setup(w) => w.typing(),
             Screen::Keys(k) => k.typing(),
             Screen::History(h) => h.typing(),
-            Screen::Update(u) => u.list.filtering,
+            Screen::Update(u) => u.typing(),
             Screen::Recovery(r) => r.typing(),
             Screen::Dashboard => false,
         }
@@ -66,14 +67,10 @@ impl Screen {
     pub fn contexts(&self) -> Vec<Context> {
         match self {
             Screen::Dashboard => dashboard::contexts(),
-            Screen::Setup(w) => match w.step {
-                SetupStep::Keys | SetupStep::Manifest => vec![Context::Setup, Context::List],
-                _ => vec![Context::Setup],
-            },
+            Screen::Setup(w) => w.contexts(),
             Screen::Recovery(r) => r.contexts(),
             Screen::History(h) => h.contexts(),
-            Screen::Update(u) if u.step == UpdateStep::Pick => vec![Context::Update, Context::List],
-            Screen::Update(_) => vec![Context::Update],
+            Screen::Update(u) => u.contexts(),
             Screen::Keys(k) => k.contexts(),
         }
     }

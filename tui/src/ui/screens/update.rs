@@ -124,6 +124,18 @@ impl UpdateView {
         None
     }
 
+    pub fn typing(&self) -> bool {
+        self.list.filtering
+    }
+
+    pub fn contexts(&self) -> Vec<Context> {
+        if self.step == UpdateStep::Pick {
+            vec![Context::Update, Context::List]
+        } else {
+            vec![Context::Update]
+        }
+    }
+
     /// Reviewing an update is a ceremony: quitting asks first.
     pub fn in_ceremony(&self) -> bool {
         self.step == UpdateStep::Review
