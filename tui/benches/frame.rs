@@ -17,8 +17,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use seedward::ops::{self, SigningKeySource};
-use seedward::ui::app::{App, Location};
-use seedward::ui::render;
+use seedward::ui::app::{self, App, Location};
 use seedward::ui::screens::Screen;
 use seedward::ui::screens::history::HistoryView;
 use seedward_shared::history::{LatestTransition, chain_from_manifests};
@@ -86,7 +85,7 @@ fn frames(c: &mut Criterion) {
             let mut app = app();
             let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
             terminal
-                .draw(|f| render::render(black_box(&mut app), f))
+                .draw(|f| app::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });
@@ -96,7 +95,7 @@ fn frames(c: &mut Criterion) {
     group.bench_function("history frame, 100k entries, cursor on newest", |b| {
         b.iter(|| {
             terminal
-                .draw(|f| render::render(black_box(&mut app), f))
+                .draw(|f| app::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });
@@ -106,7 +105,7 @@ fn frames(c: &mut Criterion) {
     group.bench_function("history frame, 100k entries, cursor in the middle", |b| {
         b.iter(|| {
             terminal
-                .draw(|f| render::render(black_box(&mut app), f))
+                .draw(|f| app::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });
@@ -118,7 +117,7 @@ fn frames(c: &mut Criterion) {
     group.bench_function("history frame, 100k entries, filter typed", |b| {
         b.iter(|| {
             terminal
-                .draw(|f| render::render(black_box(&mut app), f))
+                .draw(|f| app::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });

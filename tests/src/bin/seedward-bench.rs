@@ -40,8 +40,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use seedward::client::{CoordinatorClient, Trust};
 use seedward::ops::{self, AuditedHistory, SigningKeySource};
-use seedward::ui::app::{App, Location};
-use seedward::ui::render;
+use seedward::ui::app::{self, App, Location};
 use seedward::ui::screens::Screen;
 use seedward::ui::screens::history::HistoryView;
 use seedward_shared::history::{
@@ -1060,10 +1059,10 @@ async fn tui_section(bins: &Bins, opts: &Opts) -> Result<TuiReport> {
         false,
     );
     let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT))?;
-    terminal.draw(|f| render::render(&mut app, f))?;
+    terminal.draw(|f| app::render(&mut app, f))?;
     report.first_frame_in_process = t.elapsed();
     report.frame_repeat_dashboard = Stats::of(&sample(200, || {
-        terminal.draw(|f| render::render(&mut app, f))?;
+        terminal.draw(|f| app::render(&mut app, f))?;
         Ok(())
     })?);
 
@@ -1133,7 +1132,7 @@ async fn tui_section(bins: &Bins, opts: &Opts) -> Result<TuiReport> {
     let frame_reps = opts.reps(500, 100);
     let mut draw = |app: &mut App| -> Result<Stats> {
         Ok(Stats::of(&sample(frame_reps, || {
-            terminal.draw(|f| render::render(app, f))?;
+            terminal.draw(|f| app::render(app, f))?;
             Ok(())
         })?))
     };

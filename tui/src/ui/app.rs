@@ -1,15 +1,34 @@
-//! The UI's state and its two entry points: [`update`] (a key's [`Action`]) and [`on_event`]
-//! (an effect's result). Both change state and return [`Effect`]s; neither does I/O.
+//! The app shell: what is on screen ([`Screen`], one [`Popup`] slot), what every screen reads
+//! (the Coordinator's health, the key store) and the frame around the screens.
+//!
+//! Its entry points route to the active screen: [`update`] (a key's [`Action`]),
+//! [`on_event`] (an effect's result) and [`tick`] change state and return the [`Effect`]s
+//! to run, and do no I/O; [`render`] draws the frame (title bar, the screen, status bar,
+//! footer, popup) and never changes what update decides.
 
 use std::path::PathBuf;
 
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
 use super::components::popup::{Confirmed, Popup, Reply};
 use super::components::scroll_pane::PaneScroll;
+use super::components::truncate;
 use super::effects::{Effect, Event};
-use super::keymap::{Action, Context};
+use super::keymap::{self, Action, Context};
 use super::screens::{Outcome, Screen, dashboard};
 use super::shared::{Health, KeysState};
 use super::text;
+use super::theme::Theme;
+use crate::keystore::KeyInfo;
+use crate::ops::StatusView;
+
+/// Smallest terminal the UI lays out for.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
 
 /// Where the Coordinator is, for the status bar.
 #[derive(Debug, Clone)]
@@ -32,13 +51,10 @@ impl Location {
     }
 }
 
-// ----------------------------------------------------------------------------------------
-// App
-// ----------------------------------------------------------------------------------------
-
 #[derive(Debug, Clone)]
 pub struct App {
     pub screen: Screen,
+    /// The one popup slot: help, a message, a question.
     pub popup: Option<Popup>,
     pub health: Health,
     pub keys: KeysState,
@@ -101,6 +117,166 @@ impl App {
         self.screen.in_ceremony()
     }
 
+    /// A key's action: the keys every screen shares, the open popup's, else the screen's.
+    fn handle(&mut self, action: Action) -> Vec<Effect> {
+        if action == Action::ForceQuit {
+            self.quit = true;
+            return vec![Effect::ForgetShare];
+        }
+        if self.popup.is_some() {
+            return self.handle_popup(action);
+        }
+        match action {
+            Action::Help => {
+                self.popup = Some(Popup::Help { scroll: 0 });
+                return Vec::new();
+            }
+            Action::Quit => {
+                if self.in_ceremony() {
+                    self.popup = Some(Popup::QuitConfirm);
+                } else {
+                    self.quit = true;
+                }
+                return Vec::new();
+            }
+            Action::ScrollDown | Action::ScrollUp if self.screen.has_pane() => {
+                self.pane.page(action == Action::ScrollDown);
+                return Vec::new();
+            }
+            _ => {}
+        }
+        let outcome = match &mut self.screen {
+            Screen::Dashboard => dashboard::update(action, self.health.state()),
+            Screen::Setup(w) => w.update(action, &self.keys),
+            Screen::Recovery(r) => r.update(action, &self.keys),
+            Screen::History(h) => h.update(action),
+            Screen::Update(u) => u.update(action, &self.keys),
+            Screen::Keys(k) => k.update(action, &self.keys),
+        };
+        self.apply(outcome)
+    }
+
+    fn handle_popup(&mut self, action: Action) -> Vec<Effect> {
+        let Some(popup) = self.popup.as_mut() else {
+            return Vec::new();
+        };
+        match popup.handle(action) {
+            Reply::Open => Vec::new(),
+            Reply::Close => {
+                self.popup = None;
+                Vec::new()
+            }
+            Reply::Quit => {
+                self.popup = None;
+                self.quit = true;
+                vec![Effect::ForgetShare]
+            }
+            Reply::Confirmed(then) => {
+                self.popup = None;
+                self.confirmed(then)
+            }
+        }
+    }
+
+    /// The typed confirmation was given: the screen starts its irreversible step.
+    fn confirmed(&mut self, then: Confirmed) -> Vec<Effect> {
+        match (&mut self.screen, then) {
+            (Screen::Setup(w), Confirmed::SetManifest) => w.confirmed(),
+            (Screen::Recovery(r), Confirmed::Recover) => r.confirmed(),
+            (Screen::Update(u), Confirmed::Update) => u.confirmed(&self.keys),
+            _ => Vec::new(),
+        }
+    }
+
+    /// An effect's result: reported in a popup if the user is to be told, taken by the
+    /// shell if it is about what every screen reads, else by the screen it is for.
+    fn handle_event(&mut self, event: Event) -> Vec<Effect> {
+        if let Some(popup) = report(&event) {
+            self.popup = Some(popup);
+        }
+        match event {
+            Event::Status { result, latency_ms } => {
+                self.status(result, latency_ms);
+                Vec::new()
+            }
+            Event::Keys {
+                result,
+                warning,
+                backend,
+            } => {
+                self.keys_listed(result, warning, backend);
+                Vec::new()
+            }
+            Event::KeyAdded(result) => self.key_added(result),
+            other => self.route_event(other),
+        }
+    }
+
+    fn status(&mut self, result: Result<Box<StatusView>, String>, latency_ms: u64) {
+        self.refreshing = false;
+        self.health = match result {
+            Ok(status) => Health::Ok { status, latency_ms },
+            Err(message) => {
+                let last = self.health.status().cloned().map(Box::new);
+                Health::Failed { message, last }
+            }
+        };
+    }
+
+    fn keys_listed(
+        &mut self,
+        result: Result<Vec<KeyInfo>, String>,
+        warning: Option<String>,
+        backend: String,
+    ) {
+        self.keys.warning = warning;
+        self.keys.backend = backend;
+        match result {
+            Ok(list) => {
+                self.keys.list = list;
+                self.keys.error = None;
+            }
+            Err(e) => self.keys.error = Some(e),
+        }
+        if let Screen::Setup(w) = &mut self.screen {
+            w.keys_listed(&self.keys);
+        }
+    }
+
+    /// A key was generated or imported (or that failed): the screen that asked hears of it,
+    /// and the key store is listed again.
+    fn key_added(&mut self, result: Result<KeyInfo, String>) -> Vec<Effect> {
+        match &mut self.screen {
+            Screen::Setup(w) => w.key_added(result.as_ref().ok()),
+            Screen::Keys(k) => {
+                if let Ok(info) = &result {
+                    k.key_added(info);
+                }
+            }
+            _ => {}
+        }
+        if let Ok(info) = result {
+            self.keys.list.retain(|k| k.name != info.name);
+            self.keys.list.push(info);
+        }
+        vec![Effect::ListKeys]
+    }
+
+    /// Gives a result to the active screen; one it does not take is [`stray`].
+    fn route_event(&mut self, event: Event) -> Vec<Effect> {
+        let taken = match &mut self.screen {
+            Screen::Setup(w) => w.on_event(event),
+            Screen::Recovery(r) => r.on_event(event),
+            Screen::History(h) => h.on_event(event),
+            Screen::Update(u) => u.on_event(event),
+            Screen::Dashboard | Screen::Keys(_) => Err(event),
+        };
+        match taken {
+            Ok(outcome) => self.apply(outcome),
+            Err(event) => stray(event),
+        }
+    }
+
     /// Applies what a screen asked for; returns the effects to run.
     fn apply(&mut self, outcome: Outcome) -> Vec<Effect> {
         if let Some(popup) = outcome.popup {
@@ -114,210 +290,36 @@ impl App {
         }
         outcome.effects
     }
+
+    /// Runs `f`, then starts the wizard pane's scrolling over if another screen or step is
+    /// shown.
+    fn keeping_pane(&mut self, f: impl FnOnce(&mut Self) -> Vec<Effect>) -> Vec<Effect> {
+        let before = self.screen.pane_key();
+        let effects = f(self);
+        if self.screen.pane_key() != before {
+            self.pane.reset();
+        }
+        effects
+    }
 }
 
 /// Applies a key's action.
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
-    let before = app.screen.pane_key();
-    let effects = update_inner(app, action);
-    if app.screen.pane_key() != before {
-        app.pane.reset();
-    }
-    effects
-}
-
-fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
-    if action == Action::ForceQuit {
-        app.quit = true;
-        return vec![Effect::ForgetShare];
-    }
-    if app.popup.is_some() {
-        return update_popup(app, action);
-    }
-    match action {
-        Action::Help => {
-            app.popup = Some(Popup::Help { scroll: 0 });
-            return Vec::new();
-        }
-        Action::Quit => {
-            if app.in_ceremony() {
-                app.popup = Some(Popup::QuitConfirm);
-            } else {
-                app.quit = true;
-            }
-            return vec![];
-        }
-        _ => {}
-    }
-    if matches!(action, Action::ScrollDown | Action::ScrollUp)
-        && matches!(
-            app.screen,
-            Screen::Setup(_) | Screen::Recovery(_) | Screen::Update(_)
-        )
-    {
-        app.pane.page(action == Action::ScrollDown);
-        return Vec::new();
-    }
-    let keys = app.keys.clone();
-    let health_state = app.health.state();
-    match &mut app.screen {
-        Screen::Dashboard => {
-            let outcome = dashboard::update(action, health_state);
-            app.apply(outcome)
-        }
-        Screen::Setup(w) => {
-            let outcome = w.update(action, &keys);
-            app.apply(outcome)
-        }
-        Screen::Recovery(r) => {
-            let outcome = r.update(action, &keys);
-            app.apply(outcome)
-        }
-        Screen::History(h) => {
-            let outcome = h.update(action);
-            app.apply(outcome)
-        }
-        Screen::Update(u) => {
-            let outcome = u.update(action, &keys);
-            app.apply(outcome)
-        }
-        Screen::Keys(k) => {
-            let outcome = k.update(action, &keys);
-            app.apply(outcome)
-        }
-    }
-}
-
-fn update_popup(app: &mut App, action: Action) -> Vec<Effect> {
-    let Some(popup) = app.popup.as_mut() else {
-        return Vec::new();
-    };
-    match popup.handle(action) {
-        Reply::Open => Vec::new(),
-        Reply::Close => {
-            app.popup = None;
-            Vec::new()
-        }
-        Reply::Quit => {
-            app.popup = None;
-            app.quit = true;
-            vec![Effect::ForgetShare]
-        }
-        Reply::Confirmed(then) => {
-            app.popup = None;
-            confirmed(app, then)
-        }
-    }
-}
-
-/// The typed confirmation was given: start the ceremony's irreversible step.
-fn confirmed(app: &mut App, then: Confirmed) -> Vec<Effect> {
-    match (&mut app.screen, then) {
-        (Screen::Setup(w), Confirmed::SetManifest) => w.confirmed(),
-        (Screen::Recovery(r), Confirmed::Recover) => r.confirmed(),
-        (Screen::Update(u), Confirmed::Update) => u.confirmed(&app.keys),
-        _ => Vec::new(),
-    }
+    app.keeping_pane(|app| app.handle(action))
 }
 
 /// Applies an effect's result.
 pub fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
-    let before = app.screen.pane_key();
-    let effects = on_event_inner(app, event);
-    if app.screen.pane_key() != before {
-        app.pane.reset();
-    }
-    effects
+    app.keeping_pane(|app| app.handle_event(event))
 }
 
-fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
-    if let Some(popup) = report(&event) {
-        app.popup = Some(popup);
+/// Whether a tick should refresh the status (not while one is in flight).
+pub fn tick(app: &mut App) -> Vec<Effect> {
+    if app.refreshing {
+        return Vec::new();
     }
-    let event = match &mut app.screen {
-        Screen::Setup(w) => match w.on_event(event) {
-            Ok(outcome) => return app.apply(outcome),
-            Err(event) => event,
-        },
-        Screen::History(h) => match h.on_event(event) {
-            Ok(outcome) => return app.apply(outcome),
-            Err(event) => event,
-        },
-        Screen::Recovery(r) => match r.on_event(event) {
-            Ok(outcome) => return app.apply(outcome),
-            Err(event) => event,
-        },
-        Screen::Update(u) => match u.on_event(event) {
-            Ok(outcome) => return app.apply(outcome),
-            Err(event) => event,
-        },
-        _ => event,
-    };
-    match event {
-        Event::Status { result, latency_ms } => {
-            app.refreshing = false;
-            app.health = match result {
-                Ok(status) => Health::Ok { status, latency_ms },
-                Err(message) => {
-                    let last = app.health.status().cloned().map(Box::new);
-                    Health::Failed { message, last }
-                }
-            };
-            Vec::new()
-        }
-        Event::Keys {
-            result,
-            warning,
-            backend,
-        } => {
-            app.keys.warning = warning;
-            app.keys.backend = backend;
-            match result {
-                Ok(list) => {
-                    app.keys.list = list;
-                    app.keys.error = None;
-                }
-                Err(e) => app.keys.error = Some(e),
-            }
-            if let Screen::Setup(w) = &mut app.screen {
-                w.keys_listed(&app.keys);
-            }
-            Vec::new()
-        }
-        Event::KeyAdded(result) => {
-            match &mut app.screen {
-                Screen::Setup(w) => w.key_added(result.as_ref().ok()),
-                Screen::Keys(k) => {
-                    if let Ok(info) = &result {
-                        k.key_added(info);
-                    }
-                }
-                _ => {}
-            }
-            if let Ok(info) = result {
-                app.keys.list.retain(|k| k.name != info.name);
-                app.keys.list.push(info);
-            }
-            vec![Effect::ListKeys]
-        }
-        Event::Exported(_) => Vec::new(),
-        // Only the screen each is for (above) takes these.
-        Event::Manifests(_)
-        | Event::TemplateWritten(_)
-        | Event::ManifestLoaded(_)
-        | Event::Coordinator { .. }
-        | Event::SetDone(_)
-        | Event::DrillDone(_) => Vec::new(),
-        // A share decrypted for a wizard that was left meanwhile is dropped at once.
-        Event::Decrypted(_) | Event::Preflighted(_) => vec![Effect::ForgetShare],
-        // Only the recovery screen (above) takes these.
-        Event::RecoverySent(_) | Event::Reverified(_) => Vec::new(),
-        // Only the screen each is for (above) takes these; a bundle's outcome was reported.
-        Event::Updated(_)
-        | Event::Audited(_)
-        | Event::BundleExported(_)
-        | Event::BundleVerified(_) => Vec::new(),
-    }
+    app.refreshing = true;
+    vec![Effect::Refresh]
 }
 
 /// Results the user is told about in a popup, whichever screen is open.
@@ -349,11 +351,131 @@ fn report(event: &Event) -> Option<Popup> {
     })
 }
 
-/// Whether a tick should refresh the status (not while one is in flight).
-pub fn tick(app: &mut App) -> Vec<Effect> {
-    if app.refreshing {
-        return Vec::new();
+/// A result no open screen took: the screen it was for was left meanwhile.
+fn stray(event: Event) -> Vec<Effect> {
+    match event {
+        // A share decrypted for a recovery that was left is dropped at once.
+        Event::Decrypted(_) | Event::Preflighted(_) => vec![Effect::ForgetShare],
+        _ => Vec::new(),
     }
-    app.refreshing = true;
-    vec![Effect::Refresh]
+}
+
+/// Draws the frame: the title bar, the active screen, the status bar, the footer (hints
+/// from the keymap) and the popup, or "terminal too small" below [`MIN_WIDTH`]×[`MIN_HEIGHT`].
+///
+/// The app is only read, except for the wizard pane's [`PaneScroll`]: the pane is a ratatui
+/// `StatefulWidget` that clamps its offset to the content and records the page size, so
+/// that paging in [`update`] needs no layout.
+pub fn render(app: &mut App, frame: &mut Frame) {
+    let theme = Theme::new(!app.no_color);
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area, theme);
+        return;
+    }
+    let [title, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    title_bar(app, frame, title, theme);
+    render_screen(app, frame, body, theme);
+    status_bar(app, frame, status, theme);
+    footer_bar(app, frame, footer, theme);
+    if let Some(popup) = &app.popup {
+        popup.render(frame, area, theme);
+    }
+}
+
+fn render_screen(app: &mut App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let App {
+        screen,
+        health,
+        keys,
+        pane,
+        ..
+    } = app;
+    match screen {
+        Screen::Dashboard => dashboard::render(frame, area, health, keys, theme),
+        Screen::Setup(w) => w.render(frame, area, keys, theme, pane),
+        Screen::Recovery(r) => r.render(frame, area, keys, theme, pane),
+        Screen::History(h) => h.render(frame, area, theme),
+        Screen::Update(u) => u.render(frame, area, keys, theme, pane),
+        Screen::Keys(k) => k.render(frame, area, keys, theme),
+    }
+}
+
+fn too_small(frame: &mut Frame, area: Rect, theme: Theme) {
+    let para = Paragraph::new(vec![
+        Line::styled(text::TOO_SMALL_TITLE, theme.bold()),
+        Line::raw(""),
+        Line::raw(text::too_small(
+            area.width,
+            area.height,
+            MIN_WIDTH,
+            MIN_HEIGHT,
+        )),
+    ])
+    .wrap(Wrap { trim: true });
+    frame.render_widget(para, area);
+}
+
+fn title_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let left = Line::from(vec![
+        Span::styled(
+            format!(" {} ", text::APP),
+            theme.bold().add_modifier(Modifier::REVERSED),
+        ),
+        Span::raw(" "),
+        Span::styled(app.screen.title(), theme.bold()),
+    ]);
+    frame.render_widget(Paragraph::new(left), area);
+    let right =
+        Line::from(vec![Span::styled("?", theme.key()), Span::raw(" help ")]).right_aligned();
+    frame.render_widget(Paragraph::new(right), area);
+}
+
+fn status_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let location = match &app.location {
+        Location::Local { address, state_dir } => {
+            text::local_location(address, &state_dir.display().to_string())
+        }
+        Location::Remote { address } => text::remote_location(address),
+    };
+    let (health, style) = match &app.health {
+        Health::Connecting => (text::HEALTH_CONNECTING.to_string(), theme.dim()),
+        Health::Ok { latency_ms, .. } => (text::health_ok(*latency_ms), theme.ok()),
+        Health::Failed { .. } => ("✗ unreachable".to_string(), theme.bad()),
+    };
+    let width = area.width as usize;
+    let health_len = health.chars().count() + 1;
+    let location = truncate(&location, width.saturating_sub(health_len + 1));
+    let pad = width.saturating_sub(location.chars().count() + health_len);
+    let line = Line::from(vec![
+        Span::raw(location),
+        Span::raw(" ".repeat(pad)),
+        Span::styled(health, style),
+        Span::raw(" "),
+    ]);
+    frame.render_widget(
+        Paragraph::new(line).style(theme.dim().add_modifier(Modifier::REVERSED)),
+        area,
+    );
+}
+
+fn footer_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    for (keys, hint) in keymap::hints(&app.contexts()) {
+        let len = keys.chars().count() + hint.chars().count() + 3;
+        if used + len > area.width as usize {
+            break;
+        }
+        used += len;
+        spans.push(Span::styled(keys, theme.key()));
+        spans.push(Span::raw(format!(" {hint}  ")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -16,7 +16,6 @@ use super::app::{self, App, Location};
 use super::components::popup::Popup;
 use super::effects::{self, BundleExport, Effect, Event, LoadedManifest};
 use super::keymap::{self, Key};
-use super::render;
 use super::screens::Screen;
 use super::screens::history::HistoryView;
 use super::screens::setup::SetupStep;
@@ -126,7 +125,7 @@ fn type_str(app: &mut App, s: &str) {
 
 fn draw(app: &mut App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| render::render(app, f)).unwrap();
+    terminal.draw(|f| app::render(app, f)).unwrap();
     let buffer = terminal.backend().buffer();
     let mut out = String::new();
     for y in 0..height {

@@ -5,13 +5,13 @@
 //!
 //! | module | effects |
 //! |---|---|
-//! | [`status`] | the Coordinator's status: the periodic refresh and the setup wizard's check |
-//! | [`keys`] | the key store: list, generate, import, export a public key |
-//! | [`manifest`] | manifest files of the workspace: list, write the template, load and check |
-//! | [`setup`] | the first manifest and the share drill |
-//! | [`recovery`] | decrypt the share, pre-flight, send, re-verify; the share's vault |
-//! | [`history`] | the audit, and history bundles (export, offline verification) |
-//! | [`update`] | a signed manifest update |
+//! | `status.rs` | the Coordinator's status: the periodic refresh and the setup wizard's check |
+//! | `keys.rs` | the key store: list, generate, import, export a public key |
+//! | `manifest.rs` | manifest files of the workspace: list, write the template, load and check |
+//! | `setup.rs` | the first manifest and the share drill |
+//! | `recovery.rs` | decrypt the share, pre-flight, send, re-verify; the share's vault |
+//! | `history.rs` | the audit, and history bundles (export, offline verification) |
+//! | `update.rs` | a signed manifest update |
 
 mod history;
 mod keys;

@@ -75,6 +75,14 @@ impl Screen {
         }
     }
 
+    /// Whether the screen is a wizard with a scrolling pane (PgUp/PgDn page through it).
+    pub fn has_pane(&self) -> bool {
+        matches!(
+            self,
+            Screen::Setup(_) | Screen::Recovery(_) | Screen::Update(_)
+        )
+    }
+
     /// Whether leaving now would abandon a ceremony (so quitting asks first).
     pub fn in_ceremony(&self) -> bool {
         match self {

@@ -1,6 +1,6 @@
 //! The history audit: the timeline of every generation the Coordinator stored, verified
-//! with the history signing key ([`timeline`]); the selected generation in four views
-//! (structured, raw, semantic diff, line diff, [`detail`]); and history bundles (export the
+//! with the history signing key (`timeline.rs`); the selected generation in four views
+//! (structured, raw, semantic diff, line diff, `detail.rs`); and history bundles (export the
 //! audited history, verify a bundle file offline).
 
 mod detail;

@@ -1,7 +1,7 @@
 //! The first-time setup wizard: choose (or create) the owner keys, choose the manifest (or
 //! write the template), check the Coordinator, confirm by typing `set`, and a share drill
-//! that proves the new seed share decrypts and matches. [`update`] holds the keys of each
-//! step, [`render`] the pane of each step.
+//! that proves the new seed share decrypts and matches. `update.rs` holds the keys of each
+//! step, `render.rs` the pane of each step.
 
 mod render;
 mod update;
