@@ -117,23 +117,3 @@ fn line_diff(old: &[u8], new: &[u8], theme: Theme) -> Vec<Line<'static>> {
     }
     out
 }
-
-#[allow(dead_code, reason = "kept for a full-file view")]
-fn line_diff_all(old: &[u8], new: &[u8], theme: Theme) -> Vec<Line<'static>> {
-    let old = String::from_utf8_lossy(old);
-    let new = String::from_utf8_lossy(new);
-    let diff = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
-    let mut out = Vec::new();
-    for change in diff.iter_all_changes() {
-        let (sign, style) = match change.tag() {
-            similar::ChangeTag::Delete => ("-", theme.bad()),
-            similar::ChangeTag::Insert => ("+", theme.ok()),
-            similar::ChangeTag::Equal => (" ", theme.dim()),
-        };
-        out.push(Line::styled(
-            format!("{sign} {}", change.value().trim_end_matches('\n')),
-            style,
-        ));
-    }
-    out
-}
