@@ -6,7 +6,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{KeysScreen, Outcome, Screen};
+use super::keys::KeysScreen;
+use super::{Outcome, Screen};
 use crate::ops::{CoordinatorState, StatusView};
 use crate::ui::components::coordinator::{evidence_spans, state_line, trust_span};
 use crate::ui::components::popup::Popup;

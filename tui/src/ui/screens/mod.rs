@@ -23,7 +23,7 @@ use super::effects::Effect;
 use super::keymap::Context;
 use super::text;
 use history::HistoryView;
-pub use keys::KeysScreen;
+use keys::KeysScreen;
 use recovery::RecoveryWizard;
 use setup::SetupWizard;
 use update::UpdateView;
