@@ -194,3 +194,46 @@ pub fn wrap_lines(lines: &[Line<'static>], width: usize) -> Vec<Line<'static>> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draw(lines: &[Line<'static>], height: u16, scroll: &mut PaneScroll) {
+        let area = Rect::new(0, 0, 40, height);
+        let mut buf = Buffer::empty(area);
+        ScrollPane::new("pane", lines.to_vec(), Context::Setup, Theme::new(false))
+            .render(area, &mut buf, scroll);
+    }
+
+    #[test]
+    fn drawing_measures_the_pane_and_paging_stays_within_it() {
+        let lines: Vec<Line<'static>> = (1..=30).map(|i| Line::raw(format!("line {i}"))).collect();
+        let mut scroll = PaneScroll::default();
+        scroll.page(true);
+        assert_eq!(
+            scroll.offset(),
+            0,
+            "nothing drawn yet, nothing to page through"
+        );
+        // 10 lines inside the border: pages of 9, the last page starts at line 21.
+        draw(&lines, 12, &mut scroll);
+        assert_eq!(scroll.max_offset(), 20);
+        scroll.page(true);
+        assert_eq!(scroll.offset(), 9);
+        for _ in 0..5 {
+            scroll.page(true);
+        }
+        assert_eq!(scroll.offset(), 20, "stops at the end");
+        scroll.page(false);
+        assert_eq!(
+            scroll.offset(),
+            11,
+            "one page up from the end moves at once"
+        );
+        // A taller pane: drawing clamps the offset to the new end.
+        scroll.page(true);
+        draw(&lines, 27, &mut scroll);
+        assert_eq!((scroll.offset(), scroll.max_offset()), (5, 5));
+    }
+}
