@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use coordinator_support::*;
 use rand_core::OsRng;
-use seedward_tests::error_reason;
+use seedward_proto::v1 as pb;
 use seedward_shared::history::Digest;
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
-use seedward_proto::v1 as pb;
 use seedward_shared::seed::{Salt, Seed};
+use seedward_tests::error_reason;
 use tonic::Code;
 
 /// A Coordinator that restarted after its first manifest: recovery required.

@@ -17,11 +17,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use seedward::ops::{self, SigningKeySource};
-use seedward::ui::app::{App, HistoryView, Input, Location, Screen};
-use seedward::ui::render;
+use seedward::ui::app::{self, App, Location};
+use seedward::ui::screens::Screen;
+use seedward::ui::screens::history::HistoryView;
+use seedward_proto::v1 as pb;
 use seedward_shared::history::{LatestTransition, chain_from_manifests};
 use seedward_shared::manifest::Manifest;
-use seedward_proto::v1 as pb;
 
 const ENTRIES: usize = 100_000;
 
@@ -81,10 +82,10 @@ fn frames(c: &mut Criterion) {
     let mut group = c.benchmark_group("tui");
     group.bench_function("first frame (App::new + first draw, 120x40)", |b| {
         b.iter(|| {
-            let app = app();
+            let mut app = app();
             let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
             terminal
-                .draw(|f| render::render(black_box(&app), f))
+                .draw(|f| app::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });
@@ -94,32 +95,29 @@ fn frames(c: &mut Criterion) {
     group.bench_function("history frame, 100k entries, cursor on newest", |b| {
         b.iter(|| {
             terminal
-                .draw(|f| render::render(black_box(&app), f))
+                .draw(|f| app::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });
     if let Screen::History(h) = &mut app.screen {
-        h.list.cursor = ENTRIES / 2;
+        h.set_cursor(ENTRIES / 2);
     }
     group.bench_function("history frame, 100k entries, cursor in the middle", |b| {
         b.iter(|| {
             terminal
-                .draw(|f| render::render(black_box(&app), f))
+                .draw(|f| app::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });
     if let Screen::History(h) = &mut app.screen {
-        h.list.cursor = 0;
-        h.list.filter = Some(Input {
-            value: "9".into(),
-            masked: false,
-        });
+        h.set_cursor(0);
+        h.set_filter("9");
     }
     group.sample_size(20);
     group.bench_function("history frame, 100k entries, filter typed", |b| {
         b.iter(|| {
             terminal
-                .draw(|f| render::render(black_box(&app), f))
+                .draw(|f| app::render(black_box(&mut app), f))
                 .expect("draw");
         })
     });
@@ -129,20 +127,13 @@ fn frames(c: &mut Criterion) {
     let Screen::History(view) = &mut app.screen else {
         unreachable!("history_app opens the history screen")
     };
-    let set = |v: &mut HistoryView, text: &str| {
-        v.list.filter = Some(Input {
-            value: text.into(),
-            masked: false,
-        });
-    };
     group.bench_function("filter key press, 100k entries, first character", |b| {
         b.iter_custom(|iters| {
             let mut total = std::time::Duration::ZERO;
             for _ in 0..iters {
-                set(view, "");
-                black_box(view.visible().len());
-                set(view, "9");
+                view.set_filter("");
                 let start = std::time::Instant::now();
+                view.set_filter("9");
                 black_box(view.visible().len());
                 total += start.elapsed();
             }
@@ -152,8 +143,7 @@ fn frames(c: &mut Criterion) {
     // Typing a transition hash prefix: the sixth key press searches only what the first
     // five let through.
     let prefix = view
-        .audit
-        .as_ref()
+        .audit()
         .and_then(|a| a.entries.get(ENTRIES / 2))
         .map(|e| e.chain.transition_hash.to_hex()[..6].to_string())
         .expect("the middle entry");
@@ -163,14 +153,12 @@ fn frames(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = std::time::Duration::ZERO;
                 for _ in 0..iters {
-                    set(view, "");
-                    black_box(view.visible().len());
+                    view.set_filter("");
                     for len in 1..6 {
-                        set(view, &prefix[..len]);
-                        black_box(view.visible().len());
+                        view.set_filter(&prefix[..len]);
                     }
-                    set(view, &prefix);
                     let start = std::time::Instant::now();
+                    view.set_filter(&prefix);
                     black_box(view.visible().len());
                     total += start.elapsed();
                 }

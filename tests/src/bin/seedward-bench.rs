@@ -40,15 +40,16 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use seedward::client::{CoordinatorClient, Trust};
 use seedward::ops::{self, AuditedHistory, SigningKeySource};
-use seedward::ui::app::{App, HistoryView, Input, Location, Screen};
-use seedward::ui::render;
+use seedward::ui::app::{self, App, Location};
+use seedward::ui::screens::Screen;
+use seedward::ui::screens::history::HistoryView;
+use seedward_proto::v1 as pb;
 use seedward_shared::history::{
     Digest, History, HistoryStore, LatestTransition, StoreError, StoreKey, Transition,
     verify_manifest_list,
 };
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
-use seedward_proto::v1 as pb;
 use seedward_shared::recovery::seal_recovery;
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
 
@@ -1050,7 +1051,7 @@ async fn tui_section(bins: &Bins, opts: &Opts) -> Result<TuiReport> {
     // In-process first frame: App construction + the first draw into a TestBackend.
     let tmp = tempfile::tempdir()?;
     let t = Instant::now();
-    let app = App::new(
+    let mut app = App::new(
         Location::Remote {
             address: "127.0.0.1:1313".into(),
         },
@@ -1058,10 +1059,10 @@ async fn tui_section(bins: &Bins, opts: &Opts) -> Result<TuiReport> {
         false,
     );
     let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT))?;
-    terminal.draw(|f| render::render(&app, f))?;
+    terminal.draw(|f| app::render(&mut app, f))?;
     report.first_frame_in_process = t.elapsed();
     report.frame_repeat_dashboard = Stats::of(&sample(200, || {
-        terminal.draw(|f| render::render(&app, f))?;
+        terminal.draw(|f| app::render(&mut app, f))?;
         Ok(())
     })?);
 
@@ -1125,29 +1126,26 @@ async fn tui_section(bins: &Bins, opts: &Opts) -> Result<TuiReport> {
 
     let mut app = app;
     let mut view = HistoryView::new();
-    view.audit = Some(Box::new(audit));
+    view.set_audit(Some(Box::new(audit)));
     view.loading = false;
     app.screen = Screen::History(Box::new(view));
     let frame_reps = opts.reps(500, 100);
-    let mut draw = |app: &App| -> Result<Stats> {
+    let mut draw = |app: &mut App| -> Result<Stats> {
         Ok(Stats::of(&sample(frame_reps, || {
-            terminal.draw(|f| render::render(app, f))?;
+            terminal.draw(|f| app::render(app, f))?;
             Ok(())
         })?))
     };
-    report.frame_top = draw(&app)?;
+    report.frame_top = draw(&mut app)?;
     if let Screen::History(h) = &mut app.screen {
-        h.list.cursor = n / 2;
+        h.set_cursor(n / 2);
     }
-    report.frame_middle = draw(&app)?;
+    report.frame_middle = draw(&mut app)?;
     if let Screen::History(h) = &mut app.screen {
-        h.list.cursor = 0;
-        h.list.filter = Some(Input {
-            value: "9".into(),
-            masked: false,
-        });
+        h.set_cursor(0);
+        h.set_filter("9");
     }
-    report.frame_filtered = draw(&app)?;
+    report.frame_filtered = draw(&mut app)?;
     eprintln!(
         "{n} entries: audit (verify + parse) {:.1} ms, verify only {:.1} ms, +{:.1} MiB; frame p50 {:.3} ms (top), {:.3} ms (middle), {:.3} ms (filter typed)",
         ms(report.audit),

@@ -1,19 +1,34 @@
-//! The UI's state and its two entry points: [`update`] (a key's [`Action`]) and [`on_event`]
-//! (an effect's result). Both change state and return [`Effect`]s; neither does I/O.
+//! The app shell: what is on screen ([`Screen`], one [`Popup`] slot), what every screen reads
+//! (the Coordinator's health, the key store) and the frame around the screens.
+//!
+//! Its entry points route to the active screen: [`update`] (a key's [`Action`]),
+//! [`on_event`] (an effect's result) and [`tick`] change state and return the [`Effect`]s
+//! to run, and do no I/O; [`render`] draws the frame (title bar, the screen, status bar,
+//! footer, popup) and never changes what update decides.
 
 use std::path::PathBuf;
 
-use seedward_shared::history::Digest;
-use seedward_shared::manifest::Manifest;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
 
-use super::keymap::{Action, Context};
+use super::components::popup::{Confirmed, Popup, Reply};
+use super::components::scroll_pane::PaneScroll;
+use super::components::truncate;
+use super::effects::{Effect, Event};
+use super::keymap::{self, Action, Context};
+use super::screens::{Outcome, Screen, dashboard};
+use super::shared::{Health, KeysState};
 use super::text;
-use crate::keystore::{KeyInfo, KeyKind};
-use crate::ops::{
-    AuditedHistory, CoordinatorState, DrillReport, Preflight, Reverify, SetupOutcome, StatusView,
-    UpdateOutcome,
-};
-use seedward_proto::v1 as pb;
+use super::theme::Theme;
+use crate::keystore::KeyInfo;
+use crate::ops::StatusView;
+
+/// Smallest terminal the UI lays out for.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
 
 /// Where the Coordinator is, for the status bar.
 #[derive(Debug, Clone)]
@@ -36,743 +51,10 @@ impl Location {
     }
 }
 
-/// The last refresh of the Coordinator's status.
-#[derive(Debug, Clone)]
-pub enum Health {
-    Connecting,
-    Ok {
-        status: Box<StatusView>,
-        latency_ms: u64,
-    },
-    Failed {
-        message: String,
-        last: Option<Box<StatusView>>,
-    },
-}
-
-impl Health {
-    pub fn status(&self) -> Option<&StatusView> {
-        match self {
-            Health::Ok { status, .. } => Some(status),
-            Health::Failed { last, .. } => last.as_deref(),
-            Health::Connecting => None,
-        }
-    }
-
-    pub fn state(&self) -> Option<CoordinatorState> {
-        self.status().map(|s| s.state)
-    }
-}
-
-/// The key store as last listed.
-#[derive(Debug, Clone, Default)]
-pub struct KeysState {
-    pub list: Vec<KeyInfo>,
-    pub error: Option<String>,
-    /// The key store's fallback warning (no OS keyring reachable).
-    pub warning: Option<String>,
-    pub backend: String,
-}
-
-impl KeysState {
-    pub fn of_kind(&self, kind: KeyKind) -> impl Iterator<Item = &KeyInfo> {
-        self.list.iter().filter(move |k| k.kind == kind)
-    }
-
-    /// `base`, or `base-2`, `base-3`, … whichever is not taken.
-    pub fn free_name(&self, base: &str) -> String {
-        let taken = |n: &str| self.list.iter().any(|k| k.name == n);
-        if !taken(base) {
-            return base.to_string();
-        }
-        (2..)
-            .map(|i| format!("{base}-{i}"))
-            .find(|n| !taken(n))
-            .unwrap_or_else(|| base.to_string())
-    }
-}
-
-/// A single-line text field. `masked` fields render as `•`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Input {
-    pub value: String,
-    pub masked: bool,
-}
-
-impl Input {
-    pub fn push(&mut self, c: char) {
-        self.value.push(c);
-    }
-
-    pub fn pop(&mut self) {
-        self.value.pop();
-    }
-
-    pub fn shown(&self) -> String {
-        if self.masked {
-            "•".repeat(self.value.chars().count())
-        } else {
-            self.value.clone()
-        }
-    }
-}
-
-/// A list cursor with an optional `/` filter.
-#[derive(Debug, Clone, Default)]
-pub struct ListState {
-    pub cursor: usize,
-    pub filter: Option<Input>,
-    /// True while the filter is being typed.
-    pub filtering: bool,
-}
-
-impl ListState {
-    pub fn matches(&self, text: &str) -> bool {
-        match &self.filter {
-            Some(f) if !f.value.is_empty() => text.to_lowercase().contains(&f.value.to_lowercase()),
-            _ => true,
-        }
-    }
-
-    pub fn move_by(&mut self, delta: isize, len: usize) {
-        if len == 0 {
-            self.cursor = 0;
-            return;
-        }
-        let next = self.cursor as isize + delta;
-        self.cursor = next.clamp(0, len as isize - 1) as usize;
-    }
-
-    pub fn clamp(&mut self, len: usize) {
-        if self.cursor >= len {
-            self.cursor = len.saturating_sub(1);
-        }
-    }
-}
-
-/// A manifest read from the workspace, checked for the UI.
-#[derive(Debug, Clone)]
-pub struct LoadedManifest {
-    pub path: PathBuf,
-    pub manifest: Option<Manifest>,
-    /// Why the bytes are not a well-formed manifest.
-    pub parse_error: Option<String>,
-    /// (field path, message) for every validation problem.
-    pub issues: Vec<(String, String)>,
-    pub warnings: Vec<String>,
-    pub policies: Vec<Vec<u8>>,
-    /// Why the policy documents do not fit the manifest.
-    pub policy_error: Option<String>,
-}
-
-impl LoadedManifest {
-    pub fn is_valid(&self) -> bool {
-        self.manifest.is_some()
-            && self.parse_error.is_none()
-            && self.issues.is_empty()
-            && self.policy_error.is_none()
-    }
-}
-
-// ----------------------------------------------------------------------------------------
-// Setup wizard
-// ----------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetupStep {
-    Keys,
-    Manifest,
-    Coordinator,
-    Confirm,
-    Drill,
-}
-
-impl SetupStep {
-    pub const ALL: [SetupStep; 5] = [
-        SetupStep::Keys,
-        SetupStep::Manifest,
-        SetupStep::Coordinator,
-        SetupStep::Confirm,
-        SetupStep::Drill,
-    ];
-
-    pub fn index(self) -> usize {
-        Self::ALL.iter().position(|s| *s == self).unwrap_or(0)
-    }
-
-    pub fn title(self) -> &'static str {
-        text::SETUP_STEPS[self.index()]
-    }
-
-    pub fn prev(self) -> Option<SetupStep> {
-        self.index().checked_sub(1).map(|i| Self::ALL[i])
-    }
-}
-
-/// A choice on the owner-keys step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyChoice {
-    Use(KeyKind, String),
-    Generate(KeyKind),
-    Import(KeyKind),
-    Immutable,
-    Continue,
-}
-
-/// A choice on the manifest step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ManifestChoice {
-    Template,
-    File(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct SetupWizard {
-    pub step: SetupStep,
-    pub list: ListState,
-    pub owner: Option<KeyInfo>,
-    pub workload: Option<KeyInfo>,
-    pub immutable: bool,
-    /// Typing the path of a PEM file to import.
-    pub import: Option<(KeyKind, Input)>,
-    /// `*.json` files of the workspace.
-    pub manifest_files: Vec<String>,
-    pub manifest: Option<LoadedManifest>,
-    pub coordinator: Option<StatusView>,
-    pub coordinator_error: Option<String>,
-    /// Why the results of a set could not be saved here (checked before anything is sent).
-    pub workspace_error: Option<String>,
-    /// What is running now.
-    pub busy: Option<&'static str>,
-    pub outcome: Option<SetupOutcome>,
-    pub set_error: Option<String>,
-    pub drill: Option<DrillReport>,
-    pub drill_error: Option<String>,
-}
-
-impl SetupWizard {
-    pub fn new() -> Self {
-        Self {
-            step: SetupStep::Keys,
-            list: ListState::default(),
-            owner: None,
-            workload: None,
-            immutable: false,
-            import: None,
-            manifest_files: Vec::new(),
-            manifest: None,
-            coordinator: None,
-            coordinator_error: None,
-            workspace_error: None,
-            busy: None,
-            outcome: None,
-            set_error: None,
-            drill: None,
-            drill_error: None,
-        }
-    }
-
-    pub fn keys_done(&self) -> bool {
-        self.owner.is_some() && (self.workload.is_some() || self.immutable)
-    }
-
-    /// The choices of the owner-keys step, given the key store's contents.
-    pub fn key_choices(&self, keys: &KeysState) -> Vec<KeyChoice> {
-        let mut out = Vec::new();
-        for kind in [KeyKind::SeedShareOwner, KeyKind::WorkloadOwner] {
-            for key in keys.of_kind(kind) {
-                out.push(KeyChoice::Use(kind, key.name.clone()));
-            }
-            out.push(KeyChoice::Generate(kind));
-            out.push(KeyChoice::Import(kind));
-        }
-        out.push(KeyChoice::Immutable);
-        out.push(KeyChoice::Continue);
-        out
-    }
-
-    pub fn manifest_choices(&self) -> Vec<ManifestChoice> {
-        let mut out = vec![ManifestChoice::Template];
-        out.extend(
-            self.manifest_files
-                .iter()
-                .filter(|f| self.list.matches(f))
-                .map(|f| ManifestChoice::File(f.clone())),
-        );
-        out
-    }
-
-    /// Whether the manifest step's result allows going on, and if not, why.
-    pub fn manifest_blocker(&self) -> Option<String> {
-        let Some(loaded) = &self.manifest else {
-            return Some(text::CHOOSE_MANIFEST.into());
-        };
-        if !loaded.is_valid() {
-            return Some(text::MANIFEST_INVALID.into());
-        }
-        let manifest = loaded.manifest.as_ref()?;
-        if let Some(owner) = &self.owner
-            && !manifest
-                .seedshare_owner_pub_keys()
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case(&owner.public_hex))
-        {
-            return Some(text::owner_not_listed(&owner.name));
-        }
-        None
-    }
-
-    pub fn coordinator_blocker(&self) -> Option<String> {
-        if let Some(e) = &self.coordinator_error {
-            return Some(e.clone());
-        }
-        if let Some(e) = &self.workspace_error {
-            return Some(e.clone());
-        }
-        match &self.coordinator {
-            None => Some(text::CHECKING.into()),
-            Some(s) if s.state != CoordinatorState::Uninitialized => {
-                Some(text::not_uninitialized(s.state.label()))
-            }
-            Some(_) => None,
-        }
-    }
-
-    /// A ceremony is in progress once something was chosen and the drill has not finished.
-    pub fn in_ceremony(&self) -> bool {
-        self.drill.is_none() && (self.owner.is_some() || self.step != SetupStep::Keys)
-    }
-}
-
-impl Default for SetupWizard {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-// ----------------------------------------------------------------------------------------
-// Recovery wizard
-// ----------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecoveryStep {
-    Key,
-    Decrypt,
-    Preflight,
-    Identity,
-    Send,
-    Reverify,
-    Checklist,
-}
-
-impl RecoveryStep {
-    pub const ALL: [RecoveryStep; 7] = [
-        RecoveryStep::Key,
-        RecoveryStep::Decrypt,
-        RecoveryStep::Preflight,
-        RecoveryStep::Identity,
-        RecoveryStep::Send,
-        RecoveryStep::Reverify,
-        RecoveryStep::Checklist,
-    ];
-
-    pub fn index(self) -> usize {
-        Self::ALL.iter().position(|s| *s == self).unwrap_or(0)
-    }
-
-    pub fn title(self) -> &'static str {
-        text::RECOVERY_STEPS[self.index()]
-    }
-}
-
-/// How a step went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StepState {
-    Pending,
-    Running,
-    Done(String),
-    Failed(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct RecoveryWizard {
-    pub step: RecoveryStep,
-    pub states: Vec<StepState>,
-    pub list: ListState,
-    pub key: Option<String>,
-    pub preflight: Option<Preflight>,
-    pub response: Option<pb::RecoverResponse>,
-    pub reverify: Option<Reverify>,
-    /// The share is decrypted and held by the effect runner (never by the UI state).
-    pub share_loaded: bool,
-}
-
-impl RecoveryWizard {
-    pub fn new() -> Self {
-        Self {
-            step: RecoveryStep::Key,
-            states: vec![StepState::Pending; RecoveryStep::ALL.len()],
-            list: ListState::default(),
-            key: None,
-            preflight: None,
-            response: None,
-            reverify: None,
-            share_loaded: false,
-        }
-    }
-
-    pub fn state(&self, step: RecoveryStep) -> &StepState {
-        &self.states[step.index()]
-    }
-
-    fn set(&mut self, step: RecoveryStep, state: StepState) {
-        self.states[step.index()] = state;
-    }
-
-    pub fn in_ceremony(&self) -> bool {
-        self.step != RecoveryStep::Checklist && self.key.is_some()
-    }
-
-    pub fn running(&self) -> bool {
-        self.states.contains(&StepState::Running)
-    }
-}
-
-impl Default for RecoveryWizard {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-// ----------------------------------------------------------------------------------------
-// History audit
-// ----------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DetailView {
-    Structured,
-    Raw,
-    Diff,
-    LineDiff,
-}
-
-impl DetailView {
-    pub fn next(self) -> Self {
-        match self {
-            DetailView::Structured => DetailView::Raw,
-            DetailView::Raw => DetailView::Diff,
-            DetailView::Diff => DetailView::LineDiff,
-            DetailView::LineDiff => DetailView::Structured,
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            DetailView::Structured => text::VIEW_STRUCTURED,
-            DetailView::Raw => text::VIEW_RAW,
-            DetailView::Diff => text::VIEW_DIFF,
-            DetailView::LineDiff => text::VIEW_LINE_DIFF,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct HistoryView {
-    pub audit: Option<Box<AuditedHistory>>,
-    pub error: Option<String>,
-    pub loading: bool,
-    pub list: ListState,
-    pub view: DetailView,
-    /// Index of the generation marked as the "from" side of a diff.
-    pub mark: Option<usize>,
-    /// Lines scrolled in the detail pane.
-    pub detail_scroll: u16,
-    /// Typing the path of a bundle to verify offline.
-    pub bundle_input: Option<Input>,
-    /// The bundle exported last from this screen (offered when verifying).
-    pub last_bundle: Option<PathBuf>,
-    /// An export or offline verification is running.
-    pub bundle_busy: Option<&'static str>,
-    /// Bumped by [`HistoryView::set_audit`]; keys [`HistoryView::visible`]'s cache.
-    audit_epoch: u64,
-    visible_cache: VisibleCache,
-}
-
-/// The filtered timeline, computed once per (audit, filter) instead of on every frame and
-/// key press: with 100,000 entries, filtering formats and searches every entry (about
-/// 130 ms here), while a frame must take under 2 ms (docs/PERFORMANCE.md).
-#[derive(Default)]
-struct VisibleCache(std::sync::Mutex<Option<CachedVisible>>);
-
-/// (audit epoch, filter text, the indices it lets through).
-type CachedVisible = (u64, String, std::sync::Arc<[usize]>);
-
-impl Clone for VisibleCache {
-    /// A clone starts empty: the cache is derived state, recomputed on first use.
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl std::fmt::Debug for VisibleCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("VisibleCache")
-    }
-}
-
-impl HistoryView {
-    pub fn new() -> Self {
-        Self {
-            audit: None,
-            error: None,
-            loading: true,
-            list: ListState::default(),
-            view: DetailView::Structured,
-            mark: None,
-            detail_scroll: 0,
-            bundle_input: None,
-            last_bundle: None,
-            bundle_busy: None,
-            audit_epoch: 0,
-            visible_cache: VisibleCache::default(),
-        }
-    }
-
-    /// Replaces the audited history (and invalidates the filtered timeline).
-    pub fn set_audit(&mut self, audit: Option<Box<AuditedHistory>>) {
-        self.audit = audit;
-        self.audit_epoch += 1;
-    }
-
-    /// Indices of the entries the filter lets through, newest first. Cached per audit
-    /// (set through [`HistoryView::set_audit`]) and filter text.
-    pub fn visible(&self) -> std::sync::Arc<[usize]> {
-        let filter = self
-            .list
-            .filter
-            .as_ref()
-            .map(|f| f.value.clone())
-            .unwrap_or_default();
-        // A poisoned lock only means a panic elsewhere mid-update: recompute.
-        let mut cache = self
-            .visible_cache
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let mut narrow_from = None;
-        if let Some((epoch, cached_filter, indices)) = cache.as_ref()
-            && *epoch == self.audit_epoch
-        {
-            if *cached_filter == filter {
-                return indices.clone();
-            }
-            // Typing one more character: whatever the longer filter lets through, the
-            // shorter one did (the match is a case-insensitive substring test), so only
-            // the previous result needs searching.
-            if filter
-                .to_lowercase()
-                .contains(&cached_filter.to_lowercase())
-            {
-                narrow_from = Some(indices.clone());
-            }
-        }
-        let indices: std::sync::Arc<[usize]> = self.compute_visible(narrow_from.as_deref()).into();
-        *cache = Some((self.audit_epoch, filter, indices.clone()));
-        indices
-    }
-
-    /// The entries `filter` lets through, newest first; only among `within` (newest first)
-    /// when given.
-    fn compute_visible(&self, within: Option<&[usize]>) -> Vec<usize> {
-        let Some(audit) = &self.audit else {
-            return Vec::new();
-        };
-        let needle = match &self.list.filter {
-            Some(f) if !f.value.is_empty() => f.value.to_lowercase(),
-            _ => return (0..audit.entries.len()).rev().collect(),
-        };
-        // The searched line, "<generation> <transition hash> <manifest hash>", is digits and
-        // lowercase hex only: it is built in one reused buffer and needs no lowercasing.
-        let mut line = String::with_capacity(160);
-        let mut keep = |i: usize| {
-            use std::fmt::Write as _;
-            let Some(e) = audit.entries.get(i) else {
-                return false;
-            };
-            line.clear();
-            // Writing into a String cannot fail.
-            let _ = write!(
-                line,
-                "{} {} {}",
-                e.chain.generation, e.chain.transition_hash, e.chain.manifest_hash
-            );
-            line.contains(needle.as_str())
-        };
-        match within {
-            Some(within) => within.iter().copied().filter(|&i| keep(i)).collect(),
-            None => (0..audit.entries.len())
-                .rev()
-                .filter(|&i| keep(i))
-                .collect(),
-        }
-    }
-
-    pub fn selected(&self) -> Option<usize> {
-        self.visible().get(self.list.cursor).copied()
-    }
-}
-
-impl Default for HistoryView {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-// ----------------------------------------------------------------------------------------
-// Manifest update
-// ----------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpdateStep {
-    Pick,
-    Review,
-    Done,
-}
-
-#[derive(Debug, Clone)]
-pub struct UpdateView {
-    pub step: UpdateStep,
-    pub audit: Option<Box<AuditedHistory>>,
-    pub audit_error: Option<String>,
-    pub files: Vec<String>,
-    pub list: ListState,
-    pub candidate: Option<LoadedManifest>,
-    pub busy: Option<&'static str>,
-    pub outcome: Option<UpdateOutcome>,
-    pub error: Option<String>,
-    /// After a lost race: the audit the refused update was based on; the diff from its active
-    /// manifest to the new audit's shows what changed meanwhile.
-    pub raced: Option<Box<AuditedHistory>>,
-}
-
-impl UpdateView {
-    pub fn new() -> Self {
-        Self {
-            step: UpdateStep::Pick,
-            audit: None,
-            audit_error: None,
-            files: Vec::new(),
-            list: ListState::default(),
-            candidate: None,
-            busy: Some(text::AUDITING),
-            outcome: None,
-            error: None,
-            raced: None,
-        }
-    }
-
-    pub fn visible_files(&self) -> Vec<String> {
-        self.files
-            .iter()
-            .filter(|f| self.list.matches(f))
-            .cloned()
-            .collect()
-    }
-
-    pub fn active(&self) -> Option<&Manifest> {
-        self.audit.as_ref()?.active()?.manifest.as_ref()
-    }
-
-    /// The workload owner key of the store that the active manifest lists.
-    pub fn signing_key<'k>(&self, keys: &'k KeysState) -> Option<&'k KeyInfo> {
-        let active = self.active()?;
-        keys.of_kind(KeyKind::WorkloadOwner).find(|k| {
-            active
-                .workload_owner_pub_keys()
-                .iter()
-                .any(|hex| hex.eq_ignore_ascii_case(&k.public_hex))
-        })
-    }
-}
-
-impl Default for UpdateView {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-// ----------------------------------------------------------------------------------------
-// Owner keys screen
-// ----------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Default)]
-pub struct KeysScreen {
-    pub list: ListState,
-    /// Typing the path of a PEM file to import, for a key of this kind.
-    pub import: Option<(KeyKind, Input)>,
-    /// Choosing which kind to generate or import: (is import, cursor).
-    pub choose_kind: Option<(bool, usize)>,
-    pub notice: Option<String>,
-}
-
-impl KeysScreen {
-    pub fn visible<'k>(&self, keys: &'k KeysState) -> Vec<&'k KeyInfo> {
-        keys.list
-            .iter()
-            .filter(|k| {
-                self.list
-                    .matches(&format!("{} {} {}", k.name, k.fingerprint, k.public_hex))
-            })
-            .collect()
-    }
-}
-
-// ----------------------------------------------------------------------------------------
-// App
-// ----------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-pub enum Screen {
-    Dashboard,
-    Setup(Box<SetupWizard>),
-    Recovery(Box<RecoveryWizard>),
-    History(Box<HistoryView>),
-    Update(Box<UpdateView>),
-    Keys(KeysScreen),
-}
-
-/// What a typed confirmation unlocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Confirmed {
-    SetManifest,
-    Recover,
-    Update,
-}
-
-/// The one popup slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Popup {
-    Help {
-        scroll: u16,
-    },
-    Message {
-        title: String,
-        body: String,
-        error: bool,
-    },
-    QuitConfirm,
-    Typed {
-        title: String,
-        body: Vec<String>,
-        expected: &'static str,
-        input: Input,
-        then: Confirmed,
-    },
-}
-
 #[derive(Debug, Clone)]
 pub struct App {
     pub screen: Screen,
+    /// The one popup slot: help, a message, a question.
     pub popup: Option<Popup>,
     pub health: Health,
     pub keys: KeysState,
@@ -782,134 +64,9 @@ pub struct App {
     pub quit: bool,
     /// A status refresh is in flight.
     pub refreshing: bool,
-    /// The terminal's size as of the last draw (the event loop keeps it current), so that
-    /// scrolling can be clamped to the wizard pane's content.
-    pub viewport: (u16, u16),
-    /// Lines scrolled in the wizard pane (setup, recovery, update); back to 0 whenever the
-    /// screen or its step changes.
-    pub pane_scroll: u16,
-}
-
-/// A history bundle written by the TUI.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BundleExport {
-    pub path: PathBuf,
-    /// SHA-256 of the file's bytes.
-    pub digest: Digest,
-    pub generation: u64,
-    /// The signing public key that verified the history is embedded.
-    pub signing_key_included: bool,
-}
-
-/// The offline verdict on a bundle file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BundleCheck {
-    pub path: PathBuf,
-    pub ok: bool,
-    pub anchored: bool,
-    /// What the signature was checked with, in words.
-    pub anchor: String,
-    pub generation: u64,
-    pub latest: Digest,
-    pub problems: Vec<String>,
-    /// "generation N (manifest …): why" for every entry that does not verify.
-    pub failing: Vec<String>,
-}
-
-/// Work for the edges: each runs off the UI thread and answers with an [`Event`].
-#[derive(Debug, Clone)]
-pub enum Effect {
-    Refresh,
-    ListKeys,
-    GenerateKey {
-        kind: KeyKind,
-        name: String,
-    },
-    ImportKey {
-        kind: KeyKind,
-        name: String,
-        path: PathBuf,
-    },
-    ExportPublic {
-        name: String,
-    },
-    ListManifests,
-    UseTemplate {
-        owner_hex: Vec<String>,
-        workload_hex: Vec<String>,
-    },
-    LoadManifest {
-        path: PathBuf,
-    },
-    CheckCoordinator,
-    SetFirstManifest {
-        manifest: Box<Manifest>,
-        policies: Vec<Vec<u8>>,
-    },
-    ShareDrill {
-        owner_key: String,
-    },
-    DecryptShare {
-        owner_key: String,
-    },
-    Preflight,
-    SendRecovery {
-        owner_key: String,
-        preflight: Box<Preflight>,
-    },
-    Reverify {
-        preflight: Box<Preflight>,
-        response: Box<pb::RecoverResponse>,
-    },
-    ForgetShare,
-    Audit,
-    /// Write the audited history as a bundle file into the workspace.
-    ExportBundle {
-        audit: Box<AuditedHistory>,
-    },
-    /// Verify a bundle file offline (no Coordinator).
-    VerifyBundle {
-        path: PathBuf,
-    },
-    UpdateManifest {
-        manifest: Box<Manifest>,
-        policies: Vec<Vec<u8>>,
-        key: String,
-        audited_latest: Digest,
-    },
-}
-
-/// Results of effects.
-#[derive(Debug)]
-pub enum Event {
-    Status {
-        result: Result<Box<StatusView>, String>,
-        latency_ms: u64,
-    },
-    Keys {
-        result: Result<Vec<KeyInfo>, String>,
-        warning: Option<String>,
-        backend: String,
-    },
-    KeyAdded(Result<KeyInfo, String>),
-    Exported(Result<PathBuf, String>),
-    Manifests(Result<Vec<String>, String>),
-    ManifestLoaded(Box<LoadedManifest>),
-    TemplateWritten(Result<Vec<PathBuf>, String>),
-    Coordinator {
-        status: Result<Box<StatusView>, String>,
-        workspace: Result<(), String>,
-    },
-    SetDone(Result<SetupOutcome, String>),
-    DrillDone(Result<DrillReport, String>),
-    Decrypted(Result<String, String>),
-    Preflighted(Result<Box<Preflight>, String>),
-    RecoverySent(Result<Box<pb::RecoverResponse>, String>),
-    Reverified(Result<Box<Reverify>, String>),
-    Audited(Result<Box<AuditedHistory>, String>),
-    BundleExported(Result<BundleExport, String>),
-    BundleVerified(Result<Box<BundleCheck>, String>),
-    Updated(Result<UpdateOutcome, (String, bool)>),
+    /// Where the wizard pane (setup, recovery, update) is scrolled to; back to the top
+    /// whenever the screen or its step changes.
+    pub pane: PaneScroll,
 }
 
 impl App {
@@ -924,8 +81,7 @@ impl App {
             no_color,
             quit: false,
             refreshing: false,
-            viewport: (80, 24),
-            pane_scroll: 0,
+            pane: PaneScroll::default(),
         }
     }
 
@@ -937,1360 +93,224 @@ impl App {
 
     /// Whether the user is typing (keys go to a text field).
     pub fn typing(&self) -> bool {
-        if let Some(popup) = &self.popup {
-            return matches!(popup, Popup::Typed { .. });
-        }
-        match &self.screen {
-            Screen::Setup(w) => w.import.is_some() || w.list.filtering,
-            Screen::Keys(k) => k.import.is_some() || k.list.filtering,
-            Screen::History(h) => h.list.filtering || h.bundle_input.is_some(),
-            Screen::Update(u) => u.list.filtering,
-            Screen::Recovery(r) => r.list.filtering,
-            Screen::Dashboard => false,
+        match &self.popup {
+            Some(popup) => popup.typing(),
+            None => self.screen.typing(),
         }
     }
 
     /// Active keymap contexts, most specific first.
     pub fn contexts(&self) -> Vec<Context> {
-        match &self.popup {
-            Some(Popup::Help { .. }) => return vec![Context::Help, Context::Global],
-            Some(Popup::Message { .. }) => return vec![Context::Message, Context::Global],
-            Some(Popup::QuitConfirm) => return vec![Context::QuitConfirm, Context::Global],
-            Some(Popup::Typed { .. }) => return vec![Context::Input, Context::Global],
-            None => {}
+        if let Some(popup) = &self.popup {
+            return popup.contexts();
         }
         if self.typing() {
             return vec![Context::Input, Context::Global];
         }
-        let mut out = match &self.screen {
-            Screen::Dashboard => vec![Context::Dashboard],
-            Screen::Setup(w) => match w.step {
-                SetupStep::Keys | SetupStep::Manifest => vec![Context::Setup, Context::List],
-                _ => vec![Context::Setup],
-            },
-            Screen::Recovery(r) if r.step == RecoveryStep::Key => {
-                vec![Context::Recovery, Context::List]
-            }
-            Screen::Recovery(_) => vec![Context::Recovery],
-            Screen::History(_) => vec![Context::History, Context::List],
-            Screen::Update(u) if u.step == UpdateStep::Pick => vec![Context::Update, Context::List],
-            Screen::Update(_) => vec![Context::Update],
-            Screen::Keys(k) if k.choose_kind.is_some() => vec![Context::Setup],
-            Screen::Keys(_) => vec![Context::Keys, Context::List],
-        };
+        let mut out = self.screen.contexts();
         out.push(Context::Nav);
         out.push(Context::Global);
         out
     }
 
     pub fn in_ceremony(&self) -> bool {
-        match &self.screen {
-            Screen::Setup(w) => w.in_ceremony(),
-            Screen::Recovery(r) => r.in_ceremony(),
-            Screen::Update(u) => u.step == UpdateStep::Review,
-            _ => false,
+        self.screen.in_ceremony()
+    }
+
+    /// A key's action: the keys every screen shares, the open popup's, else the screen's.
+    fn handle(&mut self, action: Action) -> Vec<Effect> {
+        if action == Action::ForceQuit {
+            self.quit = true;
+            return vec![Effect::ForgetShare];
+        }
+        if self.popup.is_some() {
+            return self.handle_popup(action);
+        }
+        match action {
+            Action::Help => {
+                self.popup = Some(Popup::Help { scroll: 0 });
+                return Vec::new();
+            }
+            Action::Quit => {
+                if self.in_ceremony() {
+                    self.popup = Some(Popup::QuitConfirm);
+                } else {
+                    self.quit = true;
+                }
+                return Vec::new();
+            }
+            Action::ScrollDown | Action::ScrollUp if self.screen.has_pane() => {
+                self.pane.page(action == Action::ScrollDown);
+                return Vec::new();
+            }
+            _ => {}
+        }
+        let outcome = match &mut self.screen {
+            Screen::Dashboard => dashboard::update(action, self.health.state()),
+            Screen::Setup(w) => w.update(action, &self.keys),
+            Screen::Recovery(r) => r.update(action, &self.keys),
+            Screen::History(h) => h.update(action),
+            Screen::Update(u) => u.update(action, &self.keys),
+            Screen::Keys(k) => k.update(action, &self.keys),
+        };
+        self.apply(outcome)
+    }
+
+    fn handle_popup(&mut self, action: Action) -> Vec<Effect> {
+        let Some(popup) = self.popup.as_mut() else {
+            return Vec::new();
+        };
+        match popup.handle(action) {
+            Reply::Open => Vec::new(),
+            Reply::Close => {
+                self.popup = None;
+                Vec::new()
+            }
+            Reply::Quit => {
+                self.popup = None;
+                self.quit = true;
+                vec![Effect::ForgetShare]
+            }
+            Reply::Confirmed(then) => {
+                self.popup = None;
+                self.confirmed(then)
+            }
         }
     }
 
-    fn error(&mut self, title: &str, body: impl Into<String>) {
-        self.popup = Some(Popup::Message {
-            title: title.to_string(),
-            body: body.into(),
-            error: true,
-        });
+    /// The typed confirmation was given: the screen starts its irreversible step.
+    fn confirmed(&mut self, then: Confirmed) -> Vec<Effect> {
+        match (&mut self.screen, then) {
+            (Screen::Setup(w), Confirmed::SetManifest) => w.confirmed(),
+            (Screen::Recovery(r), Confirmed::Recover) => r.confirmed(),
+            (Screen::Update(u), Confirmed::Update) => u.confirmed(&self.keys),
+            _ => Vec::new(),
+        }
     }
 
-    fn notice(&mut self, title: &str, body: impl Into<String>) {
-        self.popup = Some(Popup::Message {
-            title: title.to_string(),
-            body: body.into(),
-            error: false,
-        });
+    /// An effect's result: reported in a popup if the user is to be told, taken by the
+    /// shell if it is about what every screen reads, else by the screen it is for.
+    fn handle_event(&mut self, event: Event) -> Vec<Effect> {
+        if let Some(popup) = report(&event) {
+            self.popup = Some(popup);
+        }
+        match event {
+            Event::Status { result, latency_ms } => {
+                self.status(result, latency_ms);
+                Vec::new()
+            }
+            Event::Keys {
+                result,
+                warning,
+                backend,
+            } => {
+                self.keys_listed(result, warning, backend);
+                Vec::new()
+            }
+            Event::KeyAdded(result) => self.key_added(result),
+            other => self.route_event(other),
+        }
     }
-}
 
-/// Which pane is shown: the screen and its step. Scrolling starts over when it changes.
-fn pane_key(app: &App) -> (u8, usize) {
-    match &app.screen {
-        Screen::Dashboard => (0, 0),
-        Screen::Setup(w) => (1, w.step.index()),
-        Screen::Recovery(r) => (2, r.step.index()),
-        Screen::History(_) => (3, 0),
-        Screen::Update(u) => (4, u.step as usize),
-        Screen::Keys(_) => (5, 0),
+    fn status(&mut self, result: Result<Box<StatusView>, String>, latency_ms: u64) {
+        self.refreshing = false;
+        self.health = match result {
+            Ok(status) => Health::Ok { status, latency_ms },
+            Err(message) => {
+                let last = self.health.status().cloned().map(Box::new);
+                Health::Failed { message, last }
+            }
+        };
+    }
+
+    fn keys_listed(
+        &mut self,
+        result: Result<Vec<KeyInfo>, String>,
+        warning: Option<String>,
+        backend: String,
+    ) {
+        self.keys.warning = warning;
+        self.keys.backend = backend;
+        match result {
+            Ok(list) => {
+                self.keys.list = list;
+                self.keys.error = None;
+            }
+            Err(e) => self.keys.error = Some(e),
+        }
+        if let Screen::Setup(w) = &mut self.screen {
+            w.keys_listed(&self.keys);
+        }
+    }
+
+    /// A key was generated or imported (or that failed): the screen that asked hears of it,
+    /// and the key store is listed again.
+    fn key_added(&mut self, result: Result<KeyInfo, String>) -> Vec<Effect> {
+        match &mut self.screen {
+            Screen::Setup(w) => w.key_added(result.as_ref().ok()),
+            Screen::Keys(k) => {
+                if let Ok(info) = &result {
+                    k.key_added(info);
+                }
+            }
+            _ => {}
+        }
+        if let Ok(info) = result {
+            self.keys.list.retain(|k| k.name != info.name);
+            self.keys.list.push(info);
+        }
+        vec![Effect::ListKeys]
+    }
+
+    /// Gives a result to the active screen; one it does not take is [`stray`].
+    fn route_event(&mut self, event: Event) -> Vec<Effect> {
+        let taken = match &mut self.screen {
+            Screen::Setup(w) => w.on_event(event),
+            Screen::Recovery(r) => r.on_event(event),
+            Screen::History(h) => h.on_event(event),
+            Screen::Update(u) => u.on_event(event),
+            Screen::Dashboard | Screen::Keys(_) => Err(event),
+        };
+        match taken {
+            Ok(outcome) => self.apply(outcome),
+            Err(event) => stray(event),
+        }
+    }
+
+    /// Applies what a screen asked for; returns the effects to run.
+    fn apply(&mut self, outcome: Outcome) -> Vec<Effect> {
+        if let Some(popup) = outcome.popup {
+            self.popup = Some(popup);
+        }
+        if let Some(screen) = outcome.next {
+            self.screen = screen;
+        }
+        if outcome.refreshing {
+            self.refreshing = true;
+        }
+        outcome.effects
+    }
+
+    /// Runs `f`, then starts the wizard pane's scrolling over if another screen or step is
+    /// shown.
+    fn keeping_pane(&mut self, f: impl FnOnce(&mut Self) -> Vec<Effect>) -> Vec<Effect> {
+        let before = self.screen.pane_key();
+        let effects = f(self);
+        if self.screen.pane_key() != before {
+            self.pane.reset();
+        }
+        effects
     }
 }
 
 /// Applies a key's action.
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
-    let before = pane_key(app);
-    let effects = update_inner(app, action);
-    if pane_key(app) != before {
-        app.pane_scroll = 0;
-    }
-    effects
-}
-
-/// Scrolls the wizard pane by a page, within its content.
-fn scroll_pane(app: &mut App, down: bool) {
-    let (max, page) = super::render::pane_scroll_range(app);
-    app.pane_scroll = if down {
-        app.pane_scroll.saturating_add(page)
-    } else {
-        app.pane_scroll.saturating_sub(page)
-    }
-    .min(max);
-}
-
-fn update_inner(app: &mut App, action: Action) -> Vec<Effect> {
-    if action == Action::ForceQuit {
-        app.quit = true;
-        return vec![Effect::ForgetShare];
-    }
-    if app.popup.is_some() {
-        return update_popup(app, action);
-    }
-    match action {
-        Action::Help => {
-            app.popup = Some(Popup::Help { scroll: 0 });
-            return Vec::new();
-        }
-        Action::Quit => {
-            if app.in_ceremony() {
-                app.popup = Some(Popup::QuitConfirm);
-            } else {
-                app.quit = true;
-            }
-            return vec![];
-        }
-        _ => {}
-    }
-    if matches!(action, Action::ScrollDown | Action::ScrollUp)
-        && matches!(
-            app.screen,
-            Screen::Setup(_) | Screen::Recovery(_) | Screen::Update(_)
-        )
-    {
-        scroll_pane(app, action == Action::ScrollDown);
-        return Vec::new();
-    }
-    let keys = app.keys.clone();
-    let health_state = app.health.state();
-    match &mut app.screen {
-        Screen::Dashboard => update_dashboard(app, action, health_state),
-        Screen::Setup(w) => {
-            let (effects, leave) = update_setup(w, action, &keys);
-            let mut effects = effects;
-            match leave {
-                Leave::Stay => {}
-                Leave::Dashboard => {
-                    app.screen = Screen::Dashboard;
-                    app.refreshing = true;
-                    effects.push(Effect::Refresh);
-                    effects.push(Effect::ListKeys);
-                }
-                Leave::Confirm(popup) => app.popup = Some(popup),
-            }
-            effects
-        }
-        Screen::Recovery(r) => {
-            let (effects, leave) = update_recovery(r, action, &keys);
-            let mut effects = effects;
-            match leave {
-                Leave::Stay => {}
-                Leave::Dashboard => {
-                    app.screen = Screen::Dashboard;
-                    effects.push(Effect::ForgetShare);
-                    effects.push(Effect::Refresh);
-                }
-                Leave::Confirm(popup) => app.popup = Some(popup),
-            }
-            effects
-        }
-        Screen::History(h) => {
-            if let Some(input) = h.bundle_input.as_mut() {
-                match action {
-                    Action::Char(c) => input.push(c),
-                    Action::DeleteChar => input.pop(),
-                    Action::Back => h.bundle_input = None,
-                    Action::Select => {
-                        let path = PathBuf::from(input.value.trim());
-                        h.bundle_input = None;
-                        if path.as_os_str().is_empty() {
-                            return Vec::new();
-                        }
-                        h.bundle_busy = Some(text::VERIFYING_BUNDLE);
-                        return vec![Effect::VerifyBundle { path }];
-                    }
-                    _ => {}
-                }
-                return Vec::new();
-            }
-            if filter_typing(&mut h.list, action) {
-                return Vec::new();
-            }
-            let len = h.visible().len();
-            match action {
-                Action::ExportBundle => {
-                    if h.bundle_busy.is_some() {
-                        return Vec::new();
-                    }
-                    let Some(audit) = h.audit.clone() else {
-                        return Vec::new();
-                    };
-                    h.bundle_busy = Some(text::EXPORTING_BUNDLE);
-                    return vec![Effect::ExportBundle { audit }];
-                }
-                Action::VerifyBundle => {
-                    if h.bundle_busy.is_some() {
-                        return Vec::new();
-                    }
-                    let value = h
-                        .last_bundle
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default();
-                    h.bundle_input = Some(Input {
-                        value,
-                        masked: false,
-                    });
-                }
-                Action::Back if h.list.filter.is_some() => {
-                    h.list.filter = None;
-                }
-                Action::Back => {
-                    app.screen = Screen::Dashboard;
-                }
-                Action::Refresh => {
-                    h.loading = true;
-                    return vec![Effect::Audit];
-                }
-                Action::NextView => {
-                    h.view = h.view.next();
-                    h.detail_scroll = 0;
-                }
-                Action::Mark => {
-                    h.mark = h.selected();
-                }
-                Action::ScrollDown => h.detail_scroll = h.detail_scroll.saturating_add(5),
-                Action::ScrollUp => h.detail_scroll = h.detail_scroll.saturating_sub(5),
-                other => {
-                    list_action(&mut h.list, other, len);
-                    h.detail_scroll = 0;
-                }
-            }
-            Vec::new()
-        }
-        Screen::Update(u) => {
-            let (effects, leave) = update_update(u, action, &keys);
-            match leave {
-                Leave::Stay => {}
-                Leave::Dashboard => app.screen = Screen::Dashboard,
-                Leave::Confirm(popup) => app.popup = Some(popup),
-            }
-            effects
-        }
-        Screen::Keys(k) => update_keys(k, action, &keys),
-    }
-}
-
-fn update_dashboard(app: &mut App, action: Action, state: Option<CoordinatorState>) -> Vec<Effect> {
-    match action {
-        Action::Refresh => {
-            app.refreshing = true;
-            vec![Effect::Refresh, Effect::ListKeys]
-        }
-        Action::OpenSetup => match state {
-            Some(CoordinatorState::Uninitialized) => {
-                app.screen = Screen::Setup(Box::default());
-                vec![Effect::ListKeys]
-            }
-            Some(other) => {
-                app.notice(text::SETUP_TITLE, text::setup_not_possible(other.label()));
-                Vec::new()
-            }
-            None => {
-                app.notice(text::SETUP_TITLE, text::NO_STATUS_YET);
-                Vec::new()
-            }
-        },
-        Action::OpenRecovery => match state {
-            Some(CoordinatorState::RecoveryRequired | CoordinatorState::Stale) => {
-                app.screen = Screen::Recovery(Box::default());
-                vec![Effect::ListKeys]
-            }
-            Some(other) => {
-                app.notice(
-                    text::RECOVERY_TITLE,
-                    text::recovery_not_needed(other.label()),
-                );
-                Vec::new()
-            }
-            None => {
-                app.notice(text::RECOVERY_TITLE, text::NO_STATUS_YET);
-                Vec::new()
-            }
-        },
-        Action::OpenHistory => {
-            app.screen = Screen::History(Box::default());
-            vec![Effect::Audit]
-        }
-        Action::OpenUpdate => match state {
-            Some(CoordinatorState::Ready) => {
-                app.screen = Screen::Update(Box::default());
-                vec![Effect::Audit, Effect::ListManifests, Effect::ListKeys]
-            }
-            Some(other) => {
-                app.notice(text::UPDATE_TITLE, text::update_not_possible(other.label()));
-                Vec::new()
-            }
-            None => {
-                app.notice(text::UPDATE_TITLE, text::NO_STATUS_YET);
-                Vec::new()
-            }
-        },
-        Action::OpenKeys => {
-            app.screen = Screen::Keys(KeysScreen::default());
-            vec![Effect::ListKeys]
-        }
-        _ => Vec::new(),
-    }
-}
-
-fn update_popup(app: &mut App, action: Action) -> Vec<Effect> {
-    let Some(popup) = app.popup.as_mut() else {
-        return Vec::new();
-    };
-    match popup {
-        Popup::Help { scroll } => match action {
-            Action::Back | Action::Help => app.popup = None,
-            Action::Down => *scroll = scroll.saturating_add(1),
-            Action::Up => *scroll = scroll.saturating_sub(1),
-            _ => {}
-        },
-        Popup::Message { .. } => {
-            if action == Action::Back {
-                app.popup = None;
-            }
-        }
-        Popup::QuitConfirm => match action {
-            Action::Yes => {
-                app.popup = None;
-                app.quit = true;
-                return vec![Effect::ForgetShare];
-            }
-            Action::No | Action::Back => app.popup = None,
-            _ => {}
-        },
-        Popup::Typed {
-            expected,
-            input,
-            then,
-            ..
-        } => match action {
-            Action::Char(c) => input.push(c),
-            Action::DeleteChar => input.pop(),
-            Action::Back => app.popup = None,
-            Action::Select => {
-                if input.value.trim() != *expected {
-                    let expected = *expected;
-                    input.value.clear();
-                    let _ = expected;
-                    return Vec::new();
-                }
-                let then = *then;
-                app.popup = None;
-                return confirmed(app, then);
-            }
-            _ => {}
-        },
-    }
-    Vec::new()
-}
-
-/// The typed confirmation was given: start the ceremony's irreversible step.
-fn confirmed(app: &mut App, then: Confirmed) -> Vec<Effect> {
-    match (&mut app.screen, then) {
-        (Screen::Setup(w), Confirmed::SetManifest) => {
-            let Some(loaded) = &w.manifest else {
-                return Vec::new();
-            };
-            let Some(manifest) = &loaded.manifest else {
-                return Vec::new();
-            };
-            w.busy = Some(text::SETTING);
-            w.set_error = None;
-            vec![Effect::SetFirstManifest {
-                manifest: Box::new(manifest.clone()),
-                policies: loaded.policies.clone(),
-            }]
-        }
-        (Screen::Recovery(r), Confirmed::Recover) => {
-            let (Some(key), Some(preflight)) = (r.key.clone(), r.preflight.clone()) else {
-                return Vec::new();
-            };
-            r.step = RecoveryStep::Send;
-            r.set(
-                RecoveryStep::Identity,
-                StepState::Done(text::IDENTITY_CONFIRMED.into()),
-            );
-            r.set(RecoveryStep::Send, StepState::Running);
-            vec![Effect::SendRecovery {
-                owner_key: key,
-                preflight: Box::new(preflight),
-            }]
-        }
-        (Screen::Update(u), Confirmed::Update) => {
-            let keys = app.keys.clone();
-            let Some(key) = u.signing_key(&keys).map(|k| k.name.clone()) else {
-                return Vec::new();
-            };
-            let Some(candidate) = &u.candidate else {
-                return Vec::new();
-            };
-            let Some(manifest) = &candidate.manifest else {
-                return Vec::new();
-            };
-            let Some(latest) = u.audit.as_ref().map(|a| a.latest.transition_hash()) else {
-                return Vec::new();
-            };
-            u.busy = Some(text::UPDATING);
-            u.error = None;
-            vec![Effect::UpdateManifest {
-                manifest: Box::new(manifest.clone()),
-                policies: candidate.policies.clone(),
-                key,
-                audited_latest: latest,
-            }]
-        }
-        _ => Vec::new(),
-    }
-}
-
-enum Leave {
-    Stay,
-    Dashboard,
-    Confirm(Popup),
-}
-
-fn list_action(list: &mut ListState, action: Action, len: usize) {
-    match action {
-        Action::Up => list.move_by(-1, len),
-        Action::Down => list.move_by(1, len),
-        Action::PageUp => list.move_by(-10, len),
-        Action::PageDown => list.move_by(10, len),
-        Action::Top => list.cursor = 0,
-        Action::Bottom => list.cursor = len.saturating_sub(1),
-        Action::Filter => {
-            list.filtering = true;
-            list.filter.get_or_insert_with(Input::default);
-        }
-        _ => {}
-    }
-}
-
-/// Keys while a list filter is being typed. Returns true when the action was used.
-fn filter_typing(list: &mut ListState, action: Action) -> bool {
-    if !list.filtering {
-        return false;
-    }
-    match action {
-        Action::Char(c) => {
-            if let Some(f) = list.filter.as_mut() {
-                f.push(c);
-            }
-            list.cursor = 0;
-        }
-        Action::DeleteChar => {
-            if let Some(f) = list.filter.as_mut() {
-                f.pop();
-            }
-        }
-        Action::Select => list.filtering = false,
-        Action::Back => {
-            list.filtering = false;
-            list.filter = None;
-        }
-        _ => {}
-    }
-    true
-}
-
-fn update_setup(w: &mut SetupWizard, action: Action, keys: &KeysState) -> (Vec<Effect>, Leave) {
-    if filter_typing(&mut w.list, action) {
-        return (Vec::new(), Leave::Stay);
-    }
-    if let Some((kind, input)) = w.import.as_mut() {
-        match action {
-            Action::Char(c) => input.push(c),
-            Action::DeleteChar => input.pop(),
-            Action::Back => w.import = None,
-            Action::Select => {
-                let kind = *kind;
-                let path = PathBuf::from(input.value.trim());
-                w.import = None;
-                w.busy = Some(text::IMPORTING);
-                let name = keys.free_name(default_name(kind));
-                return (vec![Effect::ImportKey { kind, name, path }], Leave::Stay);
-            }
-            _ => {}
-        }
-        return (Vec::new(), Leave::Stay);
-    }
-    if w.busy.is_some() && action != Action::Back {
-        return (Vec::new(), Leave::Stay);
-    }
-    if action == Action::Back {
-        if w.list.filter.is_some() {
-            w.list.filter = None;
-            return (Vec::new(), Leave::Stay);
-        }
-        // After the set there is no way back: the manifest is on the Coordinator.
-        if w.outcome.is_some() {
-            return (
-                Vec::new(),
-                if w.drill.is_some() {
-                    Leave::Dashboard
-                } else {
-                    Leave::Stay
-                },
-            );
-        }
-        w.busy = None;
-        return match w.step.prev() {
-            Some(prev) => {
-                w.step = prev;
-                w.list = ListState::default();
-                (Vec::new(), Leave::Stay)
-            }
-            None => (Vec::new(), Leave::Dashboard),
-        };
-    }
-    match w.step {
-        SetupStep::Keys => {
-            let choices = w.key_choices(keys);
-            if action != Action::Select {
-                list_action(&mut w.list, action, choices.len());
-                return (Vec::new(), Leave::Stay);
-            }
-            let Some(choice) = choices.get(w.list.cursor).cloned() else {
-                return (Vec::new(), Leave::Stay);
-            };
-            match choice {
-                KeyChoice::Use(kind, name) => {
-                    let info = keys.list.iter().find(|k| k.name == name).cloned();
-                    match kind {
-                        KeyKind::SeedShareOwner => w.owner = info,
-                        KeyKind::WorkloadOwner => {
-                            w.workload = info;
-                            w.immutable = false;
-                        }
-                    }
-                }
-                KeyChoice::Generate(kind) => {
-                    w.busy = Some(text::GENERATING);
-                    let name = keys.free_name(default_name(kind));
-                    return (vec![Effect::GenerateKey { kind, name }], Leave::Stay);
-                }
-                KeyChoice::Import(kind) => w.import = Some((kind, Input::default())),
-                KeyChoice::Immutable => {
-                    w.immutable = !w.immutable;
-                    if w.immutable {
-                        w.workload = None;
-                    }
-                }
-                KeyChoice::Continue => {
-                    if w.keys_done() {
-                        w.step = SetupStep::Manifest;
-                        w.list = ListState::default();
-                        return (vec![Effect::ListManifests], Leave::Stay);
-                    }
-                }
-            }
-            (Vec::new(), Leave::Stay)
-        }
-        SetupStep::Manifest => {
-            let choices = w.manifest_choices();
-            match action {
-                Action::Select => {
-                    // Enter on a loaded valid manifest that is selected again continues.
-                    let Some(choice) = choices.get(w.list.cursor).cloned() else {
-                        return (Vec::new(), Leave::Stay);
-                    };
-                    let path_of = |name: &str| PathBuf::from(name);
-                    let already = match (&choice, &w.manifest) {
-                        (ManifestChoice::File(f), Some(m)) => {
-                            m.path.file_name() == path_of(f).file_name()
-                        }
-                        _ => false,
-                    };
-                    if already {
-                        if w.manifest_blocker().is_none() {
-                            w.step = SetupStep::Coordinator;
-                            w.coordinator = None;
-                            w.coordinator_error = None;
-                            w.workspace_error = None;
-                            return (vec![Effect::CheckCoordinator], Leave::Stay);
-                        }
-                        return (Vec::new(), Leave::Stay);
-                    }
-                    w.busy = Some(text::LOADING);
-                    match choice {
-                        ManifestChoice::Template => {
-                            let owner_hex: Vec<String> =
-                                w.owner.iter().map(|k| k.public_hex.clone()).collect();
-                            let workload_hex: Vec<String> =
-                                w.workload.iter().map(|k| k.public_hex.clone()).collect();
-                            (
-                                vec![Effect::UseTemplate {
-                                    owner_hex,
-                                    workload_hex,
-                                }],
-                                Leave::Stay,
-                            )
-                        }
-                        ManifestChoice::File(f) => (
-                            vec![Effect::LoadManifest {
-                                path: PathBuf::from(f),
-                            }],
-                            Leave::Stay,
-                        ),
-                    }
-                }
-                other => {
-                    list_action(&mut w.list, other, choices.len());
-                    (Vec::new(), Leave::Stay)
-                }
-            }
-        }
-        SetupStep::Coordinator => {
-            if action == Action::Select {
-                if w.coordinator_blocker().is_none() {
-                    w.step = SetupStep::Confirm;
-                } else if w.coordinator_error.is_some() || w.workspace_error.is_some() {
-                    // Retry the check.
-                    w.coordinator = None;
-                    w.coordinator_error = None;
-                    w.workspace_error = None;
-                    return (vec![Effect::CheckCoordinator], Leave::Stay);
-                }
-            }
-            (Vec::new(), Leave::Stay)
-        }
-        SetupStep::Confirm => {
-            if action == Action::Select && w.outcome.is_none() {
-                let hash = w
-                    .manifest
-                    .as_ref()
-                    .and_then(|m| m.manifest.as_ref())
-                    .map(|m| m.hash().to_string())
-                    .unwrap_or_default();
-                let address = w
-                    .coordinator
-                    .as_ref()
-                    .map(|s| s.address.clone())
-                    .unwrap_or_default();
-                return (
-                    Vec::new(),
-                    Leave::Confirm(Popup::Typed {
-                        title: text::CONFIRM_SET_TITLE.into(),
-                        body: text::confirm_set_body(&hash, &address),
-                        expected: text::CONFIRM_SET_WORD,
-                        input: Input::default(),
-                        then: Confirmed::SetManifest,
-                    }),
-                );
-            }
-            (Vec::new(), Leave::Stay)
-        }
-        SetupStep::Drill => {
-            if action == Action::Select {
-                if w.drill.is_some() {
-                    return (Vec::new(), Leave::Dashboard);
-                }
-                if w.drill_error.is_some()
-                    && let Some(owner) = &w.owner
-                {
-                    w.drill_error = None;
-                    w.busy = Some(text::DRILLING);
-                    return (
-                        vec![Effect::ShareDrill {
-                            owner_key: owner.name.clone(),
-                        }],
-                        Leave::Stay,
-                    );
-                }
-            }
-            (Vec::new(), Leave::Stay)
-        }
-    }
-}
-
-fn default_name(kind: KeyKind) -> &'static str {
-    match kind {
-        KeyKind::SeedShareOwner => crate::keystore::DEFAULT_OWNER_KEY,
-        KeyKind::WorkloadOwner => crate::keystore::DEFAULT_WORKLOAD_KEY,
-    }
-}
-
-fn update_recovery(
-    r: &mut RecoveryWizard,
-    action: Action,
-    keys: &KeysState,
-) -> (Vec<Effect>, Leave) {
-    if filter_typing(&mut r.list, action) {
-        return (Vec::new(), Leave::Stay);
-    }
-    if action == Action::Back {
-        if r.list.filter.is_some() {
-            r.list.filter = None;
-            return (Vec::new(), Leave::Stay);
-        }
-        if r.running() {
-            return (Vec::new(), Leave::Stay);
-        }
-        return (Vec::new(), Leave::Dashboard);
-    }
-    if r.running() {
-        return (Vec::new(), Leave::Stay);
-    }
-    let owners: Vec<&KeyInfo> = keys
-        .of_kind(KeyKind::SeedShareOwner)
-        .filter(|k| r.list.matches(&format!("{} {}", k.name, k.fingerprint)))
-        .collect();
-    match r.step {
-        RecoveryStep::Key => match action {
-            Action::Select => {
-                let Some(key) = owners.get(r.list.cursor) else {
-                    return (Vec::new(), Leave::Stay);
-                };
-                r.key = Some(key.name.clone());
-                r.set(
-                    RecoveryStep::Key,
-                    StepState::Done(text::key_chosen(&key.name, &key.fingerprint)),
-                );
-                r.step = RecoveryStep::Decrypt;
-                r.set(RecoveryStep::Decrypt, StepState::Running);
-                (
-                    vec![Effect::DecryptShare {
-                        owner_key: key.name.clone(),
-                    }],
-                    Leave::Stay,
-                )
-            }
-            other => {
-                list_action(&mut r.list, other, owners.len());
-                (Vec::new(), Leave::Stay)
-            }
-        },
-        RecoveryStep::Decrypt | RecoveryStep::Preflight => {
-            // Enter after a failure retries the failed step, explicitly.
-            if action != Action::Select {
-                return (Vec::new(), Leave::Stay);
-            }
-            if let StepState::Failed(_) = r.state(RecoveryStep::Decrypt) {
-                r.step = RecoveryStep::Key;
-                r.key = None;
-                r.set(RecoveryStep::Decrypt, StepState::Pending);
-                r.set(RecoveryStep::Key, StepState::Pending);
-                return (vec![Effect::ForgetShare], Leave::Stay);
-            }
-            if let StepState::Failed(_) = r.state(RecoveryStep::Preflight) {
-                r.set(RecoveryStep::Preflight, StepState::Running);
-                return (vec![Effect::Preflight], Leave::Stay);
-            }
-            (Vec::new(), Leave::Stay)
-        }
-        RecoveryStep::Identity => {
-            if action == Action::Select {
-                let latest = r
-                    .preflight
-                    .as_ref()
-                    .map(|p| p.latest.to_string())
-                    .unwrap_or_default();
-                let address = r
-                    .preflight
-                    .as_ref()
-                    .map(|p| p.status.address.clone())
-                    .unwrap_or_default();
-                return (
-                    Vec::new(),
-                    Leave::Confirm(Popup::Typed {
-                        title: text::CONFIRM_RECOVER_TITLE.into(),
-                        body: text::confirm_recover_body(&latest, &address),
-                        expected: text::CONFIRM_RECOVER_WORD,
-                        input: Input {
-                            value: String::new(),
-                            masked: false,
-                        },
-                        then: Confirmed::Recover,
-                    }),
-                );
-            }
-            (Vec::new(), Leave::Stay)
-        }
-        RecoveryStep::Send | RecoveryStep::Reverify => (Vec::new(), Leave::Stay),
-        RecoveryStep::Checklist => {
-            if action == Action::Select {
-                return (Vec::new(), Leave::Dashboard);
-            }
-            (Vec::new(), Leave::Stay)
-        }
-    }
-}
-
-fn update_update(u: &mut UpdateView, action: Action, keys: &KeysState) -> (Vec<Effect>, Leave) {
-    if filter_typing(&mut u.list, action) {
-        return (Vec::new(), Leave::Stay);
-    }
-    if action == Action::Back {
-        if u.list.filter.is_some() {
-            u.list.filter = None;
-            return (Vec::new(), Leave::Stay);
-        }
-        if u.busy == Some(text::UPDATING) {
-            return (Vec::new(), Leave::Stay);
-        }
-        return match u.step {
-            UpdateStep::Review => {
-                u.step = UpdateStep::Pick;
-                u.candidate = None;
-                u.error = None;
-                (Vec::new(), Leave::Stay)
-            }
-            _ => (Vec::new(), Leave::Dashboard),
-        };
-    }
-    if u.busy.is_some() {
-        return (Vec::new(), Leave::Stay);
-    }
-    match u.step {
-        UpdateStep::Pick => {
-            let files = u.visible_files();
-            if action == Action::Select {
-                if let Some(f) = files.get(u.list.cursor) {
-                    u.busy = Some(text::LOADING);
-                    return (
-                        vec![Effect::LoadManifest {
-                            path: PathBuf::from(f),
-                        }],
-                        Leave::Stay,
-                    );
-                }
-                return (Vec::new(), Leave::Stay);
-            }
-            list_action(&mut u.list, action, files.len());
-            (Vec::new(), Leave::Stay)
-        }
-        UpdateStep::Review => {
-            if action != Action::Select {
-                return (Vec::new(), Leave::Stay);
-            }
-            if let Some(blocker) = update_blocker(u, keys) {
-                u.error = Some(blocker);
-                return (Vec::new(), Leave::Stay);
-            }
-            let hash = u
-                .candidate
-                .as_ref()
-                .and_then(|c| c.manifest.as_ref())
-                .map(|m| m.hash().to_string())
-                .unwrap_or_default();
-            (
-                Vec::new(),
-                Leave::Confirm(Popup::Typed {
-                    title: text::CONFIRM_UPDATE_TITLE.into(),
-                    body: text::confirm_update_body(&hash),
-                    expected: text::CONFIRM_UPDATE_WORD,
-                    input: Input::default(),
-                    then: Confirmed::Update,
-                }),
-            )
-        }
-        UpdateStep::Done => {
-            if action == Action::Select {
-                return (Vec::new(), Leave::Dashboard);
-            }
-            (Vec::new(), Leave::Stay)
-        }
-    }
-}
-
-/// Why the reviewed update cannot be sent, if it cannot.
-pub fn update_blocker(u: &UpdateView, keys: &KeysState) -> Option<String> {
-    let candidate = u.candidate.as_ref()?;
-    if !candidate.is_valid() {
-        return Some(text::MANIFEST_INVALID.into());
-    }
-    let audit = u.audit.as_ref()?;
-    if !audit.all_verified() {
-        return Some(text::UPDATE_NEEDS_AUDIT.into());
-    }
-    let active = u.active()?;
-    if candidate
-        .manifest
-        .as_ref()
-        .is_some_and(|m| m.hash() == active.hash())
-    {
-        return Some(text::SAME_MANIFEST.into());
-    }
-    if active.workload_owner_pub_keys().is_empty() {
-        return Some(text::IMMUTABLE.into());
-    }
-    if u.signing_key(keys).is_none() {
-        return Some(text::NO_WORKLOAD_KEY.into());
-    }
-    if let Some(m) = &candidate.manifest
-        && !m.same_seedshare_owners(active)
-    {
-        return Some(text::OWNERS_CHANGED.into());
-    }
-    None
-}
-
-fn update_keys(k: &mut KeysScreen, action: Action, keys: &KeysState) -> Vec<Effect> {
-    if filter_typing(&mut k.list, action) {
-        return Vec::new();
-    }
-    if let Some((kind, input)) = k.import.as_mut() {
-        match action {
-            Action::Char(c) => input.push(c),
-            Action::DeleteChar => input.pop(),
-            Action::Back => k.import = None,
-            Action::Select => {
-                let kind = *kind;
-                let path = PathBuf::from(input.value.trim());
-                k.import = None;
-                let name = keys.free_name(default_name(kind));
-                return vec![Effect::ImportKey { kind, name, path }];
-            }
-            _ => {}
-        }
-        return Vec::new();
-    }
-    if let Some((import, cursor)) = k.choose_kind.as_mut() {
-        match action {
-            Action::Up | Action::Down => *cursor = 1 - (*cursor).min(1),
-            Action::Back => k.choose_kind = None,
-            Action::Select => {
-                let kind = if *cursor == 0 {
-                    KeyKind::SeedShareOwner
-                } else {
-                    KeyKind::WorkloadOwner
-                };
-                let import = *import;
-                k.choose_kind = None;
-                if import {
-                    k.import = Some((kind, Input::default()));
-                } else {
-                    let name = keys.free_name(default_name(kind));
-                    return vec![Effect::GenerateKey { kind, name }];
-                }
-            }
-            _ => {}
-        }
-        return Vec::new();
-    }
-    let len = k.visible(keys).len();
-    match action {
-        Action::Back if k.list.filter.is_some() => k.list.filter = None,
-        Action::Generate => k.choose_kind = Some((false, 0)),
-        Action::Import => k.choose_kind = Some((true, 0)),
-        Action::ExportPublic => {
-            if let Some(key) = k.visible(keys).get(k.list.cursor) {
-                return vec![Effect::ExportPublic {
-                    name: key.name.clone(),
-                }];
-            }
-        }
-        other => list_action(&mut k.list, other, len),
-    }
-    Vec::new()
+    app.keeping_pane(|app| app.handle(action))
 }
 
 /// Applies an effect's result.
 pub fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
-    let before = pane_key(app);
-    let effects = on_event_inner(app, event);
-    if pane_key(app) != before {
-        app.pane_scroll = 0;
-    }
-    effects
-}
-
-fn on_event_inner(app: &mut App, event: Event) -> Vec<Effect> {
-    match event {
-        Event::BundleExported(result) => {
-            if let Screen::History(h) = &mut app.screen {
-                h.bundle_busy = None;
-                if let Ok(export) = &result {
-                    h.last_bundle = Some(export.path.clone());
-                }
-            }
-            match result {
-                Ok(export) => {
-                    app.notice(text::BUNDLE_EXPORTED_TITLE, text::bundle_exported(&export))
-                }
-                Err(e) => app.error(text::BUNDLE_TITLE, e),
-            }
-            Vec::new()
-        }
-        Event::BundleVerified(result) => {
-            if let Screen::History(h) = &mut app.screen {
-                h.bundle_busy = None;
-            }
-            match result {
-                Ok(check) if check.ok => {
-                    app.notice(text::BUNDLE_VERIFIED_TITLE, text::bundle_verified(&check))
-                }
-                Ok(check) => app.error(text::BUNDLE_FAILED_TITLE, text::bundle_verified(&check)),
-                Err(e) => app.error(text::BUNDLE_TITLE, e),
-            }
-            Vec::new()
-        }
-        Event::Status { result, latency_ms } => {
-            app.refreshing = false;
-            app.health = match result {
-                Ok(status) => Health::Ok { status, latency_ms },
-                Err(message) => {
-                    let last = app.health.status().cloned().map(Box::new);
-                    Health::Failed { message, last }
-                }
-            };
-            Vec::new()
-        }
-        Event::Keys {
-            result,
-            warning,
-            backend,
-        } => {
-            app.keys.warning = warning;
-            app.keys.backend = backend;
-            match result {
-                Ok(list) => {
-                    app.keys.list = list;
-                    app.keys.error = None;
-                }
-                Err(e) => app.keys.error = Some(e),
-            }
-            if let Screen::Setup(w) = &mut app.screen {
-                // Keep the wizard's choices in step with the store.
-                let refresh = |k: &Option<KeyInfo>| {
-                    k.as_ref()
-                        .and_then(|k| app.keys.list.iter().find(|x| x.name == k.name).cloned())
-                };
-                w.owner = refresh(&w.owner);
-                w.workload = refresh(&w.workload);
-            }
-            Vec::new()
-        }
-        Event::KeyAdded(result) => {
-            match result {
-                Ok(info) => {
-                    match &mut app.screen {
-                        Screen::Setup(w) => {
-                            w.busy = None;
-                            match info.kind {
-                                KeyKind::SeedShareOwner => w.owner = Some(info.clone()),
-                                KeyKind::WorkloadOwner => {
-                                    w.workload = Some(info.clone());
-                                    w.immutable = false;
-                                }
-                            }
-                        }
-                        Screen::Keys(k) => {
-                            k.notice = Some(text::key_added(&info.name, &info.fingerprint))
-                        }
-                        _ => {}
-                    }
-                    app.keys.list.retain(|k| k.name != info.name);
-                    app.keys.list.push(info);
-                }
-                Err(e) => {
-                    if let Screen::Setup(w) = &mut app.screen {
-                        w.busy = None;
-                    }
-                    app.error(text::KEY_ERROR_TITLE, e);
-                }
-            }
-            vec![Effect::ListKeys]
-        }
-        Event::Exported(result) => {
-            match result {
-                Ok(path) => app.notice(
-                    text::EXPORTED_TITLE,
-                    text::exported(&path.display().to_string()),
-                ),
-                Err(e) => app.error(text::KEY_ERROR_TITLE, e),
-            }
-            Vec::new()
-        }
-        Event::Manifests(result) => {
-            match (&mut app.screen, result) {
-                (Screen::Setup(w), Ok(files)) => w.manifest_files = files,
-                (Screen::Update(u), Ok(files)) => u.files = files,
-                (_, Err(e)) => app.error(text::WORKSPACE_ERROR_TITLE, e),
-                _ => {}
-            }
-            Vec::new()
-        }
-        Event::TemplateWritten(result) => match result {
-            Ok(files) => {
-                let manifest = files.first().cloned();
-                if let Screen::Setup(w) = &mut app.screen {
-                    if let Some(path) = &manifest
-                        && let Some(name) =
-                            path.file_name().map(|n| n.to_string_lossy().into_owned())
-                        && !w.manifest_files.contains(&name)
-                    {
-                        w.manifest_files.push(name);
-                        w.manifest_files.sort();
-                    }
-                    if let Some(path) = manifest {
-                        return vec![Effect::LoadManifest { path }];
-                    }
-                    w.busy = None;
-                }
-                Vec::new()
-            }
-            Err(e) => {
-                if let Screen::Setup(w) = &mut app.screen {
-                    w.busy = None;
-                }
-                app.error(text::WORKSPACE_ERROR_TITLE, e);
-                Vec::new()
-            }
-        },
-        Event::ManifestLoaded(loaded) => {
-            match &mut app.screen {
-                Screen::Setup(w) => {
-                    w.busy = None;
-                    // Point the cursor at the loaded file so that Enter continues.
-                    if let Some(name) = loaded
-                        .path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                    {
-                        let choices = w.manifest_choices();
-                        if let Some(i) = choices
-                            .iter()
-                            .position(|c| *c == ManifestChoice::File(name.clone()))
-                        {
-                            w.list.cursor = i;
-                        }
-                    }
-                    w.manifest = Some(*loaded);
-                }
-                Screen::Update(u) => {
-                    u.busy = None;
-                    u.candidate = Some(*loaded);
-                    u.step = UpdateStep::Review;
-                    u.error = None;
-                }
-                _ => {}
-            }
-            Vec::new()
-        }
-        Event::Coordinator { status, workspace } => {
-            if let Screen::Setup(w) = &mut app.screen {
-                match status {
-                    Ok(s) => {
-                        w.coordinator = Some(*s);
-                        w.coordinator_error = None;
-                    }
-                    Err(e) => w.coordinator_error = Some(e),
-                }
-                w.workspace_error = workspace.err();
-            }
-            Vec::new()
-        }
-        Event::SetDone(result) => {
-            let Screen::Setup(w) = &mut app.screen else {
-                return Vec::new();
-            };
-            w.busy = None;
-            match result {
-                Ok(outcome) => {
-                    w.outcome = Some(outcome);
-                    w.step = SetupStep::Drill;
-                    let Some(owner) = &w.owner else {
-                        return Vec::new();
-                    };
-                    w.busy = Some(text::DRILLING);
-                    vec![
-                        Effect::ShareDrill {
-                            owner_key: owner.name.clone(),
-                        },
-                        Effect::Refresh,
-                    ]
-                }
-                Err(e) => {
-                    w.set_error = Some(e);
-                    Vec::new()
-                }
-            }
-        }
-        Event::DrillDone(result) => {
-            if let Screen::Setup(w) = &mut app.screen {
-                w.busy = None;
-                match result {
-                    Ok(report) => w.drill = Some(report),
-                    Err(e) => w.drill_error = Some(e),
-                }
-            }
-            Vec::new()
-        }
-        Event::Decrypted(result) => {
-            let Screen::Recovery(r) = &mut app.screen else {
-                return vec![Effect::ForgetShare];
-            };
-            match result {
-                Ok(fingerprint) => {
-                    r.share_loaded = true;
-                    r.set(
-                        RecoveryStep::Decrypt,
-                        StepState::Done(text::share_decrypted(&fingerprint)),
-                    );
-                    r.step = RecoveryStep::Preflight;
-                    r.set(RecoveryStep::Preflight, StepState::Running);
-                    vec![Effect::Preflight]
-                }
-                Err(e) => {
-                    r.set(RecoveryStep::Decrypt, StepState::Failed(e));
-                    Vec::new()
-                }
-            }
-        }
-        Event::Preflighted(result) => {
-            let Screen::Recovery(r) = &mut app.screen else {
-                return vec![Effect::ForgetShare];
-            };
-            match result {
-                Ok(preflight) => {
-                    r.set(
-                        RecoveryStep::Preflight,
-                        StepState::Done(text::preflight_ok(
-                            preflight.generation,
-                            &preflight.latest.short(),
-                        )),
-                    );
-                    r.preflight = Some(*preflight);
-                    r.step = RecoveryStep::Identity;
-                }
-                Err(e) => r.set(RecoveryStep::Preflight, StepState::Failed(e)),
-            }
-            Vec::new()
-        }
-        Event::RecoverySent(result) => {
-            let Screen::Recovery(r) = &mut app.screen else {
-                return Vec::new();
-            };
-            r.share_loaded = false;
-            match result {
-                Ok(response) => {
-                    r.set(
-                        RecoveryStep::Send,
-                        StepState::Done(text::RECOVERY_ACCEPTED.into()),
-                    );
-                    r.step = RecoveryStep::Reverify;
-                    r.set(RecoveryStep::Reverify, StepState::Running);
-                    r.response = Some((*response).clone());
-                    let Some(preflight) = r.preflight.clone() else {
-                        return Vec::new();
-                    };
-                    vec![Effect::Reverify {
-                        preflight: Box::new(preflight),
-                        response,
-                    }]
-                }
-                Err(e) => {
-                    r.set(RecoveryStep::Send, StepState::Failed(e));
-                    Vec::new()
-                }
-            }
-        }
-        Event::Reverified(result) => {
-            let Screen::Recovery(r) = &mut app.screen else {
-                return Vec::new();
-            };
-            match result {
-                Ok(rv) => {
-                    let ok = rv.root_ca_matches_pin && rv.history_unchanged;
-                    let state = if ok {
-                        StepState::Done(text::REVERIFIED.into())
-                    } else {
-                        StepState::Failed(text::reverify_problems(
-                            rv.root_ca_matches_pin,
-                            rv.history_unchanged,
-                        ))
-                    };
-                    r.set(RecoveryStep::Reverify, state);
-                    r.reverify = Some(*rv);
-                    r.step = RecoveryStep::Checklist;
-                    r.set(RecoveryStep::Checklist, StepState::Done(String::new()));
-                }
-                Err(e) => r.set(RecoveryStep::Reverify, StepState::Failed(e)),
-            }
-            app.refreshing = true;
-            vec![Effect::Refresh]
-        }
-        Event::Audited(result) => {
-            match &mut app.screen {
-                Screen::History(h) => {
-                    h.loading = false;
-                    match result {
-                        Ok(audit) => {
-                            h.set_audit(Some(audit));
-                            h.error = None;
-                            let len = h.visible().len();
-                            h.list.clamp(len);
-                        }
-                        Err(e) => h.error = Some(e),
-                    }
-                }
-                Screen::Update(u) => {
-                    if u.busy == Some(text::AUDITING) {
-                        u.busy = None;
-                    }
-                    match result {
-                        Ok(audit) => {
-                            u.audit = Some(audit);
-                            u.audit_error = None;
-                        }
-                        Err(e) => u.audit_error = Some(e),
-                    }
-                }
-                _ => {}
-            }
-            Vec::new()
-        }
-        Event::Updated(result) => {
-            let Screen::Update(u) = &mut app.screen else {
-                return Vec::new();
-            };
-            u.busy = None;
-            match result {
-                Ok(outcome) => {
-                    u.outcome = Some(outcome);
-                    u.step = UpdateStep::Done;
-                    app.refreshing = true;
-                    vec![Effect::Refresh, Effect::Audit]
-                }
-                Err((message, stale)) => {
-                    if stale {
-                        u.error =
-                            Some(format!("{} {}", text::STALE_MARK, text::sentence(&message)));
-                        u.raced = u.audit.clone();
-                        u.busy = Some(text::AUDITING);
-                        // Keep the old audit as the base of the "what changed meanwhile" diff.
-                        return vec![Effect::Audit];
-                    }
-                    u.error = Some(message);
-                    Vec::new()
-                }
-            }
-        }
-    }
+    app.keeping_pane(|app| app.handle_event(event))
 }
 
 /// Whether a tick should refresh the status (not while one is in flight).
@@ -2300,4 +320,162 @@ pub fn tick(app: &mut App) -> Vec<Effect> {
     }
     app.refreshing = true;
     vec![Effect::Refresh]
+}
+
+/// Results the user is told about in a popup, whichever screen is open.
+fn report(event: &Event) -> Option<Popup> {
+    Some(match event {
+        Event::KeyAdded(Err(e)) | Event::Exported(Err(e)) => {
+            Popup::error(text::KEY_ERROR_TITLE, e.clone())
+        }
+        Event::Exported(Ok(path)) => Popup::notice(
+            text::EXPORTED_TITLE,
+            text::exported(&path.display().to_string()),
+        ),
+        Event::Manifests(Err(e)) | Event::TemplateWritten(Err(e)) => {
+            Popup::error(text::WORKSPACE_ERROR_TITLE, e.clone())
+        }
+        Event::BundleExported(Ok(export)) => {
+            Popup::notice(text::BUNDLE_EXPORTED_TITLE, text::bundle_exported(export))
+        }
+        Event::BundleVerified(Ok(check)) if check.ok => {
+            Popup::notice(text::BUNDLE_VERIFIED_TITLE, text::bundle_verified(check))
+        }
+        Event::BundleVerified(Ok(check)) => {
+            Popup::error(text::BUNDLE_FAILED_TITLE, text::bundle_verified(check))
+        }
+        Event::BundleExported(Err(e)) | Event::BundleVerified(Err(e)) => {
+            Popup::error(text::BUNDLE_TITLE, e.clone())
+        }
+        _ => return None,
+    })
+}
+
+/// A result no open screen took: the screen it was for was left meanwhile.
+fn stray(event: Event) -> Vec<Effect> {
+    match event {
+        // A share decrypted for a recovery that was left is dropped at once.
+        Event::Decrypted(_) | Event::Preflighted(_) => vec![Effect::ForgetShare],
+        _ => Vec::new(),
+    }
+}
+
+/// Draws the frame: the title bar, the active screen, the status bar, the footer (hints
+/// from the keymap) and the popup, or "terminal too small" below [`MIN_WIDTH`]×[`MIN_HEIGHT`].
+///
+/// The app is only read, except for the wizard pane's [`PaneScroll`]: the pane is a ratatui
+/// `StatefulWidget` that clamps its offset to the content and records the page size, so
+/// that paging in [`update`] needs no layout.
+pub fn render(app: &mut App, frame: &mut Frame) {
+    let theme = Theme::new(!app.no_color);
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area, theme);
+        return;
+    }
+    let [title, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    title_bar(app, frame, title, theme);
+    render_screen(app, frame, body, theme);
+    status_bar(app, frame, status, theme);
+    footer_bar(app, frame, footer, theme);
+    if let Some(popup) = &app.popup {
+        popup.render(frame, area, theme);
+    }
+}
+
+fn render_screen(app: &mut App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let App {
+        screen,
+        health,
+        keys,
+        pane,
+        ..
+    } = app;
+    match screen {
+        Screen::Dashboard => dashboard::render(frame, area, health, keys, theme),
+        Screen::Setup(w) => w.render(frame, area, keys, theme, pane),
+        Screen::Recovery(r) => r.render(frame, area, keys, theme, pane),
+        Screen::History(h) => h.render(frame, area, theme),
+        Screen::Update(u) => u.render(frame, area, keys, theme, pane),
+        Screen::Keys(k) => k.render(frame, area, keys, theme),
+    }
+}
+
+fn too_small(frame: &mut Frame, area: Rect, theme: Theme) {
+    let para = Paragraph::new(vec![
+        Line::styled(text::TOO_SMALL_TITLE, theme.bold()),
+        Line::raw(""),
+        Line::raw(text::too_small(
+            area.width,
+            area.height,
+            MIN_WIDTH,
+            MIN_HEIGHT,
+        )),
+    ])
+    .wrap(Wrap { trim: true });
+    frame.render_widget(para, area);
+}
+
+fn title_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let left = Line::from(vec![
+        Span::styled(
+            format!(" {} ", text::APP),
+            theme.bold().add_modifier(Modifier::REVERSED),
+        ),
+        Span::raw(" "),
+        Span::styled(app.screen.title(), theme.bold()),
+    ]);
+    frame.render_widget(Paragraph::new(left), area);
+    let right =
+        Line::from(vec![Span::styled("?", theme.key()), Span::raw(" help ")]).right_aligned();
+    frame.render_widget(Paragraph::new(right), area);
+}
+
+fn status_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let location = match &app.location {
+        Location::Local { address, state_dir } => {
+            text::local_location(address, &state_dir.display().to_string())
+        }
+        Location::Remote { address } => text::remote_location(address),
+    };
+    let (health, style) = match &app.health {
+        Health::Connecting => (text::HEALTH_CONNECTING.to_string(), theme.dim()),
+        Health::Ok { latency_ms, .. } => (text::health_ok(*latency_ms), theme.ok()),
+        Health::Failed { .. } => ("✗ unreachable".to_string(), theme.bad()),
+    };
+    let width = area.width as usize;
+    let health_len = health.chars().count() + 1;
+    let location = truncate(&location, width.saturating_sub(health_len + 1));
+    let pad = width.saturating_sub(location.chars().count() + health_len);
+    let line = Line::from(vec![
+        Span::raw(location),
+        Span::raw(" ".repeat(pad)),
+        Span::styled(health, style),
+        Span::raw(" "),
+    ]);
+    frame.render_widget(
+        Paragraph::new(line).style(theme.dim().add_modifier(Modifier::REVERSED)),
+        area,
+    );
+}
+
+fn footer_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    for (keys, hint) in keymap::hints(&app.contexts()) {
+        let len = keys.chars().count() + hint.chars().count() + 3;
+        if used + len > area.width as usize {
+            break;
+        }
+        used += len;
+        spans.push(Span::styled(keys, theme.key()));
+        spans.push(Span::raw(format!(" {hint}  ")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

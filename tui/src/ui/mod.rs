@@ -2,21 +2,27 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | [`keymap`] | the one table of keys → actions; it also feeds the footer and the help overlay |
-//! | [`app`] | state, screens, the popup slot, `update(&mut App, Action) -> Vec<Effect>` and `on_event` |
+//! | [`app`] | the shell: the active screen, the one popup slot, `update(&mut App, Action)`, `on_event(&mut App, Event)` and `tick` (each returns the effects to run) routed to the screen; `render` draws the frame around it |
+//! | [`screens`] | one room per screen (dashboard, setup, recovery, history, update, keys): its state, its update, its drawing |
+//! | [`components`] | what several screens use: the popups (help, message, confirmations), text field, list, scrolling pane, … |
+//! | [`shared`] | what every screen reads: the Coordinator's health, the key store listing |
 //! | [`effects`] | runs effects (ops, key store, files) on the tokio runtime; results come back as events |
-//! | [`render`] | pure drawing: `render(&App, &mut Frame)` |
+//! | [`keymap`] | the one table of keys → actions; it also feeds the footer and the help overlay |
 //! | [`text`] | every user-facing string |
+//! | [`theme`] | styles, with or without colour |
 //!
 //! The loop: draw → wait up to 100 ms for a terminal event → map the key through the keymap
 //! → `update` → spawn the effects → apply the events that came back → every 2 s refresh the
 //! status.
 
 pub mod app;
+pub mod components;
 pub mod effects;
 pub mod keymap;
-pub mod render;
+pub mod screens;
+pub mod shared;
 pub mod text;
+pub mod theme;
 
 #[cfg(test)]
 mod tests;
@@ -125,18 +131,15 @@ fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     runner: &effects::Runner,
-    rx: &mpsc::Receiver<app::Event>,
+    rx: &mpsc::Receiver<effects::Event>,
 ) -> anyhow::Result<()> {
     for effect in app.start() {
         runner.spawn(effect);
     }
     let mut last_refresh = Instant::now();
     while !app.quit {
-        if let Ok(size) = terminal.size() {
-            app.viewport = (size.width, size.height);
-        }
         terminal
-            .draw(|frame| render::render(app, frame))
+            .draw(|frame| app::render(app, frame))
             .context("cannot draw")?;
         if event::poll(Duration::from_millis(100)).context("cannot read the terminal")? {
             match event::read().context("cannot read the terminal")? {

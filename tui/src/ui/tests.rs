@@ -7,16 +7,19 @@ use std::path::PathBuf;
 use p384::pkcs8::EncodePrivateKey;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use seedward_proto::v1 as pb;
 use seedward_shared::history::{Digest, LatestTransition, Transition};
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
-use seedward_proto::v1 as pb;
 
-use super::app::{
-    self, App, Effect, Event, HistoryView, Input, LoadedManifest, Location, Popup, Screen,
-};
+use super::app::{self, App, Location};
+use super::components::popup::Popup;
+use super::effects::{self, BundleExport, Effect, Event, LoadedManifest};
 use super::keymap::{self, Key};
-use super::render;
+use super::screens::Screen;
+use super::screens::history::HistoryView;
+use super::screens::setup::SetupStep;
+use super::screens::update::UpdateStep;
 use crate::keystore::{Backend, KeyInfo, KeyKind};
 use crate::ops::{
     self, CoordinatorState, DrillReport, EvidenceView, SetupOutcome, SigningKeySource, StatusView,
@@ -120,9 +123,9 @@ fn type_str(app: &mut App, s: &str) {
     }
 }
 
-fn draw(app: &App, width: u16, height: u16) -> String {
+fn draw(app: &mut App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| render::render(app, f)).unwrap();
+    terminal.draw(|f| app::render(app, f)).unwrap();
     let buffer = terminal.backend().buffer();
     let mut out = String::new();
     for y in 0..height {
@@ -190,7 +193,7 @@ fn dashboard_in_each_state() {
     ] {
         let mut app = new_app();
         with_status(&mut app, status(state, trust, generation));
-        insta::assert_snapshot!(name, draw(&app, 80, 24));
+        insta::assert_snapshot!(name, draw(&mut app, 80, 24));
     }
 }
 
@@ -216,7 +219,7 @@ fn dashboard_unreachable_and_keyring_fallback() {
             backend: "0600 files in the workspace (keys/)".into(),
         },
     );
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
 }
 
 #[test]
@@ -226,7 +229,7 @@ fn dashboard_at_120x40() {
         &mut app,
         status(CoordinatorState::Ready, TrustLevel::Pinned, 3),
     );
-    insta::assert_snapshot!(draw(&app, 120, 40));
+    insta::assert_snapshot!(draw(&mut app, 120, 40));
 }
 
 #[test]
@@ -236,7 +239,7 @@ fn too_small_terminal() {
         &mut app,
         status(CoordinatorState::Ready, TrustLevel::Pinned, 3),
     );
-    insta::assert_snapshot!(draw(&app, 60, 20));
+    insta::assert_snapshot!(draw(&mut app, 60, 20));
 }
 
 #[test]
@@ -248,7 +251,7 @@ fn help_overlay_comes_from_the_keymap() {
     );
     press(&mut app, Key::Char('?'));
     assert!(matches!(app.popup, Some(Popup::Help { .. })));
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
     press(&mut app, Key::Esc);
     assert!(app.popup.is_none());
     press(&mut app, Key::F(1));
@@ -272,7 +275,7 @@ fn the_whole_setup_wizard() {
         press(&mut app, Key::Char('j'));
     }
     press(&mut app, Key::Enter); // use workload-owner
-    insta::assert_snapshot!("setup_1_keys", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_1_keys", draw(&mut app, 80, 24));
     for _ in 0..4 {
         press(&mut app, Key::Down);
     }
@@ -294,7 +297,7 @@ fn the_whole_setup_wizard() {
     );
     let (m, p) = template();
     app::on_event(&mut app, Event::ManifestLoaded(Box::new(loaded(m, p))));
-    insta::assert_snapshot!("setup_2_manifest", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_2_manifest", draw(&mut app, 80, 24));
     let effects = press(&mut app, Key::Enter);
     assert!(
         matches!(effects.as_slice(), [Effect::CheckCoordinator]),
@@ -313,11 +316,11 @@ fn the_whole_setup_wizard() {
             workspace: Ok(()),
         },
     );
-    insta::assert_snapshot!("setup_3_coordinator", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_3_coordinator", draw(&mut app, 80, 24));
     assert!(press(&mut app, Key::Enter).is_empty());
 
     // 4. Confirm: nothing is sent until the word is typed.
-    insta::assert_snapshot!("setup_4_confirm", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_4_confirm", draw(&mut app, 80, 24));
     assert!(press(&mut app, Key::Enter).is_empty());
     type_str(&mut app, "sex");
     assert!(
@@ -325,7 +328,7 @@ fn the_whole_setup_wizard() {
         "a wrong word sends nothing"
     );
     type_str(&mut app, "set");
-    insta::assert_snapshot!("setup_4_typed_confirmation", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_4_typed_confirmation", draw(&mut app, 80, 24));
     let effects = press(&mut app, Key::Enter);
     assert!(
         matches!(effects.as_slice(), [Effect::SetFirstManifest { .. }]),
@@ -335,7 +338,7 @@ fn the_whole_setup_wizard() {
     // q during the ceremony asks first.
     press(&mut app, Key::Char('q'));
     assert_eq!(app.popup, Some(Popup::QuitConfirm));
-    insta::assert_snapshot!("setup_quit_confirm", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_quit_confirm", draw(&mut app, 80, 24));
     press(&mut app, Key::Char('n'));
     assert!(!app.quit);
 
@@ -370,7 +373,7 @@ fn the_whole_setup_wizard() {
             signing_key_file: PathBuf::from("/home/op/deploy/history-signing-key.pem"),
         })),
     );
-    insta::assert_snapshot!("setup_5_drill", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_5_drill", draw(&mut app, 80, 24));
     press(&mut app, Key::Enter);
     assert!(matches!(app.screen, Screen::Dashboard));
 }
@@ -390,7 +393,7 @@ fn setup_refuses_an_initialized_coordinator() {
     w.workload = Some(key_infos()[1].clone());
     let (m, p) = template();
     w.manifest = Some(loaded(m, p));
-    w.step = app::SetupStep::Coordinator;
+    w.step = SetupStep::Coordinator;
     app::on_event(
         &mut app,
         Event::Coordinator {
@@ -402,13 +405,13 @@ fn setup_refuses_an_initialized_coordinator() {
             workspace: Ok(()),
         },
     );
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
     // Enter does not go on.
     press(&mut app, Key::Enter);
     let Screen::Setup(w) = &app.screen else {
         panic!()
     };
-    assert_eq!(w.step, app::SetupStep::Coordinator);
+    assert_eq!(w.step, SetupStep::Coordinator);
 }
 
 #[test]
@@ -424,12 +427,12 @@ fn setup_shows_a_manifest_that_does_not_parse() {
     };
     w.owner = Some(key_infos()[0].clone());
     w.workload = Some(key_infos()[1].clone());
-    w.step = app::SetupStep::Manifest;
+    w.step = SetupStep::Manifest;
     app::on_event(&mut app, Event::Manifests(Ok(vec!["broken.json".into()])));
     press(&mut app, Key::Down);
     let effects = press(&mut app, Key::Enter);
     assert!(matches!(effects.as_slice(), [Effect::LoadManifest { .. }]));
-    let bad = super::effects::load_manifest(
+    let bad = effects::load_manifest(
         &crate::workspace::Workspace::new("/nonexistent"),
         std::path::Path::new("/dev/null"),
     );
@@ -443,7 +446,7 @@ fn setup_shows_a_manifest_that_does_not_parse() {
             .to_string(),
     );
     app::on_event(&mut app, Event::ManifestLoaded(Box::new(bad)));
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
     // Enter on it again does not continue.
     assert!(press(&mut app, Key::Enter).is_empty());
 }
@@ -460,7 +463,7 @@ fn error_popup_for_a_key_of_the_wrong_type() {
     press(&mut app, Key::Down); // import owner key
     press(&mut app, Key::Enter);
     type_str(&mut app, "workload.pem");
-    insta::assert_snapshot!("setup_import_prompt", draw(&app, 80, 24));
+    insta::assert_snapshot!("setup_import_prompt", draw(&mut app, 80, 24));
     let effects = press(&mut app, Key::Enter);
     assert!(
         matches!(
@@ -479,7 +482,7 @@ fn error_popup_for_a_key_of_the_wrong_type() {
                 .into(),
         )),
     );
-    insta::assert_snapshot!("error_popup", draw(&app, 80, 24));
+    insta::assert_snapshot!("error_popup", draw(&mut app, 80, 24));
     press(&mut app, Key::Enter);
     assert!(app.popup.is_none());
 }
@@ -516,7 +519,7 @@ fn recovery_wizard_steps() {
     );
     press(&mut app, Key::Char('r'));
     assert!(matches!(app.screen, Screen::Recovery(_)));
-    insta::assert_snapshot!("recovery_1_key", draw(&app, 80, 24));
+    insta::assert_snapshot!("recovery_1_key", draw(&mut app, 80, 24));
     let effects = press(&mut app, Key::Enter);
     assert!(matches!(effects.as_slice(), [Effect::DecryptShare { .. }]));
     let effects = app::on_event(
@@ -540,7 +543,7 @@ fn recovery_wizard_steps() {
             chain: vec![Digest::of(b"latest transition")],
         }))),
     );
-    insta::assert_snapshot!("recovery_4_identity", draw(&app, 80, 24));
+    insta::assert_snapshot!("recovery_4_identity", draw(&mut app, 80, 24));
     press(&mut app, Key::Enter);
     type_str(&mut app, "recover");
     let effects = press(&mut app, Key::Enter);
@@ -559,7 +562,7 @@ fn recovery_wizard_steps() {
             mesh_ca_changed: true,
         }))),
     );
-    insta::assert_snapshot!("recovery_7_checklist", draw(&app, 80, 24));
+    insta::assert_snapshot!("recovery_7_checklist", draw(&mut app, 80, 24));
 }
 
 #[test]
@@ -587,7 +590,7 @@ fn recovery_preflight_failure_says_what_next() {
         }
         .to_string())),
     );
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
     // Each diagnosis has its own words (the e2e tests check them against real stores).
     let messages = [
         ops::PreflightFailure::OtherDeployment {
@@ -653,13 +656,13 @@ fn a_stale_update_is_explained_with_what_changed_meanwhile() {
     );
     assert!(matches!(effects.as_slice(), [Effect::Audit]), "{effects:?}");
     app::on_event(&mut app, Event::Audited(Ok(Box::new(audited()))));
-    let screen = draw(&app, 80, 24);
+    let screen = draw(&mut app, 80, 24);
     assert!(screen.contains("Someone else updated"), "{screen}");
     insta::assert_snapshot!("update_3_stale_refused", screen);
     let Screen::Update(u) = &app.screen else {
         panic!()
     };
-    assert_eq!(u.step, app::UpdateStep::Review);
+    assert_eq!(u.step, UpdateStep::Review);
     // Confirming again signs against the new latest transition.
     press(&mut app, Key::Enter);
     type_str(&mut app, "update");
@@ -708,10 +711,10 @@ fn history_timeline_and_semantic_diff() {
     let effects = press(&mut app, Key::Char('h'));
     assert!(matches!(effects.as_slice(), [Effect::Audit]));
     app::on_event(&mut app, Event::Audited(Ok(Box::new(audited()))));
-    insta::assert_snapshot!("history_structured", draw(&app, 100, 30));
+    insta::assert_snapshot!("history_structured", draw(&mut app, 100, 30));
     press(&mut app, Key::Tab);
     press(&mut app, Key::Tab);
-    insta::assert_snapshot!("history_semantic_diff", draw(&app, 100, 30));
+    insta::assert_snapshot!("history_semantic_diff", draw(&mut app, 100, 30));
 }
 
 #[test]
@@ -732,8 +735,8 @@ fn history_filter_takes_typed_text() {
     let Screen::History(h) = &app.screen else {
         panic!("left the history screen")
     };
-    assert_eq!(h.list.filter.as_ref().unwrap().value, first[..12]);
-    assert_eq!(&*h.visible(), &[0], "only generation 1 matches");
+    assert_eq!(h.filter(), &first[..12]);
+    assert_eq!(h.visible(), &[0], "only generation 1 matches");
     assert!(h.bundle_busy.is_none() && h.bundle_input.is_none());
     press(&mut app, Key::Enter);
     assert!(!app.typing());
@@ -760,8 +763,8 @@ fn history_filter_narrowing_agrees_with_a_full_search() {
         .collect();
     h.set_audit(Some(Box::new(audit)));
     // Typing, widening with backspace, upper case, a jump to an unrelated filter, text that
-    // matches nothing and then something again: after each, the cached (possibly narrowed)
-    // timeline equals a search from scratch (a clone starts with an empty cache).
+    // matches nothing and then something again: after each, the kept (possibly narrowed)
+    // timeline equals a search from scratch (a view given the audit after the filter).
     let mut filters = vec![String::new()];
     for hash in &hashes {
         for len in [1, 2, 5, 12, 64] {
@@ -781,14 +784,12 @@ fn history_filter_narrowing_agrees_with_a_full_search() {
     ]);
     let mut narrowed_to_one = false;
     for f in &filters {
-        h.list.filter = Some(Input {
-            value: f.clone(),
-            masked: false,
-        });
-        let cached = h.visible();
-        let fresh = h.clone().visible();
-        assert_eq!(&*cached, &*fresh, "filter {f:?}");
-        narrowed_to_one |= cached.len() == 1;
+        h.set_filter(f);
+        let mut fresh = HistoryView::new();
+        fresh.set_filter(f);
+        fresh.set_audit(Some(Box::new(audited())));
+        assert_eq!(h.visible(), fresh.visible(), "filter {f:?}");
+        narrowed_to_one |= h.visible().len() == 1;
     }
     assert!(narrowed_to_one, "some filter must single out one entry");
 }
@@ -810,7 +811,7 @@ fn update_review_shows_the_semantic_diff() {
         &mut app,
         Event::Manifests(Ok(vec!["manifest-v2.json".into(), "manifest.json".into()])),
     );
-    insta::assert_snapshot!("update_1_pick", draw(&app, 80, 24));
+    insta::assert_snapshot!("update_1_pick", draw(&mut app, 80, 24));
     let effects = press(&mut app, Key::Enter);
     assert!(matches!(effects.as_slice(), [Effect::LoadManifest { .. }]));
     let full = audited();
@@ -819,7 +820,7 @@ fn update_review_shows_the_semantic_diff() {
     let mut candidate = loaded(new, policies);
     candidate.path = PathBuf::from("/home/op/deploy/manifest-v2.json");
     app::on_event(&mut app, Event::ManifestLoaded(Box::new(candidate)));
-    insta::assert_snapshot!("update_2_review", draw(&app, 80, 24));
+    insta::assert_snapshot!("update_2_review", draw(&mut app, 80, 24));
 }
 
 #[test]
@@ -834,7 +835,7 @@ fn keys_screen_with_filter() {
     press(&mut app, Key::Char('/'));
     type_str(&mut app, "work");
     press(&mut app, Key::Enter);
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
 }
 
 /// docs/TUI.md embeds the keymap between markers; regenerate with SEEDWARD_UPDATE_DOCS=1.
@@ -894,14 +895,14 @@ fn setup_manifest_pane_scrolls_at_80x24() {
     };
     w.owner = Some(key_infos()[0].clone());
     w.workload = Some(key_infos()[1].clone());
-    w.step = app::SetupStep::Manifest;
+    w.step = SetupStep::Manifest;
     app::on_event(&mut app, Event::Manifests(Ok(vec!["manifest.json".into()])));
     let (_, policies) = template();
     app::on_event(
         &mut app,
         Event::ManifestLoaded(Box::new(loaded(long_manifest(12), policies))),
     );
-    let top = draw(&app, 80, 24);
+    let top = draw(&mut app, 80, 24);
     assert!(
         scroll_line(&top).is_some_and(|l| l.contains("lines 1–19 of")),
         "{top}"
@@ -910,8 +911,8 @@ fn setup_manifest_pane_scrolls_at_80x24() {
     // The hint comes from the keymap.
     assert!(top.contains("PgDn scroll"), "{top}");
     press(&mut app, Key::PageDown);
-    assert_eq!(app.pane_scroll, 18);
-    let second = draw(&app, 80, 24);
+    assert_eq!(app.pane.offset(), 18);
+    let second = draw(&mut app, 80, 24);
     assert!(
         scroll_line(&second).is_some_and(|l| l.contains("lines 19–37 of")),
         "{second}"
@@ -921,9 +922,10 @@ fn setup_manifest_pane_scrolls_at_80x24() {
     for _ in 0..20 {
         press(&mut app, Key::PageDown);
     }
-    let (max, _) = render::pane_scroll_range(&app);
-    assert_eq!(app.pane_scroll, max);
-    let end = draw(&app, 80, 24);
+    let max = app.pane.max_offset();
+    assert!(max > 18, "{max}");
+    assert_eq!(app.pane.offset(), max);
+    let end = draw(&mut app, 80, 24);
     let line = scroll_line(&end).unwrap();
     let total: String = line
         .split(" of ")
@@ -938,10 +940,10 @@ fn setup_manifest_pane_scrolls_at_80x24() {
         "the last line is reachable:\n{end}"
     );
     press(&mut app, Key::PageUp);
-    assert_eq!(app.pane_scroll, max - 18);
+    assert_eq!(app.pane.offset(), max - 18);
     // Another step starts at the top.
     press(&mut app, Key::Esc);
-    assert_eq!(app.pane_scroll, 0);
+    assert_eq!(app.pane.offset(), 0);
 }
 
 #[test]
@@ -980,11 +982,11 @@ fn recovery_pane_scrolls_at_80x24() {
         ev.binding_ok = false;
     }
     app::on_event(&mut app, Event::Preflighted(Ok(Box::new(p))));
-    let top = draw(&app, 80, 24);
+    let top = draw(&mut app, 80, 24);
     assert!(scroll_line(&top).is_some(), "{top}");
     insta::assert_snapshot!("recovery_4_identity_long_top", top);
     press(&mut app, Key::PageDown);
-    let bottom = draw(&app, 80, 24);
+    let bottom = draw(&mut app, 80, 24);
     assert!(bottom.contains("Latest"), "{bottom}");
     insta::assert_snapshot!("recovery_4_identity_long_bottom", bottom);
 }
@@ -1009,7 +1011,7 @@ fn update_diff_scrolls_at_80x24() {
     let mut candidate = loaded(long_manifest(30), policies);
     candidate.path = PathBuf::from("/home/op/deploy/manifest-v2.json");
     app::on_event(&mut app, Event::ManifestLoaded(Box::new(candidate)));
-    let top = draw(&app, 80, 24);
+    let top = draw(&mut app, 80, 24);
     assert!(
         scroll_line(&top).is_some_and(|l| l.contains("lines 1–19 of")),
         "{top}"
@@ -1018,7 +1020,7 @@ fn update_diff_scrolls_at_80x24() {
     for _ in 0..10 {
         press(&mut app, Key::PageDown);
     }
-    let bottom = draw(&app, 80, 24);
+    let bottom = draw(&mut app, 80, 24);
     assert!(
         bottom.contains("Press Enter, then type update"),
         "the prompt at the end is reachable:\n{bottom}"
@@ -1035,7 +1037,7 @@ fn history_export_and_offline_verify_keys() {
     );
     press(&mut app, Key::Char('h'));
     app::on_event(&mut app, Event::Audited(Ok(Box::new(audited()))));
-    let screen = draw(&app, 100, 30);
+    let screen = draw(&mut app, 100, 30);
     assert!(screen.contains("x export bundle"), "{screen}");
     let effects = press(&mut app, Key::Char('x'));
     assert!(
@@ -1047,14 +1049,14 @@ fn history_export_and_offline_verify_keys() {
     let path = PathBuf::from("/home/op/deploy/history-bundle-gen2.json");
     app::on_event(
         &mut app,
-        Event::BundleExported(Ok(app::BundleExport {
+        Event::BundleExported(Ok(BundleExport {
             path: path.clone(),
             digest: Digest::of(b"bundle bytes"),
             generation: 2,
             signing_key_included: true,
         })),
     );
-    let screen = draw(&app, 100, 30);
+    let screen = draw(&mut app, 100, 30);
     assert!(
         screen.contains(&Digest::of(b"bundle bytes").to_hex()),
         "{screen}"
@@ -1078,20 +1080,20 @@ fn exported_bundles_verify_offline_and_a_flipped_byte_names_the_entry() {
     audit.policies = template().1;
     let sk = p384::ecdsa::SigningKey::from_slice(&[0x22; 48]).unwrap();
     let key = *sk.verifying_key();
-    let first = super::effects::export_bundle(dir.path(), &audit, Some(key)).unwrap();
+    let first = effects::export_bundle(dir.path(), &audit, Some(key)).unwrap();
     assert_eq!(first.path, dir.path().join("history-bundle-gen2.json"));
     assert!(first.signing_key_included);
     let bytes = std::fs::read(&first.path).unwrap();
     assert_eq!(Digest::of(&bytes), first.digest);
     // A second export never overwrites the first.
-    let second = super::effects::export_bundle(dir.path(), &audit, Some(key)).unwrap();
+    let second = effects::export_bundle(dir.path(), &audit, Some(key)).unwrap();
     assert_eq!(second.path, dir.path().join("history-bundle-gen2-2.json"));
     assert_eq!(std::fs::read(&first.path).unwrap(), bytes);
     // A key that does not verify the history is not embedded.
     let other = *p384::ecdsa::SigningKey::from_slice(&[0x23; 48])
         .unwrap()
         .verifying_key();
-    let third = super::effects::export_bundle(dir.path(), &audit, Some(other)).unwrap();
+    let third = effects::export_bundle(dir.path(), &audit, Some(other)).unwrap();
     assert!(!third.signing_key_included);
 
     let anchor = || {
@@ -1100,7 +1102,7 @@ fn exported_bundles_verify_offline_and_a_flipped_byte_names_the_entry() {
             "the test key".to_string(),
         ))
     };
-    let ok = super::effects::verify_bundle_file(&first.path, anchor()).unwrap();
+    let ok = effects::verify_bundle_file(&first.path, anchor()).unwrap();
     assert!(ok.ok && ok.anchored, "{ok:?}");
     assert!(ok.failing.is_empty());
 
@@ -1113,7 +1115,7 @@ fn exported_bundles_verify_offline_and_a_flipped_byte_names_the_entry() {
     doc["manifests"][1] = serde_json::Value::String(b64.encode(&m));
     let bad = dir.path().join("tampered.json");
     std::fs::write(&bad, doc.to_string()).unwrap();
-    let check = super::effects::verify_bundle_file(&bad, anchor()).unwrap();
+    let check = effects::verify_bundle_file(&bad, anchor()).unwrap();
     assert!(!check.ok);
     assert!(
         check

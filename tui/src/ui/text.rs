@@ -295,7 +295,7 @@ pub const BUNDLE_TITLE: &str = "History bundle";
 pub const BUNDLE_EXPORTED_TITLE: &str = "History bundle exported";
 pub const BUNDLE_VERIFIED_TITLE: &str = "✓ Bundle verifies";
 pub const BUNDLE_FAILED_TITLE: &str = "Bundle does not verify";
-pub fn bundle_exported(e: &super::app::BundleExport) -> String {
+pub fn bundle_exported(e: &super::effects::BundleExport) -> String {
     format!(
         "Generations 1–{} written to\n{}\nSHA-256 of the file:\n{}\n{}\nPress v to verify it offline here, or elsewhere run:\nseedward history verify-bundle FILE --signing-key history-signing-key.pem",
         e.generation,
@@ -308,7 +308,7 @@ pub fn bundle_exported(e: &super::app::BundleExport) -> String {
         }
     )
 }
-pub fn bundle_verified(c: &super::app::BundleCheck) -> String {
+pub fn bundle_verified(c: &super::effects::BundleCheck) -> String {
     let mut lines = vec![
         c.path.display().to_string(),
         format!("generation {}, latest {}…", c.generation, c.latest.short()),

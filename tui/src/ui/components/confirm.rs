@@ -1,0 +1,61 @@
+//! The confirmation prompts: "quit during a ceremony?" (y/n), and the typed confirmation
+//! before anything irreversible (the exact word, then Enter).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+
+use super::block;
+use super::input::Input;
+use super::popup::centered;
+use crate::ui::text;
+use crate::ui::theme::Theme;
+
+/// Draws the quit question over `area`.
+pub fn render_quit(frame: &mut Frame, area: Rect) {
+    let rect = centered(area, 56, 7);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(vec![Line::raw(text::QUIT_BODY)])
+            .block(block(text::QUIT_TITLE))
+            .wrap(Wrap { trim: true }),
+        rect,
+    );
+}
+
+/// Draws a typed confirmation over `area`: `body`, then the field, and whether what is typed
+/// is `expected`.
+pub fn render_typed(
+    title: &str,
+    body: &[String],
+    expected: &str,
+    input: &Input,
+    frame: &mut Frame,
+    area: Rect,
+    theme: Theme,
+) {
+    let rect = centered(area, 68, body.len() as u16 + 6);
+    frame.render_widget(Clear, rect);
+    let mut lines: Vec<Line> = body.iter().map(|l| Line::raw(l.clone())).collect();
+    lines.push(Line::raw(""));
+    let typed_ok = input.value.trim() == expected;
+    let [value, cursor] = input.spans(theme);
+    lines.push(Line::from(vec![
+        Span::raw("> "),
+        value,
+        cursor,
+        Span::raw("   "),
+        if typed_ok {
+            Span::styled("✓ Enter to send", theme.ok())
+        } else {
+            Span::styled(text::typed_mismatch(expected), theme.dim())
+        },
+    ]));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block(title))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}

@@ -1,0 +1,118 @@
+//! The Coordinator as the screens show it: its state, its attestation evidence, how far it
+//! is trusted, and the identity block the setup and recovery wizards ask to be checked.
+
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+
+use super::{label, truncate};
+use crate::ops::{CoordinatorState, EvidenceView, StatusView, TrustLevel};
+use crate::ui::text;
+use crate::ui::theme::Theme;
+
+pub fn state_line(state: CoordinatorState, theme: Theme) -> Span<'static> {
+    let (mark, style) = match state {
+        CoordinatorState::Ready => ("✓", theme.ok()),
+        CoordinatorState::Uninitialized => ("○", theme.warn()),
+        CoordinatorState::RecoveryRequired | CoordinatorState::Stale => ("✗", theme.bad()),
+        CoordinatorState::Unknown => ("?", theme.warn()),
+    };
+    Span::styled(format!("{mark} {}", state.label()), style)
+}
+
+pub fn evidence_spans(ev: Option<&EvidenceView>, theme: Theme) -> Vec<Span<'static>> {
+    match ev {
+        None => vec![Span::styled(
+            "✗ none: the Coordinator sent no evidence",
+            theme.bad(),
+        )],
+        Some(ev) => {
+            // The summary's first word is the verdict (ATTESTED / UNATTESTED / UNVERIFIED).
+            let summary = ev.summary();
+            let (verdict, rest) = summary.split_once(' ').unwrap_or((summary.as_str(), ""));
+            let verdict = if ev.attested {
+                text::ATTESTED_BADGE.to_string()
+            } else {
+                format!(" {verdict} ")
+            };
+            let style = if ev.tls_key_matches && ev.binding_ok && ev.challenge_bound {
+                Style::new()
+            } else {
+                theme.bad()
+            };
+            vec![
+                Span::styled(verdict, theme.badge()),
+                Span::raw(" "),
+                Span::styled(rest.to_string(), style),
+            ]
+        }
+    }
+}
+
+pub fn trust_span(trust: TrustLevel, theme: Theme) -> Span<'static> {
+    match trust {
+        TrustLevel::Pinned => Span::styled(text::TRUST_PINNED, theme.ok()),
+        TrustLevel::PinMismatch => Span::styled(text::TRUST_MISMATCH, theme.bad()),
+        TrustLevel::FirstUse => Span::styled(text::TRUST_FIRST_USE, theme.warn()),
+    }
+}
+
+/// The TLS key of the evidence as `ab12:cd34:…`.
+pub fn tls_fingerprint(ev: &EvidenceView) -> String {
+    hex::decode(&ev.tls_spki_sha256)
+        .map(|b| crate::ops::fingerprint(&b))
+        .unwrap_or_else(|_| ev.tls_spki_sha256.clone())
+}
+
+pub fn coordinator_lines(s: &StatusView, theme: Theme, width: usize) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        Line::from(vec![
+            label(text::LABEL_ADDRESS, theme),
+            Span::raw(s.address.clone()),
+        ]),
+        Line::from(vec![
+            label(text::LABEL_STATE, theme),
+            state_line(s.state, theme),
+        ]),
+    ];
+    if let Some(ev) = &s.evidence {
+        lines.push(Line::from(vec![
+            label(text::LABEL_TLS, theme),
+            Span::raw(tls_fingerprint(ev)),
+        ]));
+    }
+    lines.push(Line::from({
+        let mut spans = vec![label(text::LABEL_EVIDENCE, theme)];
+        spans.extend(evidence_spans(s.evidence.as_ref(), theme));
+        spans
+    }));
+    if let Some(ev) = &s.evidence {
+        let check = |ok: bool, yes: &str, no: &str| {
+            if ok {
+                Line::styled(format!("  ✓ {yes}"), theme.ok())
+            } else {
+                Line::styled(format!("  ✗ {no}"), theme.bad())
+            }
+        };
+        lines.push(check(
+            ev.tls_key_matches,
+            "the evidence names this connection's TLS key",
+            "the evidence names another TLS key than this connection's: do not continue",
+        ));
+        lines.push(check(
+            ev.binding_ok && ev.challenge_bound,
+            "report data binds the TLS and challenge keys",
+            "report data does not bind the keys: do not continue",
+        ));
+    }
+    lines.push(Line::from(vec![
+        label(text::LABEL_TRUST, theme),
+        trust_span(s.trust, theme),
+    ]));
+    if let Some(latest) = s.latest {
+        lines.push(Line::from(vec![
+            label(text::LABEL_LATEST, theme),
+            Span::raw(truncate(&latest.to_string(), width.saturating_sub(14))),
+        ]));
+    }
+    lines
+}

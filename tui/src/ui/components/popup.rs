@@ -1,0 +1,163 @@
+//! The one popup slot's contents, the keys they take, and how each is drawn (over the
+//! screen, centred).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::input::{Edit, Input};
+use super::{confirm, help, message};
+use crate::ui::keymap::{Action, Context};
+use crate::ui::theme::Theme;
+
+/// What a typed confirmation unlocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmed {
+    SetManifest,
+    Recover,
+    Update,
+}
+
+/// The one popup slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Popup {
+    /// The keymap, live ([`help`]).
+    Help { scroll: u16 },
+    /// A notice, or an error ([`message`]).
+    Message {
+        title: String,
+        body: String,
+        error: bool,
+    },
+    /// "Quit during a ceremony?" ([`confirm`]).
+    QuitConfirm,
+    /// A typed confirmation before something irreversible ([`confirm`]).
+    Typed {
+        title: String,
+        body: Vec<String>,
+        expected: &'static str,
+        input: Input,
+        then: Confirmed,
+    },
+}
+
+/// What a key did to the open popup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// It stays open.
+    Open,
+    Close,
+    /// "Quit anyway" was answered yes.
+    Quit,
+    /// The expected word was typed: close, and do what it unlocks.
+    Confirmed(Confirmed),
+}
+
+impl Popup {
+    pub fn error(title: &str, body: impl Into<String>) -> Self {
+        Popup::Message {
+            title: title.to_string(),
+            body: body.into(),
+            error: true,
+        }
+    }
+
+    pub fn notice(title: &str, body: impl Into<String>) -> Self {
+        Popup::Message {
+            title: title.to_string(),
+            body: body.into(),
+            error: false,
+        }
+    }
+
+    /// A typed confirmation of `then`: nothing happens until `expected` is typed.
+    pub fn typed(title: &str, body: Vec<String>, expected: &'static str, then: Confirmed) -> Self {
+        Popup::Typed {
+            title: title.into(),
+            body,
+            expected,
+            input: Input::default(),
+            then,
+        }
+    }
+
+    /// Whether keys go to a text field.
+    pub fn typing(&self) -> bool {
+        matches!(self, Popup::Typed { .. })
+    }
+
+    /// The keymap contexts while this popup is open, most specific first.
+    pub fn contexts(&self) -> Vec<Context> {
+        let own = match self {
+            Popup::Help { .. } => Context::Help,
+            Popup::Message { .. } => Context::Message,
+            Popup::QuitConfirm => Context::QuitConfirm,
+            Popup::Typed { .. } => Context::Input,
+        };
+        vec![own, Context::Global]
+    }
+
+    /// Applies a key's action to the popup.
+    pub fn handle(&mut self, action: Action) -> Reply {
+        match self {
+            Popup::Help { scroll } => match action {
+                Action::Back | Action::Help => return Reply::Close,
+                Action::Down => *scroll = scroll.saturating_add(1),
+                Action::Up => *scroll = scroll.saturating_sub(1),
+                _ => {}
+            },
+            Popup::Message { .. } => {
+                if action == Action::Back {
+                    return Reply::Close;
+                }
+            }
+            Popup::QuitConfirm => match action {
+                Action::Yes => return Reply::Quit,
+                Action::No | Action::Back => return Reply::Close,
+                _ => {}
+            },
+            Popup::Typed {
+                expected,
+                input,
+                then,
+                ..
+            } => match input.edit(action) {
+                Edit::Typing => {}
+                Edit::Cancel => return Reply::Close,
+                // A wrong word sends nothing and starts the field over.
+                Edit::Submit if input.value.trim() != *expected => input.value.clear(),
+                Edit::Submit => return Reply::Confirmed(*then),
+            },
+        }
+        Reply::Open
+    }
+
+    /// Draws the popup over `area` (the whole frame).
+    pub fn render(&self, frame: &mut Frame, area: Rect, theme: Theme) {
+        match self {
+            Popup::Help { scroll } => help::render(*scroll, frame, area, theme),
+            Popup::Message { title, body, error } => {
+                message::render(title, body, *error, frame, area, theme)
+            }
+            Popup::QuitConfirm => confirm::render_quit(frame, area),
+            Popup::Typed {
+                title,
+                body,
+                expected,
+                input,
+                ..
+            } => confirm::render_typed(title, body, expected, input, frame, area, theme),
+        }
+    }
+}
+
+/// A `width`×`height` rectangle in the middle of `area` (no larger than it).
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}

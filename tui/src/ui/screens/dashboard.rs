@@ -1,0 +1,182 @@
+//! The dashboard: the Coordinator's status and the owner keys, and the keys that open the
+//! other screens (each only in the Coordinator states where it makes sense).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::keys::KeysScreen;
+use super::{Outcome, Screen};
+use crate::ops::{CoordinatorState, StatusView};
+use crate::ui::components::coordinator::{evidence_spans, state_line, trust_span};
+use crate::ui::components::popup::Popup;
+use crate::ui::components::{block, label, truncate};
+use crate::ui::effects::Effect;
+use crate::ui::keymap::{Action, Context};
+use crate::ui::shared::{Health, KeysState};
+use crate::ui::text;
+use crate::ui::theme::Theme;
+
+pub fn contexts() -> Vec<Context> {
+    vec![Context::Dashboard]
+}
+
+/// Applies a key's action; `state` is the Coordinator's as last refreshed.
+pub fn update(action: Action, state: Option<CoordinatorState>) -> Outcome {
+    match action {
+        Action::Refresh => Outcome::none().and_refresh().and(Effect::ListKeys),
+        Action::OpenSetup => match state {
+            Some(CoordinatorState::Uninitialized) => {
+                Outcome::open(Screen::Setup(Box::default())).and(Effect::ListKeys)
+            }
+            Some(other) => not_now(text::SETUP_TITLE, text::setup_not_possible(other.label())),
+            None => not_now(text::SETUP_TITLE, text::NO_STATUS_YET),
+        },
+        Action::OpenRecovery => match state {
+            Some(CoordinatorState::RecoveryRequired | CoordinatorState::Stale) => {
+                Outcome::open(Screen::Recovery(Box::default())).and(Effect::ListKeys)
+            }
+            Some(other) => not_now(
+                text::RECOVERY_TITLE,
+                text::recovery_not_needed(other.label()),
+            ),
+            None => not_now(text::RECOVERY_TITLE, text::NO_STATUS_YET),
+        },
+        Action::OpenHistory => Outcome::open(Screen::History(Box::default())).and(Effect::Audit),
+        Action::OpenUpdate => match state {
+            Some(CoordinatorState::Ready) => Outcome::open(Screen::Update(Box::default()))
+                .and(Effect::Audit)
+                .and(Effect::ListManifests)
+                .and(Effect::ListKeys),
+            Some(other) => not_now(text::UPDATE_TITLE, text::update_not_possible(other.label())),
+            None => not_now(text::UPDATE_TITLE, text::NO_STATUS_YET),
+        },
+        Action::OpenKeys => {
+            Outcome::open(Screen::Keys(KeysScreen::default())).and(Effect::ListKeys)
+        }
+        _ => Outcome::none(),
+    }
+}
+
+/// A screen that cannot open in the Coordinator's state: a notice that says why.
+fn not_now(title: &str, why: impl Into<String>) -> Outcome {
+    Outcome::popup(Popup::notice(title, why))
+}
+
+/// Draws the dashboard: the Coordinator, the owner keys, and what to do next.
+pub fn render(frame: &mut Frame, area: Rect, health: &Health, keys: &KeysState, theme: Theme) {
+    let key_rows = keys.list.len().max(1) as u16 + 2 + u16::from(keys.warning.is_some()) * 3;
+    let [coord, keys_area, next] = Layout::vertical([
+        Constraint::Length(9),
+        Constraint::Min(key_rows.min(8)),
+        Constraint::Length(4),
+    ])
+    .areas(area);
+    let inner_width = coord.width.saturating_sub(2) as usize;
+    let mut lines = match health.status() {
+        Some(status) => status_lines(status, theme, inner_width),
+        None => vec![Line::from(vec![
+            label(text::LABEL_STATE, theme),
+            Span::styled("… unknown", theme.dim()),
+        ])],
+    };
+    let connection = match health {
+        Health::Connecting => Span::styled(text::HEALTH_CONNECTING, theme.dim()),
+        Health::Ok { latency_ms, .. } => Span::styled(
+            format!("{} · {}", text::health_ok(*latency_ms), text::REFRESHING),
+            theme.ok(),
+        ),
+        Health::Failed { message, .. } => Span::styled(text::health_failed(message), theme.bad()),
+    };
+    lines.push(Line::from(vec![
+        label(text::LABEL_CONNECTION, theme),
+        connection,
+    ]));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block(text::COORDINATOR_BLOCK))
+            .wrap(Wrap { trim: false }),
+        coord,
+    );
+
+    let mut key_lines = Vec::new();
+    if let Some(w) = &keys.warning {
+        key_lines.push(Line::styled(format!("⚠ {w}"), theme.warn()));
+    }
+    if let Some(e) = &keys.error {
+        key_lines.push(Line::styled(format!("✗ {e}"), theme.bad()));
+    }
+    if keys.list.is_empty() {
+        key_lines.push(Line::raw(text::NO_KEYS));
+    }
+    for k in &keys.list {
+        key_lines.push(Line::from(vec![
+            Span::styled(format!("{:<18} ", truncate(&k.name, 18)), theme.bold()),
+            Span::raw(format!("{:<9} ", k.kind.as_str())),
+            Span::raw(format!("{:<8} ", k.backend.as_str())),
+            Span::raw(k.fingerprint.clone()),
+        ]));
+    }
+    frame.render_widget(
+        Paragraph::new(key_lines)
+            .block(block(text::KEYS_BLOCK))
+            .wrap(Wrap { trim: false }),
+        keys_area,
+    );
+
+    let next_lines = match health.status() {
+        Some(s) => vec![
+            Line::raw(s.state.next_step()),
+            Line::styled(text::dashboard_keys_hint(s.state.label()), theme.bold()),
+        ],
+        None => vec![Line::raw(text::NO_STATUS_YET)],
+    };
+    frame.render_widget(
+        Paragraph::new(next_lines)
+            .block(block(text::NEXT_BLOCK))
+            .wrap(Wrap { trim: true }),
+        next,
+    );
+}
+
+fn status_lines(status: &StatusView, theme: Theme, width: usize) -> Vec<Line<'static>> {
+    let hash_width = width.saturating_sub(14);
+    vec![
+        Line::from(vec![
+            label(text::LABEL_STATE, theme),
+            state_line(status.state, theme),
+        ]),
+        Line::from(vec![
+            label(text::LABEL_GENERATION, theme),
+            Span::raw(status.generation.to_string()),
+        ]),
+        Line::from(vec![
+            label(text::LABEL_LATEST, theme),
+            Span::raw(
+                status
+                    .latest
+                    .map(|d| truncate(&d.to_string(), hash_width))
+                    .unwrap_or_else(|| text::NONE_YET.into()),
+            ),
+        ]),
+        Line::from(vec![
+            label(text::LABEL_ROOT_CA, theme),
+            Span::raw(
+                status
+                    .root_ca_fingerprint
+                    .clone()
+                    .unwrap_or_else(|| text::NONE_YET.into()),
+            ),
+        ]),
+        Line::from({
+            let mut s = vec![label(text::LABEL_EVIDENCE, theme)];
+            s.extend(evidence_spans(status.evidence.as_ref(), theme));
+            s
+        }),
+        Line::from(vec![
+            label(text::LABEL_TRUST, theme),
+            trust_span(status.trust, theme),
+        ]),
+    ]
+}
