@@ -255,6 +255,7 @@ mod tests {
             kind: kind.into(),
             policy_hash: hash.to_vec(),
             report: vec![],
+            ..Default::default()
         }
     }
 

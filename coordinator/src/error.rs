@@ -109,6 +109,11 @@ pub enum CoreError {
     /// Storage failed (I/O).
     #[error("storage error: {0}")]
     Storage(String),
+    /// The platform did not produce the Coordinator's attestation evidence.
+    #[error(
+        "the Coordinator cannot produce its attestation evidence right now: {detail}; retry, and if it persists check the Coordinator's TEE (its log says more)"
+    )]
+    EvidenceUnavailable { detail: String },
     /// Something that should not happen; the message names what.
     #[error("internal error: {0}")]
     Internal(String),
@@ -153,6 +158,7 @@ impl CoreError {
             CoreError::EvidenceRejected { .. } => Reason::EvidenceRejected,
             CoreError::Corrupt { .. } => Reason::HistoryCorrupt,
             CoreError::Storage(_) => Reason::Storage,
+            CoreError::EvidenceUnavailable { .. } => Reason::EvidenceUnavailable,
             CoreError::Internal(_) => Reason::Internal,
         }
     }
@@ -176,7 +182,7 @@ impl CoreError {
             | CoreError::EvidenceRejected { .. } => Code::PermissionDenied,
             CoreError::WrongSeed => Code::Unauthenticated,
             CoreError::Corrupt { .. } => Code::DataLoss,
-            CoreError::Storage(_) => Code::Unavailable,
+            CoreError::Storage(_) | CoreError::EvidenceUnavailable { .. } => Code::Unavailable,
             CoreError::Internal(_) => Code::Internal,
         }
     }

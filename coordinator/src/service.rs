@@ -101,7 +101,7 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
             let report = core.status()?;
             // Produced after the core's lock is released: a TEE report may take a while.
             let challenge_key = report.challenge.as_ref().map(|c| c.public_key);
-            let evidence = evidence.evidence(&tls_spki, challenge_key.as_ref());
+            let evidence = evidence.evidence(&tls_spki, challenge_key.as_ref())?;
             Ok(convert::status_response(report, evidence))
         })
         .await

@@ -220,6 +220,7 @@ mod tests {
                     kind: "none".into(),
                     policy_hash: Digest::of(policy).as_bytes().to_vec(),
                     report: vec![],
+                    ..Default::default()
                 }),
                 public_key: rcgen::PublicKeyData::subject_public_key_info(key),
             }))
@@ -381,6 +382,7 @@ mod tests {
                 kind: "none".into(),
                 policy_hash: Digest::of(DB_A).as_bytes().to_vec(),
                 report: vec![],
+                ..Default::default()
             }),
             public_key: b"not a key".to_vec(),
         };

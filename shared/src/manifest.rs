@@ -250,6 +250,12 @@ pub enum ValidationIssue {
     DuplicateWorkloadOwner { path: String, first: String },
     #[error("`{path}`: the same seed share owner key is already listed at `{first}`; remove one")]
     DuplicateSeedshareOwner { path: String, first: String },
+    /// A reference value (docs/ATTESTATION.md, "Reference values").
+    #[error("`{path}`: {problem}")]
+    ReferenceValue {
+        path: String,
+        problem: crate::reference::ReferenceProblem,
+    },
 }
 
 impl ValidationIssue {
@@ -263,7 +269,8 @@ impl ValidationIssue {
             | Self::WorkloadOwnerKey { path, .. }
             | Self::SeedshareOwnerKey { path, .. }
             | Self::DuplicateWorkloadOwner { path, .. }
-            | Self::DuplicateSeedshareOwner { path, .. } => path,
+            | Self::DuplicateSeedshareOwner { path, .. }
+            | Self::ReferenceValue { path, .. } => path,
         }
     }
 }
@@ -416,7 +423,38 @@ impl Manifest {
         self.check_policy_section(&mut issues);
         self.check_workload_owners(&mut issues);
         self.check_seedshare_owners(&mut issues);
+        if let Err(errors) = self.reference() {
+            issues.extend(
+                errors
+                    .issues()
+                    .iter()
+                    .map(|i| ValidationIssue::ReferenceValue {
+                        path: i.path.clone(),
+                        problem: i.problem.clone(),
+                    }),
+            );
+        }
         into_result(issues, ())
+    }
+
+    /// The `ReferenceValues`, parsed strictly (docs/ATTESTATION.md).
+    pub fn reference(
+        &self,
+    ) -> Result<crate::reference::ReferenceValues, crate::reference::ReferenceErrors> {
+        crate::reference::ReferenceValues::parse(&self.reference_values)
+    }
+
+    /// The hash of the policy whose `Role` is `coordinator`: what a Coordinator's evidence
+    /// must carry as HOST_DATA (SNP) or MRCONFIGID (TDX). `None` when there is none, or
+    /// more than one (then no single launch policy is meant).
+    pub fn coordinator_policy_hash(&self) -> Option<Digest> {
+        let mut found = self
+            .policies
+            .iter()
+            .filter(|(_, entry)| entry.role == Role::Coordinator)
+            .filter_map(|(key, _)| key.parse::<Digest>().ok());
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
     }
 
     /// Properties that are legal but usually a mistake.

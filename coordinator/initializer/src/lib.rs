@@ -131,6 +131,7 @@ async fn request_once(
             kind: KIND_NONE.to_string(),
             policy_hash: config.policy_hash.to_vec(),
             report: Vec::new(),
+            ..Default::default()
         }),
         public_key: public_key_spki_der.to_vec(),
     };

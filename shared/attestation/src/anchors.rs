@@ -161,6 +161,28 @@ impl TrustAnchors {
         })
     }
 
+    /// A test root from a PEM bundle (the test ARK, named `ARK-<product>`, and its
+    /// intermediates), as `--test-trust-anchor FILE` passes it. Everything verified with it
+    /// is marked as made under a test anchor.
+    pub fn test_from_pem(pem: &[u8]) -> Result<Self, AnchorError> {
+        let ders = x509::der_certificates(pem).map_err(AnchorError::Ark)?;
+        let mut ark = None;
+        let mut intermediates = Vec::new();
+        for der in ders {
+            let cert = AnchorCert::parse(&der).map_err(AnchorError::Ark)?;
+            let name = cert.common_name();
+            match name.strip_prefix("ARK-").and_then(SnpProduct::from_name) {
+                Some(product) => ark = Some((product, der)),
+                None => intermediates.push(der),
+            }
+        }
+        let (product, ark) = ark.ok_or_else(|| {
+            AnchorError::Ark("no certificate named ARK-Milan, ARK-Genoa or ARK-Turin".into())
+        })?;
+        let refs: Vec<&[u8]> = intermediates.iter().map(Vec::as_slice).collect();
+        Self::with_test_ark(product, &ark, &refs)
+    }
+
     /// Keeps only the given products' roots.
     pub fn only(mut self, products: &[SnpProduct]) -> Self {
         self.snp.retain(|a| products.contains(&a.product));

@@ -88,6 +88,8 @@ reasons! {
     HistoryCorrupt = "HISTORY_CORRUPT",
     /// Storage failed.
     Storage = "STORAGE",
+    /// The Coordinator could not produce its attestation evidence.
+    EvidenceUnavailable = "EVIDENCE_UNAVAILABLE",
     /// Something that should not happen.
     Internal = "INTERNAL",
 }

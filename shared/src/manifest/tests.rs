@@ -42,7 +42,11 @@ fn valid_value() -> Value {
             h("coordinator"): {"SANs": ["coordinator"], "Role": "coordinator"},
             h("web"): {"SANs": ["web", "*"], "WorkloadSecretID": "web"},
         },
-        "ReferenceValues": {"snp": [{"minimumTCB": {"bootloader": 3}}]},
+        "ReferenceValues": {"snp": [{
+            "ProductName": "Milan",
+            "TrustedMeasurement": "ab".repeat(48),
+            "MinimumTCB": {"BootloaderVersion": 3, "TEEVersion": 0, "SNPVersion": 8, "MicrocodeVersion": 115}
+        }]},
         "WorkloadOwnerPubKeys": [p384_hex(1)],
         "SeedshareOwnerPubKeys": [x25519_hex(1), x25519_hex(2)],
     })
@@ -102,8 +106,14 @@ fn model_fields() {
     assert_eq!(web.role, Role::None);
     assert_eq!(m.policies()[&h("coordinator")].role, Role::Coordinator);
     assert_eq!(
-        m.reference_values()["snp"][0]["minimumTCB"]["bootloader"],
+        m.reference_values()["snp"][0]["MinimumTCB"]["BootloaderVersion"],
         3
+    );
+    let reference = m.reference().expect("reference values");
+    assert_eq!(reference.snp[0].minimum_tcb.bootloader, 3);
+    assert_eq!(
+        m.coordinator_policy_hash(),
+        Some(Digest::of(b"coordinator"))
     );
     assert_eq!(m.workload_owner_pub_keys(), [p384_hex(1)]);
     assert_eq!(m.seedshare_owner_keys().expect("keys").len(), 2);
@@ -772,7 +782,17 @@ fn arb_manifest_value() -> impl Strategy<Value = Value> {
             e
         });
     let policies = prop::collection::btree_map(any::<[u8; 32]>(), entry, 0..4);
-    let reference_values = prop::collection::btree_map("[a-z]{1,6}", any::<i64>(), 0..4);
+    // Reference values are validated strictly (tests in crate::reference); here they vary
+    // between the shapes a valid manifest may have.
+    let reference_values = prop::sample::select(vec![
+        json!({}),
+        json!({"none": {}}),
+        json!({"snp": [{
+            "ProductName": "Genoa",
+            "TrustedMeasurement": "cd".repeat(48),
+            "MinimumTCB": {"BootloaderVersion": 0, "TEEVersion": 0, "SNPVersion": 0, "MicrocodeVersion": 0}
+        }], "none": {}}),
+    ]);
     (
         policies,
         reference_values,
