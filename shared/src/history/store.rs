@@ -34,16 +34,25 @@
 //! [`StoreError::Conflict`].
 //!
 //! # Watching the latest pointer
-//! There is deliberately no `watch` method yet. Staleness is detected by re-reading
-//! `transitions/latest` before each operation that depends on it, and every update goes
-//! through `compare_and_swap` against the value the caller last read, so a replica that
-//! missed a change finds out at its next write at the latest. When the etcd store arrives, a
-//! watch on `transitions/latest` will be a separate trait (`WatchLatest`, yielding each new
-//! value as it is written) that a store implements *in addition*, so that adding it does not
-//! change this trait or the stores that cannot watch (the filesystem store).
+//! Staleness is detected by re-reading `transitions/latest` before each operation that
+//! depends on it, and every update goes through `compare_and_swap` against the value the
+//! caller last read, so a replica that missed a change finds out at its next write at the
+//! latest. A store shared by several replicas can also *push* changes: it implements
+//! [`WatchLatest`] in addition to [`HistoryStore`], so that stores that cannot watch (the
+//! filesystem store) stay as they are. The watch is asynchronous (a replica waits on it in a
+//! task, not in a blocked thread) but tied to no runtime: [`LatestWatch::next`] returns a boxed
+//! `Send` future, so the trait is object-safe and a server can hold an
+//! `Option<Box<dyn LatestWatch>>` whatever its store.
+//!
+//! # Size limits
+//! A store may refuse values above a limit of its own (etcd refuses requests over its
+//! `--max-request-bytes`). It says so *before* writing, with [`StoreError::TooLarge`] naming
+//! the limit and how to raise it; the filesystem and memory stores have no such limit.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Digest;
@@ -68,6 +77,17 @@ pub enum StoreError {
     Conflict { current: Option<Vec<u8>> },
     #[error("the history store failed on `{key}`: {message}")]
     Io { key: String, message: String },
+    /// The value (for `compare_and_swap`: old and new together) is larger than this store
+    /// accepts. Nothing was written. `remedy` says how to raise the limit.
+    #[error(
+        "`{key}` was not written: {size} bytes is more than this history store accepts ({limit} bytes); {remedy}"
+    )]
+    TooLarge {
+        key: String,
+        size: usize,
+        limit: usize,
+        remedy: String,
+    },
 }
 
 /// A synchronous key/value store for the history. See the module docs for the contract.
@@ -87,6 +107,61 @@ pub trait HistoryStore: Send + Sync {
         old: Option<&[u8]>,
         new: &[u8],
     ) -> Result<(), StoreError>;
+}
+
+/// What a [`LatestWatch`] reports about `transitions/latest`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LatestEvent {
+    /// The pointer holds this value now (`None`: it does not exist). The first event of every
+    /// watch is the value when the watch started; then one event per distinct value written
+    /// after it, in order. After [`LatestEvent::Interrupted`], the next `Value` is the value
+    /// re-read when the watch is back, even if it did not change. Values written and
+    /// overwritten while a watch was interrupted may be skipped (only the newest is
+    /// delivered), never reordered.
+    Value(Option<Vec<u8>>),
+    /// The watch lost the store and is re-establishing itself; until the next
+    /// [`LatestEvent::Value`] a change may be seen late. `reason` is for logs (no values).
+    Interrupted { reason: String },
+}
+
+/// A boxed, `Send` future: what [`LatestWatch::next`] returns.
+pub type WatchFuture<'a> = Pin<Box<dyn Future<Output = Option<LatestEvent>> + Send + 'a>>;
+
+/// A running watch of `transitions/latest`. Dropping it stops the watch.
+pub trait LatestWatch: Send {
+    /// The next event; `None` once the watch has ended for good (the store was closed). Cancel
+    /// safe: dropping the future before it completes loses no event.
+    fn next(&mut self) -> WatchFuture<'_>;
+}
+
+/// A store that pushes changes of `transitions/latest` (see the module docs). Implemented in
+/// addition to [`HistoryStore`] by stores that can.
+pub trait WatchLatest: Send + Sync {
+    /// Starts a watch. Its first event is the current value. Does not block: the store
+    /// connects in the background, so a store that is unreachable now yields
+    /// [`LatestEvent::Interrupted`] first.
+    fn watch_latest(&self) -> Result<Box<dyn LatestWatch>, StoreError>;
+}
+
+impl<S: WatchLatest + ?Sized> WatchLatest for Arc<S> {
+    fn watch_latest(&self) -> Result<Box<dyn LatestWatch>, StoreError> {
+        (**self).watch_latest()
+    }
+}
+
+impl fmt::Debug for LatestEvent {
+    /// Shows the length of a value, not its bytes: events end up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LatestEvent::Value(None) => f.write_str("Value(absent)"),
+            LatestEvent::Value(Some(v)) => write!(f, "Value({} bytes)", v.len()),
+            LatestEvent::Interrupted { reason } => f
+                .debug_struct("Interrupted")
+                .field("reason", reason)
+                .finish(),
+        }
+    }
 }
 
 impl StoreKey {
