@@ -406,10 +406,13 @@ impl EtcdClient {
         }
     }
 
-    /// Opens a lease keep-alive stream on the preferred member. Same contract as
-    /// [`open_watch`](Self::open_watch), without waiting for a first answer.
+    /// Opens a lease keep-alive stream on the preferred member with `first` as its first
+    /// request (etcd sends the response headers only with the first answer, so the call
+    /// completes only once a request is in flight). Same contract as
+    /// [`open_watch`](Self::open_watch).
     pub(crate) async fn open_keep_alive(
         &self,
+        first: rpc::LeaseKeepAliveRequest,
     ) -> Result<
         (
             mpsc::Sender<rpc::LeaseKeepAliveRequest>,
@@ -421,6 +424,9 @@ impl EtcdClient {
         let (index, member) = self.preferred();
         let budget = self.attempt_bound(self.inner.request_timeout);
         let (tx, rx) = mpsc::channel(4);
+        if tx.send(first).await.is_err() {
+            return Err("the keep-alive request channel closed".into());
+        }
         let mut request = Request::new(ReceiverStream::new(rx));
         request
             .metadata_mut()

@@ -337,19 +337,14 @@ async fn keep_alive(
     every: Duration,
     last_renewed: &mut Instant,
 ) -> KeepAlive {
-    let (requests, mut responses, endpoint) = match client.open_keep_alive().await {
+    let first = rpc::LeaseKeepAliveRequest {
+        id: shared.lock().lease,
+    };
+    let (requests, mut responses, endpoint) = match client.open_keep_alive(first).await {
         Ok(opened) => opened,
         Err(reason) => return KeepAlive::Failed(reason),
     };
     loop {
-        let lease = shared.lock().lease;
-        if requests
-            .send(rpc::LeaseKeepAliveRequest { id: lease })
-            .await
-            .is_err()
-        {
-            return KeepAlive::Failed(format!("{endpoint}: the keep-alive stream closed"));
-        }
         let answer = tokio::select! {
             _ = client.closed() => return KeepAlive::Closed,
             answer = tokio::time::timeout(every, responses.message()) => answer,
@@ -376,6 +371,14 @@ async fn keep_alive(
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = client.closed() => return KeepAlive::Closed,
+        }
+        let lease = shared.lock().lease;
+        if requests
+            .send(rpc::LeaseKeepAliveRequest { id: lease })
+            .await
+            .is_err()
+        {
+            return KeepAlive::Failed(format!("{endpoint}: the keep-alive stream closed"));
         }
     }
 }
