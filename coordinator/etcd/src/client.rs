@@ -517,6 +517,12 @@ impl EtcdClient {
                     }
                     return Ok((response.into_inner(), attempts > 1));
                 }
+                Ok(Err(status)) if tls_failure(&status) => {
+                    return Err(EtcdError::Tls {
+                        endpoint: member.url.clone(),
+                        detail: describe(&status),
+                    });
+                }
                 Ok(Err(status)) if !retryable(&status) => {
                     return Err(EtcdError::Rejected {
                         op,
@@ -552,6 +558,15 @@ fn retryable(status: &Status) -> bool {
             | Code::ResourceExhausted
             | Code::Aborted
     )
+}
+
+/// Whether `status` is a failed TLS handshake (a certificate refused by either side), which
+/// no retry fixes: every member of one cluster has certificates from the same CA.
+fn tls_failure(status: &Status) -> bool {
+    let text = describe(status);
+    ["invalid peer certificate", "received fatal alert"]
+        .iter()
+        .any(|needle| text.contains(needle))
 }
 
 /// A status for logs and errors: code, message and the transport error behind it.

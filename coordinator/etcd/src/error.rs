@@ -26,6 +26,11 @@ pub enum EtcdError {
         code: String,
         message: String,
     },
+    /// The TLS handshake with etcd failed: a certificate problem retrying cannot fix.
+    #[error(
+        "TLS to etcd at {endpoint} failed: {detail}; check that --etcd-ca is the CA that signed the etcd members' certificates, that they name the host in the endpoint URL, and that --etcd-cert/--etcd-key are a client certificate etcd trusts"
+    )]
+    Tls { endpoint: String, detail: String },
     /// The request is larger than etcd's `--max-request-bytes`; nothing was sent.
     #[error(
         "{size} bytes is more than etcd accepts ({limit} bytes per value with --etcd-max-request-bytes {max_request_bytes}); {REMEDY}"
