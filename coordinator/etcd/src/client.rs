@@ -537,7 +537,7 @@ impl EtcdClient {
             }
             tracing::debug!(op, error = %last, "etcd call failed; trying the next endpoint");
             self.rotate_from(index);
-            if attempts % rounds_len == 0 {
+            if attempts.is_multiple_of(rounds_len) {
                 let pause = (BACKOFF_STEP * (attempts / rounds_len) as u32).min(MAX_BACKOFF);
                 let remaining = deadline.saturating_duration_since(Instant::now());
                 tokio::time::sleep(pause.min(remaining)).await;

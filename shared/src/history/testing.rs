@@ -527,7 +527,7 @@ fn history_append_walk_and_conflicts(store: &impl HistoryStore) {
     );
 }
 
-fn history_racing_appends_have_one_winner(store: &(impl HistoryStore + Sync)) {
+fn history_racing_appends_have_one_winner(store: &impl HistoryStore) {
     let key = signing_key(0x33);
     let history = History::new(store);
     let (_, first) = history
