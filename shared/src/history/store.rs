@@ -312,10 +312,130 @@ impl<S: HistoryStore + ?Sized> HistoryStore for Box<S> {
     }
 }
 
-/// An in-memory store: tests, benches, and anything that needs no persistence.
+/// An in-memory store: tests, benches, and anything that needs no persistence. It also
+/// implements [`WatchLatest`], so that code reacting to a watch (a replica turning stale) can
+/// be tested without a shared store: every write of `transitions/latest` (and `remove`) is
+/// pushed to its watches, which end when the store is dropped.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: Mutex<BTreeMap<StoreKey, Vec<u8>>>,
+    watches: Watches,
+}
+
+/// The live watches of a [`MemoryStore`].
+#[derive(Default)]
+struct Watches(Mutex<Vec<std::sync::Weak<Feed>>>);
+
+/// One watch's queue, shared by the store (which pushes) and the watch (which pops).
+#[derive(Default)]
+struct Feed(Mutex<FeedState>);
+
+#[derive(Default)]
+struct FeedState {
+    queue: std::collections::VecDeque<LatestEvent>,
+    last: Option<Option<Vec<u8>>>,
+    waker: Option<std::task::Waker>,
+    closed: bool,
+}
+
+/// A [`LatestWatch`] of a [`MemoryStore`].
+struct MemoryWatch(Arc<Feed>);
+
+impl fmt::Debug for Watches {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Watches({})", self.lock().len())
+    }
+}
+
+impl Watches {
+    fn lock(&self) -> MutexGuard<'_, Vec<std::sync::Weak<Feed>>> {
+        // Pushes and retains only: a panic cannot leave the list half-changed.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Pushes `value` to every live watch. Called with the entries locked, so that watches see
+    /// writes in the order they happened.
+    fn publish(&self, value: Option<&[u8]>) {
+        self.lock().retain(|feed| match feed.upgrade() {
+            Some(feed) => {
+                feed.push(value.map(<[u8]>::to_vec));
+                true
+            }
+            None => false,
+        });
+    }
+}
+
+impl Feed {
+    fn lock(&self) -> MutexGuard<'_, FeedState> {
+        // Each critical section assigns whole fields.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, value: Option<Vec<u8>>) {
+        let mut state = self.lock();
+        if state.last.as_ref() == Some(&value) {
+            return;
+        }
+        state.last = Some(value.clone());
+        state.queue.push_back(LatestEvent::Value(value));
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl LatestWatch for MemoryWatch {
+    fn next(&mut self) -> WatchFuture<'_> {
+        let feed = self.0.clone();
+        Box::pin(std::future::poll_fn(move |cx| {
+            let mut state = feed.lock();
+            if let Some(event) = state.queue.pop_front() {
+                return std::task::Poll::Ready(Some(event));
+            }
+            if state.closed {
+                return std::task::Poll::Ready(None);
+            }
+            state.waker = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        }))
+    }
+}
+
+impl WatchLatest for MemoryStore {
+    fn watch_latest(&self) -> Result<Box<dyn LatestWatch>, StoreError> {
+        let entries = self.lock();
+        let feed = Arc::new(Feed::default());
+        feed.push(entries.get(&StoreKey::latest()).cloned());
+        self.watches.lock().push(Arc::downgrade(&feed));
+        Ok(Box::new(MemoryWatch(feed)))
+    }
+}
+
+impl Drop for MemoryStore {
+    /// Ends every watch (`next()` returns `None` once its queue is drained).
+    fn drop(&mut self) {
+        for feed in self
+            .watches
+            .lock()
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+        {
+            feed.close();
+        }
+    }
 }
 
 impl MemoryStore {
@@ -333,7 +453,12 @@ impl MemoryStore {
 
     /// Deletes `key` (test helper: simulate a lost object). Returns the old value.
     pub fn remove(&self, key: &StoreKey) -> Option<Vec<u8>> {
-        self.lock().remove(key)
+        let mut entries = self.lock();
+        let old = entries.remove(key);
+        if key.as_str() == StoreKey::LATEST {
+            self.watches.publish(None);
+        }
+        old
     }
 
     /// A copy of everything stored, in key order.
@@ -361,7 +486,11 @@ impl HistoryStore for MemoryStore {
     }
 
     fn set(&self, key: &StoreKey, value: &[u8]) -> Result<(), StoreError> {
-        self.lock().insert(key.clone(), value.to_vec());
+        let mut entries = self.lock();
+        entries.insert(key.clone(), value.to_vec());
+        if key.as_str() == StoreKey::LATEST {
+            self.watches.publish(Some(value));
+        }
         Ok(())
     }
 
@@ -379,6 +508,9 @@ impl HistoryStore for MemoryStore {
             });
         }
         entries.insert(key.clone(), new.to_vec());
+        if key.as_str() == StoreKey::LATEST {
+            self.watches.publish(Some(new));
+        }
         Ok(())
     }
 }
@@ -398,6 +530,43 @@ mod tests {
         crate::history::testing::store_conformance_suite(|| {
             Box::new(MemoryStore::new()) as Box<dyn HistoryStore>
         });
+    }
+
+    /// Polls a watch once, without a runtime.
+    fn poll_next(watch: &mut Box<dyn LatestWatch>) -> std::task::Poll<Option<LatestEvent>> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        watch.next().as_mut().poll(&mut cx)
+    }
+
+    #[test]
+    fn memory_store_watches_see_every_distinct_latest_in_order_and_end_with_the_store() {
+        use std::task::Poll;
+        let store = MemoryStore::new();
+        let latest = StoreKey::latest();
+        store.set(&latest, b"v0").unwrap();
+        let mut watch = store.watch_latest().unwrap();
+        assert_eq!(
+            poll_next(&mut watch),
+            Poll::Ready(Some(LatestEvent::Value(Some(b"v0".to_vec()))))
+        );
+        assert_eq!(poll_next(&mut watch), Poll::Pending);
+        store.compare_and_swap(&latest, Some(b"v0"), b"v1").unwrap();
+        store.compare_and_swap(&latest, Some(b"v1"), b"v1").unwrap();
+        let _ = store.compare_and_swap(&latest, Some(b"stale"), b"lost");
+        store
+            .set(&StoreKey::manifest(&Digest::of(b"m")), b"m")
+            .unwrap();
+        store.set(&latest, b"v2").unwrap();
+        store.remove(&latest);
+        for expected in [Some(b"v1".to_vec()), Some(b"v2".to_vec()), None] {
+            assert_eq!(
+                poll_next(&mut watch),
+                Poll::Ready(Some(LatestEvent::Value(expected)))
+            );
+        }
+        assert_eq!(poll_next(&mut watch), Poll::Pending);
+        drop(store);
+        assert_eq!(poll_next(&mut watch), Poll::Ready(None));
     }
 
     #[test]
