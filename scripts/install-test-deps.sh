@@ -14,6 +14,10 @@ command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
 # The initializer's encrypted-volume tests (tests/tests/cryptsetup.rs) run the real binaries.
 command -v cryptsetup >/dev/null 2>&1 || need_apt+=(cryptsetup-bin)
 command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
+# The etcd store's tests (tests/tests/etcd_*.rs) start real 3-member clusters of Debian's
+# etcd; etcdctl (etcd-client) is for poking at them by hand.
+command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -23,6 +27,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # Debian starts a system-wide etcd on 2379 after installing etcd-server where systemd runs.
+  # The tests start their own clusters on free ports; a stray shared one is not wanted.
+  if [[ " ${need_apt[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null 2>&1 \
+     && systemctl is-active --quiet etcd 2>/dev/null; then
+    echo "stopping and disabling the system etcd service the etcd-server package started"
+    $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
+  fi
 fi
 
 # The independent Python client (tests/python/client.py): grpcio and its protoc, plus the

@@ -5,12 +5,14 @@
 //! |---|---|
 //! | [`core`] | the state machine and the driver that persists before it commits |
 //! | [`store`] | the crash-safe filesystem history store |
+//! | [`backend`] | `--store fs\|etcd` and the etcd flags: which history store to open |
 //! | [`ca`], [`tls`] | root CA, mesh CA, the Coordinator's TLS identity |
 //! | [`evidence`] | the evidence provider trait and the development (unattested) provider |
 //! | [`error`] | core errors and their one mapping to gRPC status |
 //! | [`convert`], [`service`], [`server`] | the gRPC edge (wire types ↔ domain values), the services and their wiring |
 //! | [`credentials`], [`workload`] | workload evidence, mesh certificates and workload secrets; the workload API |
 
+pub mod backend;
 pub mod ca;
 pub mod convert;
 pub mod core;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
+use seedward_coordinator::backend::StoreArgs;
 use seedward_coordinator::{ServerConfig, start};
 
 /// Seedward Coordinator: derives its keys from a secret seed, keeps them in memory only,
@@ -35,6 +36,8 @@ struct Args {
     /// Seconds a request may take before it is cancelled.
     #[arg(long, env = "SEEDWARD_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout_secs: u64,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -56,6 +59,8 @@ fn main() -> anyhow::Result<()> {
     config.dns_names = args.dns_names;
     config.core.challenge_ttl = Duration::from_secs(args.challenge_ttl_secs);
     config.request_timeout = Duration::from_secs(args.request_timeout_secs);
+    config.replica_id = args.store.replica_id()?;
+    config.store = args.store.into_config()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use seedward_etcd::EtcdStore;
 use seedward_proto::{FILE_DESCRIPTOR_SET, v1 as pb};
+use seedward_shared::history::HistoryStore;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -18,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic_health::ServingStatus;
 
+use crate::backend::StoreConfig;
 use crate::core::{Coordinator, CoreConfig, StateView};
 use crate::credentials::UnattestedWorkloadVerifier;
 use crate::error::StateName;
@@ -43,6 +46,10 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// Largest gRPC message the server sends (GetManifests of a long history).
     pub max_response_bytes: usize,
+    /// Where the manifest history lives (`--store`; the state directory by default).
+    pub store: StoreConfig,
+    /// This replica's name in the replica set (`--replica-id`).
+    pub replica_id: String,
 }
 
 impl ServerConfig {
@@ -55,6 +62,8 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(30),
             max_request_bytes: 16 << 20,
             max_response_bytes: 1 << 30,
+            store: StoreConfig::Fs,
+            replica_id: "seedward-coordinator".into(),
         }
     }
 }
@@ -97,9 +106,30 @@ impl RunningServer {
 
 /// Opens the store, binds the listener and serves until shutdown.
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
-    let history_dir = config.state_dir.join("history");
-    let store = FsStore::open(&history_dir)
-        .with_context(|| format!("cannot open the history store at {}", history_dir.display()))?;
+    match &config.store {
+        StoreConfig::Fs => {
+            let history_dir = config.state_dir.join("history");
+            let store = FsStore::open(&history_dir).with_context(|| {
+                format!("cannot open the history store at {}", history_dir.display())
+            })?;
+            serve(store, config).await
+        }
+        StoreConfig::Etcd { etcd, prefix } => {
+            let store = EtcdStore::connect(etcd, prefix)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("cannot open the history store in etcd")?;
+            tracing::info!(endpoints = %etcd.endpoints.join(","), %prefix, replica_id = %config.replica_id, "history store: etcd");
+            serve(store, config).await
+        }
+    }
+}
+
+/// Binds the listener and serves the Coordinator over `store` until shutdown.
+async fn serve<S: HistoryStore + 'static>(
+    store: S,
+    config: ServerConfig,
+) -> anyhow::Result<RunningServer> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -112,8 +142,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     if !local_addr.ip().is_unspecified() && !ips.contains(&local_addr.ip()) {
         ips.push(local_addr.ip());
     }
+    // The store is synchronous (and the etcd store waits on this runtime): off the workers.
+    let core_config = config.core.clone();
     let core = Arc::new(
-        Coordinator::new(store, config.core.clone())
+        tokio::task::spawn_blocking(move || Coordinator::new(store, core_config))
+            .await
+            .context("opening the history store panicked")?
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("cannot read the history store")?,
     );
@@ -125,8 +159,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let state = core.subscribe();
     if core.state_name() == StateName::Uninitialized {
         tracing::warn!(
-            state_dir = %config.state_dir.display(),
-            "no manifest history in the state directory; if this Coordinator was set up before, the state directory is wrong — do not run first-time setup against it"
+            store = %config.store.describe(&config.state_dir),
+            "no manifest history in the store; if this Coordinator was set up before, the state directory (or etcd prefix) is wrong — do not run first-time setup against it"
         );
     }
     tracing::info!(

@@ -195,13 +195,23 @@ mod tests {
 
     #[test]
     fn conformance_suite() {
+        use seedward_shared::history::testing::{SuiteOptions, store_conformance_suite_with};
         let dirs = std::sync::Mutex::new(Vec::new());
-        seedward_shared::history::testing::store_conformance_suite(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let store = FsStore::open(dir.path().join("history")).unwrap();
-            dirs.lock().unwrap().push(dir);
-            store
-        });
+        // A second `FsStore` on the same directory stands for another process: CAS must stay
+        // atomic across them (the flock), not only across threads.
+        let second = |store: &FsStore| FsStore::open(store.root()).unwrap();
+        store_conformance_suite_with(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let store = FsStore::open(dir.path().join("history")).unwrap();
+                dirs.lock().unwrap().push(dir);
+                store
+            },
+            SuiteOptions {
+                max_value_bytes: None,
+                second_handle: Some(&second),
+            },
+        );
     }
 
     #[test]
@@ -249,33 +259,6 @@ mod tests {
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-    }
-
-    #[test]
-    fn cas_is_atomic_across_threads() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FsStore::open(dir.path().join("history")).unwrap();
-        store
-            .compare_and_swap(&StoreKey::latest(), None, b"v0")
-            .unwrap();
-        let winners: Vec<bool> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..10)
-                .map(|i| {
-                    let store = FsStore::open(store.root()).unwrap();
-                    s.spawn(move || {
-                        store
-                            .compare_and_swap(
-                                &StoreKey::latest(),
-                                Some(b"v0"),
-                                format!("v{}", i + 1).as_bytes(),
-                            )
-                            .is_ok()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        assert_eq!(winners.iter().filter(|w| **w).count(), 1);
     }
 
     #[test]

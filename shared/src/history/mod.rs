@@ -31,7 +31,10 @@ use std::fmt;
 use p384::ecdsa::{SigningKey, VerifyingKey};
 
 pub use digest::{Digest, DigestError};
-pub use store::{HistoryStore, MemoryStore, StoreError, StoreKey};
+pub use store::{
+    HistoryStore, LatestEvent, LatestWatch, MemoryStore, StoreError, StoreKey, WatchFuture,
+    WatchLatest,
+};
 pub use transition::{LatestTransition, Transition, TransitionError};
 pub use verify::{
     ChainEntry, ChainError, ChainFailure, EntryStatus, chain_from_manifests, verify_manifest_list,

@@ -34,16 +34,25 @@
 //! [`StoreError::Conflict`].
 //!
 //! # Watching the latest pointer
-//! There is deliberately no `watch` method yet. Staleness is detected by re-reading
-//! `transitions/latest` before each operation that depends on it, and every update goes
-//! through `compare_and_swap` against the value the caller last read, so a replica that
-//! missed a change finds out at its next write at the latest. When the etcd store arrives, a
-//! watch on `transitions/latest` will be a separate trait (`WatchLatest`, yielding each new
-//! value as it is written) that a store implements *in addition*, so that adding it does not
-//! change this trait or the stores that cannot watch (the filesystem store).
+//! Staleness is detected by re-reading `transitions/latest` before each operation that
+//! depends on it, and every update goes through `compare_and_swap` against the value the
+//! caller last read, so a replica that missed a change finds out at its next write at the
+//! latest. A store shared by several replicas can also *push* changes: it implements
+//! [`WatchLatest`] in addition to [`HistoryStore`], so that stores that cannot watch (the
+//! filesystem store) stay as they are. The watch is asynchronous (a replica waits on it in a
+//! task, not in a blocked thread) but tied to no runtime: [`LatestWatch::next`] returns a boxed
+//! `Send` future, so the trait is object-safe and a server can hold an
+//! `Option<Box<dyn LatestWatch>>` whatever its store.
+//!
+//! # Size limits
+//! A store may refuse values above a limit of its own (etcd refuses requests over its
+//! `--max-request-bytes`). It says so *before* writing, with [`StoreError::TooLarge`] naming
+//! the limit and how to raise it; the filesystem and memory stores have no such limit.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Digest;
@@ -68,6 +77,17 @@ pub enum StoreError {
     Conflict { current: Option<Vec<u8>> },
     #[error("the history store failed on `{key}`: {message}")]
     Io { key: String, message: String },
+    /// The value (for `compare_and_swap`: old and new together) is larger than this store
+    /// accepts. Nothing was written. `remedy` says how to raise the limit.
+    #[error(
+        "`{key}` was not written: {size} bytes is more than this history store accepts ({limit} bytes); {remedy}"
+    )]
+    TooLarge {
+        key: String,
+        size: usize,
+        limit: usize,
+        remedy: String,
+    },
 }
 
 /// A synchronous key/value store for the history. See the module docs for the contract.
@@ -87,6 +107,61 @@ pub trait HistoryStore: Send + Sync {
         old: Option<&[u8]>,
         new: &[u8],
     ) -> Result<(), StoreError>;
+}
+
+/// What a [`LatestWatch`] reports about `transitions/latest`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LatestEvent {
+    /// The pointer holds this value now (`None`: it does not exist). The first event of every
+    /// watch is the value when the watch started; then one event per distinct value written
+    /// after it, in order. After [`LatestEvent::Interrupted`], the next `Value` is the value
+    /// re-read when the watch is back, even if it did not change. Values written and
+    /// overwritten while a watch was interrupted may be skipped (only the newest is
+    /// delivered), never reordered.
+    Value(Option<Vec<u8>>),
+    /// The watch lost the store and is re-establishing itself; until the next
+    /// [`LatestEvent::Value`] a change may be seen late. `reason` is for logs (no values).
+    Interrupted { reason: String },
+}
+
+/// A boxed, `Send` future: what [`LatestWatch::next`] returns.
+pub type WatchFuture<'a> = Pin<Box<dyn Future<Output = Option<LatestEvent>> + Send + 'a>>;
+
+/// A running watch of `transitions/latest`. Dropping it stops the watch.
+pub trait LatestWatch: Send {
+    /// The next event; `None` once the watch has ended for good (the store was closed). Cancel
+    /// safe: dropping the future before it completes loses no event.
+    fn next(&mut self) -> WatchFuture<'_>;
+}
+
+/// A store that pushes changes of `transitions/latest` (see the module docs). Implemented in
+/// addition to [`HistoryStore`] by stores that can.
+pub trait WatchLatest: Send + Sync {
+    /// Starts a watch. Its first event is the current value. Does not block: the store
+    /// connects in the background, so a store that is unreachable now yields
+    /// [`LatestEvent::Interrupted`] first.
+    fn watch_latest(&self) -> Result<Box<dyn LatestWatch>, StoreError>;
+}
+
+impl<S: WatchLatest + ?Sized> WatchLatest for Arc<S> {
+    fn watch_latest(&self) -> Result<Box<dyn LatestWatch>, StoreError> {
+        (**self).watch_latest()
+    }
+}
+
+impl fmt::Debug for LatestEvent {
+    /// Shows the length of a value, not its bytes: events end up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LatestEvent::Value(None) => f.write_str("Value(absent)"),
+            LatestEvent::Value(Some(v)) => write!(f, "Value({} bytes)", v.len()),
+            LatestEvent::Interrupted { reason } => f
+                .debug_struct("Interrupted")
+                .field("reason", reason)
+                .finish(),
+        }
+    }
 }
 
 impl StoreKey {
@@ -237,10 +312,130 @@ impl<S: HistoryStore + ?Sized> HistoryStore for Box<S> {
     }
 }
 
-/// An in-memory store: tests, benches, and anything that needs no persistence.
+/// An in-memory store: tests, benches, and anything that needs no persistence. It also
+/// implements [`WatchLatest`], so that code reacting to a watch (a replica turning stale) can
+/// be tested without a shared store: every write of `transitions/latest` (and `remove`) is
+/// pushed to its watches, which end when the store is dropped.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: Mutex<BTreeMap<StoreKey, Vec<u8>>>,
+    watches: Watches,
+}
+
+/// The live watches of a [`MemoryStore`].
+#[derive(Default)]
+struct Watches(Mutex<Vec<std::sync::Weak<Feed>>>);
+
+/// One watch's queue, shared by the store (which pushes) and the watch (which pops).
+#[derive(Default)]
+struct Feed(Mutex<FeedState>);
+
+#[derive(Default)]
+struct FeedState {
+    queue: std::collections::VecDeque<LatestEvent>,
+    last: Option<Option<Vec<u8>>>,
+    waker: Option<std::task::Waker>,
+    closed: bool,
+}
+
+/// A [`LatestWatch`] of a [`MemoryStore`].
+struct MemoryWatch(Arc<Feed>);
+
+impl fmt::Debug for Watches {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Watches({})", self.lock().len())
+    }
+}
+
+impl Watches {
+    fn lock(&self) -> MutexGuard<'_, Vec<std::sync::Weak<Feed>>> {
+        // Pushes and retains only: a panic cannot leave the list half-changed.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Pushes `value` to every live watch. Called with the entries locked, so that watches see
+    /// writes in the order they happened.
+    fn publish(&self, value: Option<&[u8]>) {
+        self.lock().retain(|feed| match feed.upgrade() {
+            Some(feed) => {
+                feed.push(value.map(<[u8]>::to_vec));
+                true
+            }
+            None => false,
+        });
+    }
+}
+
+impl Feed {
+    fn lock(&self) -> MutexGuard<'_, FeedState> {
+        // Each critical section assigns whole fields.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, value: Option<Vec<u8>>) {
+        let mut state = self.lock();
+        if state.last.as_ref() == Some(&value) {
+            return;
+        }
+        state.last = Some(value.clone());
+        state.queue.push_back(LatestEvent::Value(value));
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl LatestWatch for MemoryWatch {
+    fn next(&mut self) -> WatchFuture<'_> {
+        let feed = self.0.clone();
+        Box::pin(std::future::poll_fn(move |cx| {
+            let mut state = feed.lock();
+            if let Some(event) = state.queue.pop_front() {
+                return std::task::Poll::Ready(Some(event));
+            }
+            if state.closed {
+                return std::task::Poll::Ready(None);
+            }
+            state.waker = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        }))
+    }
+}
+
+impl WatchLatest for MemoryStore {
+    fn watch_latest(&self) -> Result<Box<dyn LatestWatch>, StoreError> {
+        let entries = self.lock();
+        let feed = Arc::new(Feed::default());
+        feed.push(entries.get(&StoreKey::latest()).cloned());
+        self.watches.lock().push(Arc::downgrade(&feed));
+        Ok(Box::new(MemoryWatch(feed)))
+    }
+}
+
+impl Drop for MemoryStore {
+    /// Ends every watch (`next()` returns `None` once its queue is drained).
+    fn drop(&mut self) {
+        for feed in self
+            .watches
+            .lock()
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+        {
+            feed.close();
+        }
+    }
 }
 
 impl MemoryStore {
@@ -258,7 +453,12 @@ impl MemoryStore {
 
     /// Deletes `key` (test helper: simulate a lost object). Returns the old value.
     pub fn remove(&self, key: &StoreKey) -> Option<Vec<u8>> {
-        self.lock().remove(key)
+        let mut entries = self.lock();
+        let old = entries.remove(key);
+        if key.as_str() == StoreKey::LATEST {
+            self.watches.publish(None);
+        }
+        old
     }
 
     /// A copy of everything stored, in key order.
@@ -286,7 +486,11 @@ impl HistoryStore for MemoryStore {
     }
 
     fn set(&self, key: &StoreKey, value: &[u8]) -> Result<(), StoreError> {
-        self.lock().insert(key.clone(), value.to_vec());
+        let mut entries = self.lock();
+        entries.insert(key.clone(), value.to_vec());
+        if key.as_str() == StoreKey::LATEST {
+            self.watches.publish(Some(value));
+        }
         Ok(())
     }
 
@@ -304,6 +508,9 @@ impl HistoryStore for MemoryStore {
             });
         }
         entries.insert(key.clone(), new.to_vec());
+        if key.as_str() == StoreKey::LATEST {
+            self.watches.publish(Some(new));
+        }
         Ok(())
     }
 }
@@ -323,6 +530,43 @@ mod tests {
         crate::history::testing::store_conformance_suite(|| {
             Box::new(MemoryStore::new()) as Box<dyn HistoryStore>
         });
+    }
+
+    /// Polls a watch once, without a runtime.
+    fn poll_next(watch: &mut Box<dyn LatestWatch>) -> std::task::Poll<Option<LatestEvent>> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        watch.next().as_mut().poll(&mut cx)
+    }
+
+    #[test]
+    fn memory_store_watches_see_every_distinct_latest_in_order_and_end_with_the_store() {
+        use std::task::Poll;
+        let store = MemoryStore::new();
+        let latest = StoreKey::latest();
+        store.set(&latest, b"v0").unwrap();
+        let mut watch = store.watch_latest().unwrap();
+        assert_eq!(
+            poll_next(&mut watch),
+            Poll::Ready(Some(LatestEvent::Value(Some(b"v0".to_vec()))))
+        );
+        assert_eq!(poll_next(&mut watch), Poll::Pending);
+        store.compare_and_swap(&latest, Some(b"v0"), b"v1").unwrap();
+        store.compare_and_swap(&latest, Some(b"v1"), b"v1").unwrap();
+        let _ = store.compare_and_swap(&latest, Some(b"stale"), b"lost");
+        store
+            .set(&StoreKey::manifest(&Digest::of(b"m")), b"m")
+            .unwrap();
+        store.set(&latest, b"v2").unwrap();
+        store.remove(&latest);
+        for expected in [Some(b"v1".to_vec()), Some(b"v2".to_vec()), None] {
+            assert_eq!(
+                poll_next(&mut watch),
+                Poll::Ready(Some(LatestEvent::Value(expected)))
+            );
+        }
+        assert_eq!(poll_next(&mut watch), Poll::Pending);
+        drop(store);
+        assert_eq!(poll_next(&mut watch), Poll::Ready(None));
     }
 
     #[test]
