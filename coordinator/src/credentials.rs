@@ -1,21 +1,15 @@
-//! Workload credentials: what a workload receives from the workload API (DESIGN §9).
+//! Workload credentials: what a workload receives from the workload API
+//! (docs/WORKLOADS.md).
 //!
-//! A workload presents *evidence* naming its policy hash and a public key. A
-//! [`WorkloadEvidenceVerifier`] turns the evidence into a [`VerifiedWorkload`]; the core
-//! looks the policy hash up in the active manifest and, if it is listed, issues
-//! [`WorkloadCredentials`]: a mesh certificate for the key with the entry's SANs, the mesh
-//! and root CA certificates, and the workload secret when the entry names a
-//! `WorkloadSecretID`.
-//!
-//! # Evidence kinds
-//! - [`KIND_NONE`] ([`UnattestedWorkloadVerifier`]): the development kind. Nothing is
-//!   attested; the policy hash is whatever the caller claims. Anyone who can reach the
-//!   workload API can therefore obtain any listed workload's secret: use it only where the
-//!   network to the Coordinator is trusted (tests, demos).
-//! - A TEE backend implements [`WorkloadEvidenceVerifier`] for its kind: it verifies the
-//!   report's signature chain, reads the policy hash from the report's host data (SEV-SNP
-//!   `HOST_DATA`, TDX `MRCONFIGID`), requires the report data to bind
-//!   SHA-256 of the presented public key, and checks the manifest's `ReferenceValues`.
+//! A workload presents *evidence* naming its policy hash and a public key.
+//! [`crate::workload_evidence::WorkloadVerifier`] turns the evidence into a
+//! [`VerifiedWorkload`] (checking it against the active manifest's reference values); the
+//! core looks the policy hash up in the active manifest and, if it is listed, hands out
+//! what [`issue`] signs: a mesh certificate for the key with the entry's SANs, the mesh and
+//! root CA certificates, and the workload secret when the entry names a
+//! `WorkloadSecretID`. With development evidence (kind `none`, allowed only by a manifest
+//! whose reference values allow it) the policy hash is merely claimed: anyone who can reach
+//! the workload API can obtain any listed workload's secret.
 //!
 //! # Invariants
 //! - The workload secret is held in a [`SecretBytes`] (zeroized on drop) and never appears
@@ -37,9 +31,6 @@ use seedward_shared::seed::SeedEngine;
 use crate::ca::CertificateAuthority;
 use crate::error::CoreError;
 
-/// The development evidence kind: nothing attested.
-pub const KIND_NONE: &str = "none";
-
 /// Common name of a workload certificate whose policy entry lists no DNS name.
 pub const WORKLOAD_FALLBACK_COMMON_NAME: &str = "Seedward Workload";
 
@@ -57,51 +48,6 @@ impl VerifiedWorkload {
 
     pub fn policy_hash(&self) -> &Digest {
         &self.policy_hash
-    }
-}
-
-/// Verifies a workload's evidence. A TEE backend implements this trait for its kind.
-pub trait WorkloadEvidenceVerifier: Send + Sync + 'static {
-    /// Checks `evidence` for a workload that presented `public_key_spki_der`.
-    fn verify(
-        &self,
-        evidence: &pb::WorkloadEvidence,
-        public_key_spki_der: &[u8],
-    ) -> Result<VerifiedWorkload, CoreError>;
-}
-
-/// The development verifier: accepts kind [`KIND_NONE`] and trusts the claimed policy hash.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct UnattestedWorkloadVerifier;
-
-impl WorkloadEvidenceVerifier for UnattestedWorkloadVerifier {
-    fn verify(
-        &self,
-        evidence: &pb::WorkloadEvidence,
-        _public_key_spki_der: &[u8],
-    ) -> Result<VerifiedWorkload, CoreError> {
-        if evidence.kind != KIND_NONE {
-            return Err(CoreError::EvidenceRejected {
-                detail: format!(
-                    "this Coordinator accepts only the development evidence kind \"{KIND_NONE}\", not {:?}",
-                    truncate(&evidence.kind, 32)
-                ),
-            });
-        }
-        if !evidence.report.is_empty() {
-            return Err(CoreError::EvidenceRejected {
-                detail: format!("evidence of kind \"{KIND_NONE}\" carries no report"),
-            });
-        }
-        let policy_hash =
-            Digest::from_slice(&evidence.policy_hash).map_err(|_| CoreError::InvalidArgument {
-                field: "evidence.policy_hash",
-                message: format!(
-                    "must be 32 bytes (SHA-256 of the policy document), got {}",
-                    evidence.policy_hash.len()
-                ),
-            })?;
-        Ok(VerifiedWorkload::new(policy_hash))
     }
 }
 
@@ -188,33 +134,42 @@ impl From<WorkloadCredentials> for pb::GetCredentialsResponse {
     }
 }
 
-/// Issues the credentials of `entry` for `key`. Pure: the caller holds the ready state.
+/// Issues the credentials of `entry` for `key`: signs a leaf with the mesh CA. Needs no
+/// lock: the caller took what it needs from the ready state (and derived the workload
+/// secret) under the lock and released it, so signatures run in parallel.
 pub fn issue(
-    engine: &SeedEngine,
-    root_ca: &CertificateAuthority,
+    root_ca_pem: String,
     mesh_ca: &CertificateAuthority,
-    policy_hash: &Digest,
     entry: &PolicyEntry,
     key: &WorkloadPublicKey,
+    workload_secret: Option<SecretBytes>,
 ) -> Result<WorkloadCredentials, CoreError> {
     let (sans, common_name) = sans(entry)?;
     let leaf = mesh_ca
         .issue_workload_leaf(&key.spki, &common_name, sans)
         .map_err(|e| CoreError::Internal(format!("cannot issue the workload certificate: {e}")))?;
-    let workload_secret = match entry.workload_secret_id.as_deref() {
-        Some(id) if !id.is_empty() => Some(engine.derive_workload_secret(id).map_err(|e| {
-            CoreError::Internal(format!(
-                "cannot derive the workload secret of policy {policy_hash}: {e}"
-            ))
-        })?),
-        _ => None,
-    };
     Ok(WorkloadCredentials {
         cert_chain_pem: format!("{}{}", leaf.pem, mesh_ca.cert().pem),
         mesh_ca_pem: mesh_ca.cert().pem.clone(),
-        root_ca_pem: root_ca.cert().pem.clone(),
+        root_ca_pem,
         workload_secret,
     })
+}
+
+/// The workload secret of `entry`, if it names a `WorkloadSecretID`.
+pub fn workload_secret(
+    engine: &SeedEngine,
+    policy_hash: &Digest,
+    entry: &PolicyEntry,
+) -> Result<Option<SecretBytes>, CoreError> {
+    match entry.workload_secret_id.as_deref() {
+        Some(id) if !id.is_empty() => Ok(Some(engine.derive_workload_secret(id).map_err(|e| {
+            CoreError::Internal(format!(
+                "cannot derive the workload secret of policy {policy_hash}: {e}"
+            ))
+        })?)),
+        _ => Ok(None),
+    }
 }
 
 /// The entry's SANs as certificate SANs, and the common name (first DNS SAN).
@@ -249,42 +204,6 @@ fn sans(entry: &PolicyEntry) -> Result<(Vec<SanType>, String), CoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn evidence(kind: &str, hash: &[u8]) -> pb::WorkloadEvidence {
-        pb::WorkloadEvidence {
-            kind: kind.into(),
-            policy_hash: hash.to_vec(),
-            report: vec![],
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn unattested_verifier_accepts_only_kind_none() {
-        let v = UnattestedWorkloadVerifier;
-        let ok = v.verify(&evidence("none", &[7; 32]), &[]).unwrap();
-        assert_eq!(ok.policy_hash(), &Digest::from_slice(&[7; 32]).unwrap());
-        assert_eq!(
-            v.verify(&evidence("snp", &[7; 32]), &[])
-                .unwrap_err()
-                .reason()
-                .as_str(),
-            "EVIDENCE_REJECTED"
-        );
-        assert_eq!(
-            v.verify(&evidence("none", &[7; 31]), &[])
-                .unwrap_err()
-                .reason()
-                .as_str(),
-            "INVALID_ARGUMENT"
-        );
-        let mut with_report = evidence("none", &[7; 32]);
-        with_report.report = vec![1];
-        assert_eq!(
-            v.verify(&with_report, &[]).unwrap_err().reason().as_str(),
-            "EVIDENCE_REJECTED"
-        );
-    }
 
     #[test]
     fn public_keys_must_be_p256_or_p384() {

@@ -24,5 +24,6 @@ pub mod service;
 pub mod store;
 pub mod tls;
 pub mod workload;
+pub mod workload_evidence;
 
 pub use server::{RunningServer, ServerConfig, start};

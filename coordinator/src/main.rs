@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use seedward_coordinator::backend::StoreArgs;
+use seedward_coordinator::evidence::{AttestationConfig, AttestationMode};
+use seedward_coordinator::server::VerificationConfig;
 use seedward_coordinator::{ServerConfig, start};
 
 /// Seedward Coordinator: derives its keys from a secret seed, keeps them in memory only,
@@ -38,6 +40,51 @@ struct Args {
     request_timeout_secs: u64,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    attestation: AttestationArgs,
+}
+
+/// How the Coordinator attests itself and verifies others (docs/ATTESTATION.md).
+#[derive(Debug, clap::Args)]
+struct AttestationArgs {
+    /// Evidence this Coordinator produces: `snp` or `tdx` (refuses to start unless the
+    /// platform produces a report), `auto` (the TEE the tsm provider names, else `none`
+    /// with a warning), `none` (development: UNATTESTED).
+    #[arg(long, env = "SEEDWARD_ATTESTATION", value_enum, default_value_t = Mode::Auto)]
+    attestation: Mode,
+    /// The configfs-tsm report directory.
+    #[arg(long, env = "SEEDWARD_TSM_DIR", value_name = "DIR")]
+    tsm_dir: Option<PathBuf>,
+    /// Collateral to hand out with the evidence and to verify workloads with: SNP CRLs
+    /// (`*.crl`, DER or PEM), TDX `tdx-collateral.json`.
+    #[arg(long, env = "SEEDWARD_COLLATERAL_DIR", value_name = "DIR")]
+    collateral_dir: Option<PathBuf>,
+    /// Accept workload evidence whose revocation cannot be checked for lack of a CRL.
+    #[arg(long, env = "SEEDWARD_WAIVE_REVOCATION_CHECK")]
+    waive_revocation_check: bool,
+    /// TESTS ONLY: trust this test ARK bundle (PEM) instead of AMD's pinned roots. A
+    /// release build also needs SEEDWARD_ALLOW_TEST_TRUST_ANCHOR=1.
+    #[arg(long, value_name = "PEM", hide = true)]
+    test_trust_anchor: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Mode {
+    Auto,
+    Snp,
+    Tdx,
+    None,
+}
+
+impl From<Mode> for AttestationMode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Auto => AttestationMode::Auto,
+            Mode::Snp => AttestationMode::Snp,
+            Mode::Tdx => AttestationMode::Tdx,
+            Mode::None => AttestationMode::None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -61,6 +108,15 @@ fn main() -> anyhow::Result<()> {
     config.request_timeout = Duration::from_secs(args.request_timeout_secs);
     config.replica_id = args.store.replica_id()?;
     config.store = args.store.into_config()?;
+    config.attestation = AttestationConfig {
+        mode: args.attestation.attestation.into(),
+        tsm_dir: args.attestation.tsm_dir,
+        collateral_dir: args.attestation.collateral_dir,
+    };
+    config.verification = VerificationConfig {
+        test_trust_anchor: args.attestation.test_trust_anchor,
+        waive_revocation: args.attestation.waive_revocation_check,
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

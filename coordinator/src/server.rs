@@ -22,13 +22,14 @@ use tonic_health::ServingStatus;
 
 use crate::backend::StoreConfig;
 use crate::core::{Coordinator, CoreConfig, StateView};
-use crate::credentials::UnattestedWorkloadVerifier;
 use crate::error::StateName;
-use crate::evidence::UnattestedEvidence;
+use crate::evidence::{self, AttestationConfig};
 use crate::service::UserService;
 use crate::store::FsStore;
 use crate::tls::TlsIdentity;
 use crate::workload::WorkloadService;
+use crate::workload_evidence::WorkloadVerifier;
+use seedward_attestation::{EvidenceKind, Revocation, TrustAnchors};
 
 /// Health service name that reports readiness (SERVING only when ready).
 pub const READINESS_SERVICE: &str = "seedward.v1.UserApi";
@@ -50,6 +51,68 @@ pub struct ServerConfig {
     pub store: StoreConfig,
     /// This replica's name in the replica set (`--replica-id`).
     pub replica_id: String,
+    /// How this Coordinator produces its evidence (`--attestation`, `--tsm-dir`,
+    /// `--collateral-dir`).
+    pub attestation: AttestationConfig,
+    /// How it verifies workloads' (and peers') evidence.
+    pub verification: VerificationConfig,
+}
+
+/// How evidence from others is verified.
+#[derive(Debug, Clone, Default)]
+pub struct VerificationConfig {
+    /// A PEM bundle with a test ARK (and its ASK/ASVK) to trust *instead of* AMD's roots
+    /// (`--test-trust-anchor`). For end-to-end tests with a test signer only.
+    pub test_trust_anchor: Option<PathBuf>,
+    /// Accept SNP evidence whose revocation could not be checked for lack of a CRL
+    /// (`--waive-revocation-check`). The verdicts name the waiver.
+    pub waive_revocation: bool,
+}
+
+impl VerificationConfig {
+    /// The trust anchors: AMD's pinned roots, or the test anchor.
+    pub fn anchors(&self) -> anyhow::Result<TrustAnchors> {
+        let Some(path) = &self.test_trust_anchor else {
+            return Ok(TrustAnchors::amd());
+        };
+        check_test_anchor_allowed()?;
+        let pem = seedward_fs::Dir::parent_of(path, 0o700)
+            .and_then(|(dir, name)| dir.read(&name, 1 << 20))
+            .with_context(|| format!("cannot read the test trust anchor {}", path.display()))?
+            .with_context(|| format!("{} does not exist", path.display()))?;
+        let anchors = TrustAnchors::test_from_pem(&pem)
+            .with_context(|| format!("{} is not a test ARK bundle", path.display()))?;
+        tracing::warn!(
+            file = %path.display(),
+            "TEST TRUST ANCHOR IN USE: evidence signed by this test key is accepted instead of AMD's; never do this outside tests"
+        );
+        Ok(anchors)
+    }
+
+    pub fn revocation(&self) -> Revocation {
+        if self.waive_revocation {
+            Revocation::Waive
+        } else {
+            Revocation::Require
+        }
+    }
+}
+
+/// The environment variable a release build needs before it takes a test trust anchor.
+pub const ALLOW_TEST_TRUST_ANCHOR_ENV: &str = "SEEDWARD_ALLOW_TEST_TRUST_ANCHOR";
+
+/// Debug builds (the test suite) may use a test trust anchor; a release build only with
+/// `SEEDWARD_ALLOW_TEST_TRUST_ANCHOR=1` as well, so that it can never be switched on by a
+/// flag alone.
+pub fn check_test_anchor_allowed() -> anyhow::Result<()> {
+    if cfg!(debug_assertions) || std::env::var(ALLOW_TEST_TRUST_ANCHOR_ENV).is_ok_and(|v| v == "1")
+    {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "--test-trust-anchor replaces AMD's roots with a test key; a release build accepts it only with {ALLOW_TEST_TRUST_ANCHOR_ENV}=1 set as well"
+        )
+    }
 }
 
 impl ServerConfig {
@@ -64,6 +127,8 @@ impl ServerConfig {
             max_response_bytes: 1 << 30,
             store: StoreConfig::Fs,
             replica_id: "seedward-coordinator".into(),
+            attestation: AttestationConfig::default(),
+            verification: VerificationConfig::default(),
         }
     }
 }
@@ -156,6 +221,21 @@ async fn serve<S: HistoryStore + 'static>(
             .context("cannot create the TLS identity")?,
     );
     let tls_spki_sha256 = tls.spki_sha256();
+    let attestation = config.attestation.clone();
+    let evidence = tokio::task::spawn_blocking(move || evidence::provider(&attestation))
+        .await
+        .context("setting up attestation panicked")??;
+    let workload_collateral = match &config.attestation.collateral_dir {
+        Some(dir) if evidence.kind() != EvidenceKind::None => {
+            evidence::load_collateral(evidence.kind(), dir)?
+        }
+        _ => Vec::new(),
+    };
+    let workload_verifier = Arc::new(WorkloadVerifier::new(
+        config.verification.anchors()?,
+        config.verification.revocation(),
+        workload_collateral,
+    ));
     let state = core.subscribe();
     if core.state_name() == StateName::Uninitialized {
         tracing::warn!(
@@ -205,7 +285,7 @@ async fn serve<S: HistoryStore + 'static>(
         .context("cannot build the reflection service")?;
 
     let user_api = pb::user_api_server::UserApiServer::new(
-        UserService::new(core.clone(), tls_spki_sha256, Arc::new(UnattestedEvidence))
+        UserService::new(core.clone(), tls_spki_sha256, evidence.clone())
             .with_read_timeout(config.request_timeout),
     )
     .max_decoding_message_size(config.max_request_bytes)
@@ -213,7 +293,7 @@ async fn serve<S: HistoryStore + 'static>(
 
     let workload_api = pb::workload_api_server::WorkloadApiServer::new(WorkloadService::new(
         core.clone(),
-        Arc::new(UnattestedWorkloadVerifier),
+        workload_verifier,
     ))
     .max_decoding_message_size(config.max_request_bytes);
 

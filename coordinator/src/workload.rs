@@ -10,23 +10,30 @@ use seedward_shared::history::HistoryStore;
 use tonic::{Request, Response, Status};
 
 use crate::core::Coordinator;
-use crate::credentials::{WorkloadEvidenceVerifier, WorkloadPublicKey};
+use crate::credentials::WorkloadPublicKey;
 use crate::error::CoreError;
+use crate::workload_evidence::WorkloadVerifier;
+
+/// How often verification is retried when the active manifest changes underneath it.
+const MANIFEST_RACE_ATTEMPTS: usize = 3;
 
 /// The `seedward.v1.WorkloadApi` service.
 pub struct WorkloadService<S: HistoryStore + 'static> {
     core: Arc<Coordinator<S>>,
-    verifier: Arc<dyn WorkloadEvidenceVerifier>,
+    verifier: Arc<WorkloadVerifier>,
 }
 
 impl<S: HistoryStore + 'static> WorkloadService<S> {
-    pub fn new(core: Arc<Coordinator<S>>, verifier: Arc<dyn WorkloadEvidenceVerifier>) -> Self {
+    pub fn new(core: Arc<Coordinator<S>>, verifier: Arc<WorkloadVerifier>) -> Self {
         Self { core, verifier }
     }
 
+    /// Verifies the evidence against the active manifest's reference values (without the
+    /// core's lock), then asks the core for credentials under that same manifest; if an
+    /// update landed in between, verifies again against the new one.
     fn credentials(
         core: &Coordinator<S>,
-        verifier: &dyn WorkloadEvidenceVerifier,
+        verifier: &WorkloadVerifier,
         req: pb::GetCredentialsRequest,
     ) -> Result<pb::GetCredentialsResponse, CoreError> {
         let evidence = req.evidence.ok_or(CoreError::InvalidArgument {
@@ -34,8 +41,32 @@ impl<S: HistoryStore + 'static> WorkloadService<S> {
             message: "missing; send the workload's evidence (kind and policy hash)".into(),
         })?;
         let public_key = WorkloadPublicKey::from_spki_der(&req.public_key)?;
-        let workload = verifier.verify(&evidence, &req.public_key)?;
-        let credentials = core.workload_credentials(&workload, &public_key)?;
+        let mut attempt = 0;
+        let (workload, credentials) = loop {
+            attempt += 1;
+            let active = core.active_reference()?;
+            let reference = match &*active.reference {
+                Ok(reference) => reference,
+                Err(detail) => {
+                    return Err(CoreError::EvidenceRejected {
+                        detail: format!(
+                            "the active manifest's ReferenceValues do not parse ({detail}); set a manifest with valid reference values"
+                        ),
+                    });
+                }
+            };
+            let workload = verifier.verify(
+                &evidence,
+                &req.public_key,
+                reference,
+                std::time::SystemTime::now(),
+            )?;
+            match core.workload_credentials(&workload, &public_key, active.manifest_hash) {
+                Ok(credentials) => break (workload, credentials),
+                Err(CoreError::StaleLatest { .. }) if attempt < MANIFEST_RACE_ATTEMPTS => continue,
+                Err(err) => return Err(err),
+            }
+        };
         tracing::info!(
             policy_hash = %workload.policy_hash(),
             workload_secret = credentials.workload_secret.is_some(),
@@ -95,7 +126,7 @@ mod tests {
 
     use super::*;
     use crate::core::{CoreConfig, RecoverInput, SetManifestInput};
-    use crate::credentials::UnattestedWorkloadVerifier;
+    use crate::workload_evidence::WorkloadVerifier;
 
     const DB_A: &[u8] = b"policy: database replica a";
     const DB_B: &[u8] = b"policy: database replica b";
@@ -141,7 +172,7 @@ mod tests {
 
         fn service(&self) -> WorkloadService<Arc<MemoryStore>> {
             let core = Coordinator::new(self.store.clone(), CoreConfig::default()).unwrap();
-            WorkloadService::new(Arc::new(core), Arc::new(UnattestedWorkloadVerifier))
+            WorkloadService::new(Arc::new(core), Arc::new(WorkloadVerifier::default()))
         }
 
         /// First set; returns the seed and salt the owner gets from its seed share.

@@ -17,6 +17,7 @@
 //! `create_new` and, if it exists already, must hold the same secret.
 
 pub mod cryptsetup;
+pub mod evidence;
 pub mod files;
 pub mod luks;
 
@@ -27,14 +28,12 @@ use tonic::Code;
 
 use seedward_client::tls::{self as tls_client, Trust};
 
-/// The development evidence kind: nothing attested (docs/WORKLOADS.md).
-const KIND_NONE: &str = "none";
-
 /// How the initializer reaches the Coordinator and how long it keeps trying.
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
     pub address: String,
-    pub policy_hash: [u8; 32],
+    /// The evidence to present (it binds the key the certificate is asked for).
+    pub evidence: pb::WorkloadEvidence,
     pub trust: Trust,
     /// Give up after this long.
     pub max_wait: Duration,
@@ -127,12 +126,7 @@ async fn request_once(
     };
     let mut client = pb::workload_api_client::WorkloadApiClient::new(connection.channel.clone());
     let request = pb::GetCredentialsRequest {
-        evidence: Some(pb::WorkloadEvidence {
-            kind: KIND_NONE.to_string(),
-            policy_hash: config.policy_hash.to_vec(),
-            report: Vec::new(),
-            ..Default::default()
-        }),
+        evidence: Some(config.evidence.clone()),
         public_key: public_key_spki_der.to_vec(),
     };
     match client.get_credentials(request).await {

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use rcgen::PublicKeyData as _;
 use seedward_client::Trust;
 use seedward_initializer::cryptsetup::{Tools, VolumeConfig, setup_volume};
+use seedward_initializer::evidence::{EvidenceSource, Mode};
 use seedward_initializer::files::{self, write_credentials};
 use seedward_initializer::{FetchConfig, fetch_credentials};
 use zeroize::Zeroizing;
@@ -43,10 +44,17 @@ struct FetchArgs {
         default_value = "seedward-coordinator:1313"
     )]
     coordinator: String,
-    /// The workload's policy hash (64 hex characters). This is the development evidence: in
-    /// a TEE it comes from the hardware report, not from a flag.
+    /// The workload's policy hash (64 hex characters). Required with development evidence;
+    /// in a TEE it comes from the hardware report (and, if given, must match it).
     #[arg(long, env = "SEEDWARD_POLICY_HASH")]
     policy_hash: Option<String>,
+    /// Evidence to present: `snp`/`tdx` (from the platform, or fail), `auto` (the TEE the
+    /// tsm provider names, else `none` with a warning), `none` (development).
+    #[arg(long, env = "SEEDWARD_ATTESTATION", value_enum, default_value_t = ModeArg::Auto)]
+    attestation: ModeArg,
+    /// The configfs-tsm report directory.
+    #[arg(long, env = "SEEDWARD_TSM_DIR", value_name = "DIR")]
+    tsm_dir: Option<PathBuf>,
     /// Where to write tls-config/ and secrets/.
     #[arg(
         long,
@@ -65,6 +73,25 @@ struct FetchArgs {
     /// First retry delay in milliseconds; doubles up to 30 s.
     #[arg(long, env = "SEEDWARD_INITIAL_BACKOFF_MS", default_value_t = 500)]
     initial_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Auto,
+    Snp,
+    Tdx,
+    None,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Self {
+        match mode {
+            ModeArg::Auto => Mode::Auto,
+            ModeArg::Snp => Mode::Snp,
+            ModeArg::Tdx => Mode::Tdx,
+            ModeArg::None => Mode::None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -108,13 +135,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
-    let hash_text = args.policy_hash.context(
-        "no policy hash: pass --policy-hash (or SEEDWARD_POLICY_HASH) with the SHA-256 of the workload's policy, a key of the manifest's Policies",
-    )?;
-    let policy_hash: [u8; 32] = hex::decode(hash_text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .context("--policy-hash must be 64 hex characters (SHA-256 of the workload's policy)")?;
+    let policy_hash: Option<[u8; 32]> = args
+        .policy_hash
+        .as_deref()
+        .map(|text| {
+            hex::decode(text.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .context(
+                    "--policy-hash must be 64 hex characters (SHA-256 of the workload's policy)",
+                )
+        })
+        .transpose()?;
     let trust = match &args.root_ca {
         None => Trust::FirstUse,
         Some(path) => {
@@ -126,16 +158,25 @@ async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .context("cannot generate the workload's P-256 key")?;
     let key_pem = Zeroizing::new(key.serialize_pem());
+    let spki = key.subject_public_key_info();
+    let source = EvidenceSource::choose(args.attestation.into(), args.tsm_dir);
+    let evidence = {
+        let spki = spki.clone();
+        tokio::task::spawn_blocking(move || source.produce(&spki, policy_hash))
+            .await
+            .context("producing the evidence did not complete")??
+    };
+    let policy_hash = hex::encode(&evidence.policy_hash);
     let config = FetchConfig {
         address: args.coordinator,
-        policy_hash,
+        evidence,
         trust,
         max_wait: Duration::from_secs(args.max_wait_secs),
         initial_backoff: Duration::from_millis(args.initial_backoff_ms.max(1)),
         max_backoff: Duration::from_secs(30),
     };
-    tracing::info!(coordinator = %config.address, policy_hash = %hex::encode(policy_hash), "requesting workload credentials");
-    let response = fetch_credentials(&config, &key.subject_public_key_info()).await?;
+    tracing::info!(coordinator = %config.address, %policy_hash, kind = %config.evidence.kind, "requesting workload credentials");
+    let response = fetch_credentials(&config, &spki).await?;
     let written = write_credentials(&args.secrets_root, &key_pem, &response)?;
     match &written.workload_secret {
         Some(path) => tracing::info!(path = %path.display(), "wrote the workload secret"),

@@ -42,6 +42,7 @@ use seedward_shared::history::{
     Digest, History, HistoryError, HistoryStore, LatestTransition, StoreError, StoreKey,
 };
 use seedward_shared::manifest::Manifest;
+use seedward_shared::reference::ReferenceValues;
 use seedward_shared::seed::SeedEngine;
 use tokio::sync::watch;
 
@@ -85,11 +86,30 @@ impl Default for CoreConfig {
 struct Ready {
     engine: SeedEngine,
     root_ca: Arc<CertificateAuthority>,
-    mesh_ca: CertificateAuthority,
+    mesh_ca: Arc<CertificateAuthority>,
     latest: LatestTransition,
     latest_bytes: Vec<u8>,
     generation: u64,
     manifest: Manifest,
+    reference: ActiveReference,
+}
+
+/// The active manifest's reference values, parsed once per manifest.
+#[derive(Debug, Clone)]
+pub struct ActiveReference {
+    pub manifest_hash: Digest,
+    /// Parsed `ReferenceValues`, or why they do not parse (a history written before they
+    /// were validated): then every attested workload is refused, with the reason.
+    pub reference: Arc<Result<ReferenceValues, String>>,
+}
+
+impl ActiveReference {
+    pub(crate) fn of(manifest: &Manifest) -> Self {
+        Self {
+            manifest_hash: manifest.hash(),
+            reference: Arc::new(manifest.reference().map_err(|e| e.to_string())),
+        }
+    }
 }
 
 enum State {
@@ -236,8 +256,9 @@ impl<S: HistoryStore> Coordinator<S> {
         ready.latest = latest;
         ready.latest_bytes = bytes;
         ready.generation = entries.len() as u64;
+        ready.reference = ActiveReference::of(&manifest);
         ready.manifest = manifest;
-        ready.mesh_ca = mesh_ca;
+        ready.mesh_ca = Arc::new(mesh_ca);
         Ok(())
     }
 
@@ -254,41 +275,68 @@ impl<S: HistoryStore> Coordinator<S> {
         })
     }
 
+    /// The active manifest's reference values, for verifying a workload's evidence
+    /// outside the lock. Not ready → `WrongState` (the workload retries).
+    pub fn active_reference(&self) -> Result<ActiveReference, CoreError> {
+        let mut guard = self.lock_state();
+        self.refresh(&mut guard)?;
+        match &*guard {
+            State::Ready(ready) => Ok(ready.reference.clone()),
+            other => Err(CoreError::WrongState {
+                op: "issue workload credentials",
+                state: other.name(),
+            }),
+        }
+    }
+
     /// `WorkloadApi.GetCredentials`: the mesh certificate (and workload secret, if the
-    /// policy entry names one) for a workload whose evidence a verifier accepted.
-    /// Not ready → `WrongState` (FailedPrecondition: the workload retries); a policy hash
-    /// that the active manifest does not list → `UnknownPolicy` (PermissionDenied).
+    /// policy entry names one) for a workload whose evidence was verified against the
+    /// manifest `verified_against`. Not ready → `WrongState` (FailedPrecondition: the
+    /// workload retries); a policy hash that the active manifest does not list →
+    /// `UnknownPolicy` (PermissionDenied); another manifest became active since the
+    /// verification → `StaleLatest` (verify again).
+    ///
+    /// Only the lookups and the workload secret's HKDF run under the lock; the certificate
+    /// is signed after it is released.
     pub fn workload_credentials(
         &self,
         workload: &crate::credentials::VerifiedWorkload,
         public_key: &crate::credentials::WorkloadPublicKey,
+        verified_against: Digest,
     ) -> Result<crate::credentials::WorkloadCredentials, CoreError> {
-        let mut guard = self.lock_state();
-        self.refresh(&mut guard)?;
-        let State::Ready(ready) = &*guard else {
-            return Err(CoreError::WrongState {
-                op: "issue workload credentials",
-                state: guard.name(),
-            });
+        let (root_ca_pem, mesh_ca, entry, secret) = {
+            let mut guard = self.lock_state();
+            self.refresh(&mut guard)?;
+            let State::Ready(ready) = &*guard else {
+                return Err(CoreError::WrongState {
+                    op: "issue workload credentials",
+                    state: guard.name(),
+                });
+            };
+            if ready.reference.manifest_hash != verified_against {
+                return Err(CoreError::StaleLatest {
+                    current: Some(ready.latest.transition_hash()),
+                });
+            }
+            let wanted = workload.policy_hash();
+            let entry = ready
+                .manifest
+                .policies()
+                .iter()
+                .find(|(key, _)| hex::decode(key).is_ok_and(|b| b == wanted.as_bytes()))
+                .map(|(_, entry)| entry.clone())
+                .ok_or(CoreError::UnknownPolicy {
+                    policy_hash: *wanted,
+                })?;
+            let secret = crate::credentials::workload_secret(&ready.engine, wanted, &entry)?;
+            (
+                ready.root_ca.cert().pem.clone(),
+                ready.mesh_ca.clone(),
+                entry,
+                secret,
+            )
         };
-        let wanted = workload.policy_hash();
-        let entry = ready
-            .manifest
-            .policies()
-            .iter()
-            .find(|(key, _)| hex::decode(key).is_ok_and(|b| b == wanted.as_bytes()))
-            .map(|(_, entry)| entry)
-            .ok_or(CoreError::UnknownPolicy {
-                policy_hash: *wanted,
-            })?;
-        crate::credentials::issue(
-            &ready.engine,
-            &ready.root_ca,
-            &ready.mesh_ca,
-            wanted,
-            entry,
-            public_key,
-        )
+        crate::credentials::issue(root_ca_pem, &mesh_ca, &entry, public_key, secret)
     }
 }
 

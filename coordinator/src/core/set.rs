@@ -213,8 +213,9 @@ impl<S: HistoryStore> Coordinator<S> {
         ready.latest_bytes = latest.to_bytes();
         ready.latest = latest;
         ready.generation += 1;
+        ready.reference = super::ActiveReference::of(&manifest);
         ready.manifest = manifest;
-        ready.mesh_ca = mesh_ca;
+        ready.mesh_ca = Arc::new(mesh_ca);
         tracing::info!(latest = %ready.latest.transition_hash(), generation = ready.generation, "manifest updated");
         Ok(SetOutcome {
             root_ca_pem: ready.root_ca.cert().pem.clone(),
@@ -273,8 +274,9 @@ pub(super) fn make_ready(
 ) -> Ready {
     Ready {
         engine,
+        reference: super::ActiveReference::of(&manifest),
         root_ca: Arc::new(root_ca),
-        mesh_ca,
+        mesh_ca: Arc::new(mesh_ca),
         latest_bytes: latest.to_bytes(),
         latest,
         generation,
