@@ -1,4 +1,5 @@
-//! Workload credentials: what a workload receives from the workload API (DESIGN §9).
+//! Workload credentials: what a workload receives from the workload API
+//! (docs/WORKLOADS.md, "The workload API").
 //!
 //! A workload presents *evidence* naming its policy hash and a public key. A
 //! [`WorkloadEvidenceVerifier`] turns the evidence into a [`VerifiedWorkload`]; the core

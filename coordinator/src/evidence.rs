@@ -1,4 +1,5 @@
-//! Evidence: what the Coordinator offers as proof of what it is (DESIGN §7).
+//! Evidence: what the Coordinator offers as proof of what it is (docs/COORDINATOR.md,
+//! "Evidence and TLS"; docs/ATTESTATION.md).
 //!
 //! Real deployments attest the Coordinator with a TEE report (AMD SEV-SNP, Intel TDX).
 //! This machine has none, so the only backend here is the development one, kind

@@ -482,7 +482,8 @@ mod tests {
     /// The worked example of docs/FORMATS.md ("Recovery envelope"), reproduced
     /// independently by a from-the-RFC Python HPKE (hashlib/hmac + pyca X25519 and
     /// ChaCha20-Poly1305). Sender = RFC 7748 Alice, challenge = RFC 7748 Bob,
-    /// nonce = 00..1f, latest = 20..3f, ikmE = 40..5f, plaintext = DESIGN KAT seed ‖ salt.
+    /// nonce = 00..1f, latest = 20..3f, ikmE = 40..5f, plaintext = KAT seed ‖ salt
+    /// (docs/FORMATS.md).
     #[test]
     fn formats_md_worked_example() {
         let h = |s: &str| hex::decode(s).unwrap();

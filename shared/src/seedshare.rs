@@ -674,7 +674,7 @@ MCowBQYDK2VuAyEA3ab29B40s/3k+T+kunt4ntiXzisERNHr2KtCe2VWBno=
         assert!(!shown.contains("cdcd"), "{shown}");
     }
 
-    /// The worked example of docs/FORMATS.md ("Seed shares"): the DESIGN KAT seed
+    /// The worked example of docs/FORMATS.md ("Seed shares"): the KAT seed
     /// sealed to RFC 7748 Alice's key with ikmE = 00..1f. pyca/cryptography's HPKE
     /// (an independent implementation) decrypts it, and a from-the-RFC Python key
     /// schedule reproduces it byte for byte.

@@ -1,5 +1,6 @@
 //! The manifest history: content-addressed manifests, policies and transitions, and a signed,
-//! compare-and-swapped pointer to the latest transition (Contrast's layout, DESIGN §5).
+//! compare-and-swapped pointer to the latest transition (Contrast's layout; docs/FORMATS.md,
+//! "History").
 //!
 //! # Wire format
 //! See [`store`] for the keys, [`Transition`] and [`LatestTransition`] for the two binary
