@@ -535,7 +535,7 @@ pub(crate) mod tests {
         assert!(msg.contains("wrong owner key"), "{msg}");
     }
 
-    /// `openssl genpkey -algorithm X25519` key from `keys.rs`'s tests.
+    /// `openssl genpkey -algorithm X25519` key from the `keys` tests.
     #[test]
     fn share_for_openssl_generated_key_opens() {
         let pem = "-----BEGIN PRIVATE KEY-----
