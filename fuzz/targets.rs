@@ -22,9 +22,12 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use p384::ecdsa::signature::hazmat::PrehashVerifier;
 use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
 use prost::Message;
-use seedward_coordinator::convert::{check_set_manifest_request, recover_input, set_manifest_input};
+use seedward_coordinator::convert::{
+    check_set_manifest_request, recover_input, set_manifest_input,
+};
 use seedward_coordinator::core::{CoreConfig, RecoverInput};
 use seedward_coordinator::error::CoreError;
+use seedward_proto::v1 as pb;
 use seedward_shared::history::{
     ChainError, Digest, EntryStatus, LatestTransition, Transition, TransitionError,
     chain_from_manifests, verify_manifest_list,
@@ -35,7 +38,6 @@ use seedward_shared::keys::{
 use seedward_shared::manifest::{
     Manifest, ManifestDiff, ManifestError, ManifestWarning, ValueChange,
 };
-use seedward_proto::v1 as pb;
 use seedward_shared::seed::{MAX_SEED_LEN, MIN_SEED_LEN};
 use seedward_shared::seedshare::{SeedShareDocument, SeedShareError, open_seed};
 use serde_json::{Map, Value};

@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use coordinator_support::*;
-use seedward_tests::error_reason;
 use seedward_proto::v1 as pb;
+use seedward_tests::error_reason;
 use tonic::Code;
 
 fn env_number(name: &str, default: u64) -> u64 {

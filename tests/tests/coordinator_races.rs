@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use coordinator_support::*;
-use seedward_tests::error_reason;
-use seedward_shared::history::Digest;
 use seedward_proto::v1 as pb;
+use seedward_shared::history::Digest;
+use seedward_tests::error_reason;
 use tonic::Code;
 
 fn latest_metadata(status: &tonic::Status) -> Option<String> {

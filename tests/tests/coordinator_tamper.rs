@@ -22,10 +22,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use coordinator_support::*;
-use seedward_tests::error_reason;
 use seedward::ops::SigningKeySource;
-use seedward_shared::history::{Digest, Transition};
 use seedward_proto::v1 as pb;
+use seedward_shared::history::{Digest, Transition};
+use seedward_tests::error_reason;
 use tonic::Code;
 
 /// A deployment with two generations, stopped, whose history is copied for every case.

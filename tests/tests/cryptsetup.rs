@@ -12,9 +12,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use seedward_initializer::cryptsetup::{
-    LuksProbe, Tools, VolumeConfig, VolumeError, setup_volume,
-};
+use seedward_initializer::cryptsetup::{LuksProbe, Tools, VolumeConfig, VolumeError, setup_volume};
 use seedward_initializer::luks::{HeaderError, verify_json_metadata};
 use serde_json::{Value, json};
 

@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 use rand_core::{CryptoRng, RngCore};
+use seedward_proto::v1 as pb;
 use seedward_shared::history::{Digest, LatestTransition, Transition, chain_from_manifests};
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
-use seedward_proto::v1 as pb;
 use seedward_shared::seed::{Salt, Seed};
 use seedward_shared::seedshare::encrypt_for_owners;
 

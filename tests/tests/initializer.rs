@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use rand_core::OsRng;
 use seedward::client::{CoordinatorClient, Trust};
+use seedward_proto::v1 as pb;
 use seedward_shared::history::{Digest, Transition};
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
-use seedward_proto::v1 as pb;
 use seedward_shared::recovery::seal_recovery;
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
 use seedward_shared::seedshare::{SeedShare, SeedShareDocument};

@@ -19,9 +19,9 @@ use ratatui::backend::TestBackend;
 use seedward::ops::{self, SigningKeySource};
 use seedward::ui::app::{App, HistoryView, Input, Location, Screen};
 use seedward::ui::render;
+use seedward_proto::v1 as pb;
 use seedward_shared::history::{LatestTransition, chain_from_manifests};
 use seedward_shared::manifest::Manifest;
-use seedward_proto::v1 as pb;
 
 const ENTRIES: usize = 100_000;
 

@@ -40,8 +40,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use p384::ecdsa::VerifyingKey;
 use p384::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
-use seedward_shared::history::Digest;
 use seedward_proto::v1 as pb;
+use seedward_shared::history::Digest;
 
 use crate::ops::{AuditedHistory, OpsError, SigningKeySource, audit_response, cert_public_key};
 use crate::workspace::WorkspaceError;

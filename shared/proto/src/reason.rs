@@ -159,7 +159,10 @@ mod tests {
         Reason::StaleLatest.attach(&mut status);
         assert_eq!(Reason::of(&status), Some(Reason::StaleLatest));
         assert_eq!(
-            status.metadata().get(REASON_METADATA_KEY).map(|v| v.to_str().ok()),
+            status
+                .metadata()
+                .get(REASON_METADATA_KEY)
+                .map(|v| v.to_str().ok()),
             Some(Some("STALE_LATEST"))
         );
     }

@@ -16,15 +16,15 @@ use std::time::Duration;
 use p384::ecdsa::VerifyingKey;
 use rand_core::{OsRng, RngCore};
 use seedward::client::{CoordinatorClient, Trust};
-use seedward_tests::error_reason;
 use seedward::ops::{self, AuditedHistory, SigningKeySource};
+use seedward_proto::v1 as pb;
 use seedward_shared::history::{Digest, Transition};
 use seedward_shared::keys::{OwnerKeyPair, OwnerPublicKey, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
-use seedward_proto::v1 as pb;
 use seedward_shared::recovery::seal_recovery;
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
 use seedward_tests::CoordinatorProcess;
+use seedward_tests::error_reason;
 use tonic::{Code, Status};
 
 pub const UNINITIALIZED: i32 = pb::CoordinatorState::Uninitialized as i32;
