@@ -34,7 +34,7 @@ use rand_core::CryptoRngCore;
 use x25519_dalek::{PublicKey as DalekPublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use crate::keys::{OwnerKeyPair, OwnerPublicKey};
+use crate::keys::{Fingerprint, OwnerKeyPair, OwnerPublicKey};
 use crate::seed::{MIN_SEED_LEN, SALT_LEN, Salt, Seed};
 use crate::seedshare::{Aead, HpkeRng, Kdf, Kem, hpke_key_pair, hpke_public_key};
 
@@ -54,7 +54,7 @@ pub enum RecoveryError {
          it was sealed by another key, for another challenge, or damaged in transit; \
          request a fresh challenge and try again"
     )]
-    Open { sender_fingerprint: String },
+    Open { sender_fingerprint: Fingerprint },
     #[error(
         "the recovery envelope holds {len} bytes, but seed ‖ salt needs at least {} bytes; \
          the sender's client is broken or outdated",

@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use coordinator_support::*;
 use rand_core::OsRng;
-use seedward_tests::error_reason;
+use seedward_proto::v1 as pb;
 use seedward_shared::history::Digest;
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
-use seedward_proto::v1 as pb;
 use seedward_shared::seed::{Salt, Seed};
+use seedward_tests::error_reason;
 use tonic::Code;
 
 /// A Coordinator that restarted after its first manifest: recovery required.
@@ -63,7 +63,7 @@ async fn recovery_refusals_are_precise_and_leave_the_state_alone() {
     assert!(
         status
             .message()
-            .contains(&stranger.public_key().fingerprint()),
+            .contains(&stranger.public_key().fingerprint().to_string()),
         "{}",
         status.message()
     );

@@ -20,8 +20,8 @@
 //! - public key: SPKI DER, PEM label `PUBLIC KEY`, 44 bytes:
 //!   `30 2a 30 05 06 03 2b 65 6e 03 21 00` ‖ public key (32).
 //! - manifest form: 64 lowercase hex characters of the raw 32-byte public key.
-//! - fingerprint: the first 8 bytes of SHA-256(raw public key), lowercase hex, in four
-//!   groups of four joined by `:` (`3f2a:91c0:77de:0b12`). For people, not for lookups.
+//! - fingerprint: [`Fingerprint::of`] the raw 32-byte public key. For people, not for
+//!   lookups.
 //!
 //! ECDSA P-384 (`id-ecPublicKey` `1.2.840.10045.2.1`, curve `secp384r1` `1.3.132.0.34`):
 //! - private key: PKCS#8 DER, label `PRIVATE KEY`, 185 bytes, as OpenSSL writes it:
@@ -32,6 +32,7 @@
 //!   `a0 07 06 05 2b 81 04 00 22 a1 64 03 62 00` ‖ point (97). Both forms are read.
 //! - public key: SPKI DER, 120 bytes: `30 76 30 10 06 07 2a 86 48 ce 3d 02 01 06 05 2b
 //!   81 04 00 22 03 62 00` ‖ point (97); manifest form = lowercase hex of that DER.
+//!   Fingerprint: [`Fingerprint::of`] that DER.
 //! - point = `04` ‖ X (48) ‖ Y (48), uncompressed SEC1.
 //! - update signature: ASN.1 DER `ECDSA-Sig-Value` by P-384 over the 32-byte digest
 //!   `SHA-256(lowercase hex of the 32-byte transition hash)`, i.e. SHA-256 over the 64
@@ -46,6 +47,7 @@
 //! - Importing a key of the wrong type fails with [`KeyError::WrongKeyType`], naming
 //!   what was found and what was expected.
 
+mod fingerprint;
 mod owner;
 mod pem;
 mod workload;
@@ -58,6 +60,7 @@ use p384::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+pub use fingerprint::Fingerprint;
 pub use owner::{OwnerKeyPair, OwnerPublicKey};
 pub use workload::{WorkloadOwnerKeyPair, WorkloadOwnerPublicKey};
 
@@ -136,7 +139,7 @@ pub enum KeyError {
         "the signature does not verify with workload owner key {fingerprint}; \
          it was made by another key or over another transition"
     )]
-    BadSignature { fingerprint: String },
+    BadSignature { fingerprint: Fingerprint },
     #[error("signing the transition failed; try again")]
     Signing,
 }
@@ -159,12 +162,6 @@ pub fn p384_sec1_der(key: &p384::SecretKey) -> SecretBytes {
         public_key: Some(point.as_bytes()),
     };
     SecretBytes::new(encoded(ec.to_der()))
-}
-
-fn fingerprint_of(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let hex = hex::encode(&digest[..8]);
-    [&hex[0..4], &hex[4..8], &hex[8..12], &hex[12..16]].join(":")
 }
 
 /// The value of an encoder of `der`, `spki`, `pkcs8`, `sec1` or `pem-rfc7468` run on a key.

@@ -11,8 +11,8 @@ use x25519_dalek::{PublicKey as DalekPublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use super::{
-    EXPECTED_OWNER_PRIVATE, EXPECTED_OWNER_PUBLIC, KeyError, OID_X25519, PEM_LABEL_PRIVATE_KEY,
-    PEM_LABEL_PUBLIC_KEY, encoded, fingerprint_of, pem,
+    EXPECTED_OWNER_PRIVATE, EXPECTED_OWNER_PUBLIC, Fingerprint, KeyError, OID_X25519,
+    PEM_LABEL_PRIVATE_KEY, PEM_LABEL_PUBLIC_KEY, encoded, pem,
 };
 use crate::secret::SecretBytes;
 
@@ -248,10 +248,9 @@ impl OwnerPublicKey {
         pem::encode(PEM_LABEL_PUBLIC_KEY, &self.to_spki_der())
     }
 
-    /// Short human fingerprint: the first 8 bytes of SHA-256(raw key) as
-    /// `xxxx:xxxx:xxxx:xxxx` (lowercase hex).
-    pub fn fingerprint(&self) -> String {
-        fingerprint_of(&self.0)
+    /// The fingerprint people compare: [`Fingerprint::of`] the raw key.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.0)
     }
 }
 

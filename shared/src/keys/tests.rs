@@ -198,14 +198,30 @@ fn pkcs8_v2_with_public_key_is_checked() {
 }
 
 #[test]
-fn fingerprint_is_short_and_documented() {
+fn fingerprint_is_128_bits_in_eight_groups() {
     let public = OwnerPublicKey::from_hex(OPENSSL_X25519_PUB_HEX).unwrap();
-    let fp = public.fingerprint();
+    let fp = public.fingerprint().to_string();
     let digest = Sha256::digest(public.as_bytes());
-    let hex = hex::encode(&digest[..8]);
-    assert_eq!(fp.replace(':', ""), hex);
-    assert_eq!(fp.len(), 19);
-    assert_eq!(fp.matches(':').count(), 3);
+    assert_eq!(fp.replace(':', ""), hex::encode(&digest[..16]));
+    assert_eq!(fp.len(), 39);
+    assert!(fp.split(':').all(|group| group.len() == 4), "{fp}");
+    assert_eq!(fp.matches(':').count(), 7);
+    assert_eq!(
+        format!("{:?}", public.fingerprint()),
+        format!("Fingerprint({fp})")
+    );
+
+    // A P-384 key is fingerprinted over its SPKI DER, the same form as an X.509 key's.
+    let workload = WorkloadOwnerPublicKey::from_spki_pem(OPENSSL_P384_SEC1_PUB_PEM).unwrap();
+    assert_eq!(
+        workload.fingerprint(),
+        Fingerprint::of(&workload.to_spki_der())
+    );
+    let spki_sha256: [u8; 32] = Sha256::digest(workload.to_spki_der()).into();
+    assert_eq!(
+        Fingerprint::from_sha256(&spki_sha256),
+        workload.fingerprint()
+    );
 }
 
 #[test]

@@ -12,9 +12,9 @@ use spki::SubjectPublicKeyInfoRef;
 use zeroize::Zeroizing;
 
 use super::{
-    EXPECTED_WORKLOAD_PRIVATE, EXPECTED_WORKLOAD_PUBLIC, KeyError, OID_EC_PUBLIC_KEY,
+    EXPECTED_WORKLOAD_PRIVATE, EXPECTED_WORKLOAD_PUBLIC, Fingerprint, KeyError, OID_EC_PUBLIC_KEY,
     OID_SECP384R1, PEM_LABEL_EC_PRIVATE_KEY, PEM_LABEL_PRIVATE_KEY, PEM_LABEL_PUBLIC_KEY, encoded,
-    fingerprint_of, p384_sec1_der, pem, transition_signing_digest,
+    p384_sec1_der, pem, transition_signing_digest,
 };
 use crate::secret::SecretBytes;
 
@@ -208,9 +208,9 @@ impl WorkloadOwnerPublicKey {
         hex::encode(self.to_spki_der())
     }
 
-    /// Short human fingerprint: the first 8 bytes of SHA-256(SPKI DER), `xxxx:xxxx:xxxx:xxxx`.
-    pub fn fingerprint(&self) -> String {
-        fingerprint_of(&self.to_spki_der())
+    /// The fingerprint people compare: [`Fingerprint::of`] the SPKI DER.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.to_spki_der())
     }
 
     pub fn verifying_key(&self) -> &VerifyingKey {

@@ -207,7 +207,7 @@ pub fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
                     .line("no keys yet; create one with `seedward keys generate --kind owner`");
             } else {
                 ctx.out.line(format!(
-                    "{:<20} {:<9} {:<8} {:<20} public key",
+                    "{:<20} {:<9} {:<8} {:<39} public key",
                     "NAME", "KIND", "STORE", "FINGERPRINT"
                 ));
                 for k in &keys {
@@ -217,7 +217,7 @@ pub fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
                         k.public_hex.clone()
                     };
                     ctx.out.line(format!(
-                        "{:<20} {:<9} {:<8} {:<20} {short}",
+                        "{:<20} {:<9} {:<8} {:<39} {short}",
                         k.name,
                         k.kind.as_str(),
                         k.backend.as_str(),

@@ -264,8 +264,10 @@ fn trust_span(trust: TrustLevel, theme: Theme) -> Span<'static> {
 /// The TLS key of the evidence as `ab12:cd34:…`.
 fn tls_fingerprint(ev: &EvidenceView) -> String {
     hex::decode(&ev.tls_spki_sha256)
-        .map(|b| crate::ops::fingerprint(&b))
-        .unwrap_or_else(|_| ev.tls_spki_sha256.clone())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(|digest| seedward_shared::keys::Fingerprint::from_sha256(&digest).to_string())
+        .unwrap_or_else(|| ev.tls_spki_sha256.clone())
 }
 
 fn status_lines(status: &StatusView, theme: Theme, width: usize) -> Vec<Line<'static>> {

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use p384::pkcs8::EncodePrivateKey;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use seedward_proto::v1 as pb;
 use seedward_shared::history::{Digest, LatestTransition, Transition};
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
-use seedward_proto::v1 as pb;
 
 use super::app::{
     self, App, Effect, Event, HistoryView, Input, LoadedManifest, Location, Popup, Screen,
@@ -41,14 +41,14 @@ fn key_infos() -> Vec<KeyInfo> {
             kind: KeyKind::SeedShareOwner,
             backend: Backend::Keyring,
             public_hex: o.to_hex(),
-            fingerprint: o.fingerprint(),
+            fingerprint: o.fingerprint().to_string(),
         },
         KeyInfo {
             name: "workload-owner".into(),
             kind: KeyKind::WorkloadOwner,
             backend: Backend::Keyring,
             public_hex: w.to_hex(),
-            fingerprint: w.fingerprint(),
+            fingerprint: w.fingerprint().to_string(),
         },
     ]
 }
@@ -363,7 +363,7 @@ fn the_whole_setup_wizard() {
     app::on_event(
         &mut app,
         Event::DrillDone(Ok(DrillReport {
-            owner_fingerprint: owner_key().public_key().fingerprint(),
+            owner_fingerprint: owner_key().public_key().fingerprint().to_string(),
             generation: 1,
             latest: Digest::of(b"t1"),
             root_ca_matches: true,
@@ -521,7 +521,7 @@ fn recovery_wizard_steps() {
     assert!(matches!(effects.as_slice(), [Effect::DecryptShare { .. }]));
     let effects = app::on_event(
         &mut app,
-        Event::Decrypted(Ok(owner_key().public_key().fingerprint())),
+        Event::Decrypted(Ok(owner_key().public_key().fingerprint().to_string())),
     );
     assert!(matches!(effects.as_slice(), [Effect::Preflight]));
     app::on_event(
@@ -577,7 +577,7 @@ fn recovery_preflight_failure_says_what_next() {
     press(&mut app, Key::Enter);
     app::on_event(
         &mut app,
-        Event::Decrypted(Ok(owner_key().public_key().fingerprint())),
+        Event::Decrypted(Ok(owner_key().public_key().fingerprint().to_string())),
     );
     app::on_event(
         &mut app,
@@ -959,7 +959,7 @@ fn recovery_pane_scrolls_at_80x24() {
     press(&mut app, Key::Enter);
     app::on_event(
         &mut app,
-        Event::Decrypted(Ok(owner_key().public_key().fingerprint())),
+        Event::Decrypted(Ok(owner_key().public_key().fingerprint().to_string())),
     );
     let mut p = ops::Preflight {
         status: status(
