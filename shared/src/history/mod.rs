@@ -21,7 +21,7 @@
 
 mod digest;
 pub mod store;
-#[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod transition;
 mod verify;
@@ -189,10 +189,6 @@ impl<S: HistoryStore> History<S> {
 
     pub fn store(&self) -> &S {
         &self.store
-    }
-
-    pub fn into_store(self) -> S {
-        self.store
     }
 
     fn put_content(&self, key: StoreKey, bytes: &[u8]) -> Result<(), HistoryError> {
