@@ -56,8 +56,9 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("proto_requests", proto_requests),
 ];
 
-/// The transaction signing key of DESIGN.md §2's known-answer vector (SEC1 DER). The
-/// `latest_verify` corpus holds pointers signed with it.
+/// The transaction signing key of the seed engine known-answer vector (SEC1 DER;
+/// docs/FORMATS.md, "Deterministic P-384 keys"). The `latest_verify` corpus holds
+/// pointers signed with it.
 pub const KAT_TX_SIGNING_KEY_SEC1: &str = "3081a402010104305a58b771eef6bd6d2967b933ef3474e71bea849fd2b900f431dafe843d267b0b08875a95f4e442c6863663090c7c8576a00706052b81040022a16403620004f38a9990332aa58557780eff947e75c78a3486bbebce9f80d3e1f98f57b71ceaa207df91394d0eed25307d03ee460785db0afa958567089885e34ea693d861dfaa567fb34e6b3da51de25dfaf2a32aef01fb9d654f895712f1f4468281cd8ee9";
 
 /// The seed share owner whose key opens the `seed_shares` corpus (a clamped test key).

@@ -5,7 +5,7 @@
 //!   every recovery; the root CA *certificate* is re-issued on each start (its serial and
 //!   signature differ), which is why clients pin the root CA public key, never the certificate.
 //! - The mesh CA key is random per manifest generation and per recovery, so seed holders
-//!   cannot forge workload certificates (DESIGN §2).
+//!   cannot forge workload certificates (docs/FORMATS.md, "Deterministic P-384 keys").
 //! - The Coordinator's TLS key lives as long as the process. Before the Coordinator is
 //!   ready its certificate is self-signed; once ready it is re-issued by the root CA. The
 //!   same key is bound into the evidence in both cases.

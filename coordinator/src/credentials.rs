@@ -1,5 +1,5 @@
 //! Workload credentials: what a workload receives from the workload API
-//! (docs/WORKLOADS.md).
+//! (docs/WORKLOADS.md, "The workload API").
 //!
 //! A workload presents *evidence* naming its policy hash and a public key.
 //! [`crate::workload_evidence::WorkloadVerifier`] turns the evidence into a

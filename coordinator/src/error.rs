@@ -8,6 +8,7 @@ use std::fmt;
 
 use seedward_proto::{LATEST_METADATA_KEY, Reason};
 use seedward_shared::history::Digest;
+use seedward_shared::keys::Fingerprint;
 use tonic::{Code, Status};
 
 /// The Coordinator's states, as reported by `GetStatus`.
@@ -75,12 +76,12 @@ pub enum CoreError {
     #[error(
         "the key {fingerprint} is not a seed share owner of the stored manifest; use the owner key that set up this Coordinator"
     )]
-    UnknownOwner { fingerprint: String },
+    UnknownOwner { fingerprint: Fingerprint },
     /// The recovery envelope does not open with the claimed owner and the challenge.
     #[error(
         "the recovery envelope does not open: it was not sealed by owner key {fingerprint} to this challenge"
     )]
-    EnvelopeRejected { fingerprint: String },
+    EnvelopeRejected { fingerprint: Fingerprint },
     /// The challenge id is unknown, used, or expired.
     #[error(
         "the recovery challenge is {what}; fetch a fresh one with GetStatus and seal the seed to it"

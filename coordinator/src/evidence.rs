@@ -1,4 +1,5 @@
-//! Evidence: what the Coordinator offers as proof of what it is (docs/ATTESTATION.md).
+//! Evidence: what the Coordinator offers as proof of what it is (docs/COORDINATOR.md,
+//! "Evidence and TLS"; docs/ATTESTATION.md).
 //!
 //! Every kind binds the same 64-byte `report_data` (see [`report_data`]): the SHA-512 of a
 //! label, the Coordinator's TLS key hash and the current recovery challenge key. A TEE

@@ -1,5 +1,5 @@
 //! The Seedward Coordinator: a slim daemon that turns a random seed into its keys, keeps
-//! them in memory only, and persists a signed manifest history (DESIGN §5–§7).
+//! them in memory only, and persists a signed manifest history (docs/COORDINATOR.md).
 //!
 //! | module | role |
 //! |---|---|

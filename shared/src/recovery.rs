@@ -34,7 +34,7 @@ use rand_core::CryptoRngCore;
 use x25519_dalek::{PublicKey as DalekPublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use crate::keys::{OwnerKeyPair, OwnerPublicKey};
+use crate::keys::{Fingerprint, OwnerKeyPair, OwnerPublicKey};
 use crate::seed::{MIN_SEED_LEN, SALT_LEN, Salt, Seed};
 use crate::seedshare::{Aead, HpkeRng, Kdf, Kem, hpke_key_pair, hpke_public_key};
 
@@ -54,7 +54,7 @@ pub enum RecoveryError {
          it was sealed by another key, for another challenge, or damaged in transit; \
          request a fresh challenge and try again"
     )]
-    Open { sender_fingerprint: String },
+    Open { sender_fingerprint: Fingerprint },
     #[error(
         "the recovery envelope holds {len} bytes, but seed ‖ salt needs at least {} bytes; \
          the sender's client is broken or outdated",
@@ -482,7 +482,8 @@ mod tests {
     /// The worked example of docs/FORMATS.md ("Recovery envelope"), reproduced
     /// independently by a from-the-RFC Python HPKE (hashlib/hmac + pyca X25519 and
     /// ChaCha20-Poly1305). Sender = RFC 7748 Alice, challenge = RFC 7748 Bob,
-    /// nonce = 00..1f, latest = 20..3f, ikmE = 40..5f, plaintext = DESIGN KAT seed ‖ salt.
+    /// nonce = 00..1f, latest = 20..3f, ikmE = 40..5f, plaintext = KAT seed ‖ salt
+    /// (docs/FORMATS.md).
     #[test]
     fn formats_md_worked_example() {
         let h = |s: &str| hex::decode(s).unwrap();

@@ -453,7 +453,8 @@ mod tests {
     use crate::keys::p384_sec1_der;
     use rand_core::OsRng;
 
-    // DESIGN.md §2, from Contrast's seedengine regression vectors. Keep verbatim.
+    // The seed engine known-answer vector (docs/FORMATS.md, "Test vectors and where they
+    // come from"), from Contrast's seedengine regression vectors. Keep verbatim.
     const KAT_SEED: &str = "ccebed634ddee7535cd593e1e200b19b780f3906d8782207fa09c59e87a07cb3";
     const KAT_SALT: &str = "8c1b1225c5f6cb7eef6dbd8f77a1e1e149de031d6e3718e660a8b04c8e2b0037";
     const KAT_POD_STATE_SEED: &str =

@@ -51,7 +51,7 @@ use rand_core::CryptoRngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
-use crate::keys::{OwnerKeyPair, OwnerPublicKey};
+use crate::keys::{Fingerprint, OwnerKeyPair, OwnerPublicKey};
 use crate::seed::{SALT_LEN, Salt, Seed, SeedError};
 
 /// HPKE `info` of a seed share.
@@ -76,18 +76,21 @@ pub enum SeedShareError {
         "could not decrypt the seed share with owner key {fingerprint}: it may be the wrong \
          owner key, or seed-shares.json is damaged"
     )]
-    Decrypt { fingerprint: String },
+    Decrypt { fingerprint: Fingerprint },
     #[error(
         "this seed share was encrypted for owner key {share_for}, not for the key you chose \
          ({tried}); choose the key that set up this Coordinator"
     )]
-    WrongOwnerKey { tried: String, share_for: String },
+    WrongOwnerKey {
+        tried: Fingerprint,
+        share_for: Fingerprint,
+    },
     #[error(
         "seed-shares.json has no seed share for owner key {fingerprint}; it has shares for \
          {present}; choose one of those keys"
     )]
     NoShareForKey {
-        fingerprint: String,
+        fingerprint: Fingerprint,
         present: String,
     },
     #[error("the seed share's PublicKey is not an owner key ({reason})")]
@@ -95,7 +98,7 @@ pub enum SeedShareError {
     #[error("the decrypted seed is unusable ({0}); seed-shares.json may be damaged")]
     BadSeed(SeedError),
     #[error("encrypting the seed for owner key {fingerprint} failed; try again")]
-    Seal { fingerprint: String },
+    Seal { fingerprint: Fingerprint },
     #[error("seed-shares.json is not a valid seed share document: {reason}")]
     Json { reason: String },
 }
@@ -233,7 +236,7 @@ impl SeedShareDocument {
         self.seed_shares
             .iter()
             .map(|share| match OwnerPublicKey::from_hex(&share.public_key) {
-                Ok(key) => key.fingerprint(),
+                Ok(key) => key.fingerprint().to_string(),
                 Err(_) => "<invalid key>".into(),
             })
             .collect::<Vec<_>>()
@@ -531,11 +534,14 @@ pub(crate) mod tests {
             }
         );
         let msg = open_seed(&relabelled, &other).unwrap_err().to_string();
-        assert!(msg.contains(&other.public_key().fingerprint()), "{msg}");
+        assert!(
+            msg.contains(&other.public_key().fingerprint().to_string()),
+            "{msg}"
+        );
         assert!(msg.contains("wrong owner key"), "{msg}");
     }
 
-    /// `openssl genpkey -algorithm X25519` key from `keys.rs`'s tests.
+    /// `openssl genpkey -algorithm X25519` key from the `keys` tests.
     #[test]
     fn share_for_openssl_generated_key_opens() {
         let pem = "-----BEGIN PRIVATE KEY-----
@@ -674,7 +680,7 @@ MCowBQYDK2VuAyEA3ab29B40s/3k+T+kunt4ntiXzisERNHr2KtCe2VWBno=
         assert!(!shown.contains("cdcd"), "{shown}");
     }
 
-    /// The worked example of docs/FORMATS.md ("Seed shares"): the DESIGN KAT seed
+    /// The worked example of docs/FORMATS.md ("Seed shares"): the KAT seed
     /// sealed to RFC 7748 Alice's key with ikmE = 00..1f. pyca/cryptography's HPKE
     /// (an independent implementation) decrypts it, and a from-the-RFC Python key
     /// schedule reproduces it byte for byte.
@@ -708,7 +714,10 @@ MCowBQYDK2VuAyEA3ab29B40s/3k+T+kunt4ntiXzisERNHr2KtCe2VWBno=
                 .unwrap(),
             (seed, salt)
         );
-        assert_eq!(alice.public_key().fingerprint(), "300c:9c96:03b9:2a4b");
+        assert_eq!(
+            alice.public_key().fingerprint().to_string(),
+            "300c:9c96:03b9:2a4b:39ed:3958:bf92:4011"
+        );
     }
 
     const KAT_SEED: &str = "ccebed634ddee7535cd593e1e200b19b780f3906d8782207fa09c59e87a07cb3";

@@ -63,7 +63,7 @@ async fn recovery_refusals_are_precise_and_leave_the_state_alone() {
     assert!(
         status
             .message()
-            .contains(&stranger.public_key().fingerprint()),
+            .contains(&stranger.public_key().fingerprint().to_string()),
         "{}",
         status.message()
     );

@@ -246,8 +246,8 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
         ("the workload owner's private key", workload_scalar),
         ("a workload secret", web_secret.expose().to_vec()),
     ];
-    // The salt travels in clear in seed-shares.json (DESIGN §2), so only the daemon must
-    // never print or store it.
+    // The salt travels in clear in seed-shares.json (docs/FORMATS.md, "seed-shares.json"),
+    // so only the daemon must never print or store it.
     let salt_needles = Needles::new("the salt", salt.as_bytes());
     let needles: Vec<(Needles, Vec<u8>)> = secrets
         .iter()

@@ -166,7 +166,7 @@ pub struct KeyInfo {
     pub backend: Backend,
     /// The manifest form of the public key.
     pub public_hex: String,
-    /// Short fingerprint `xxxx:xxxx:xxxx:xxxx` (see `seedward_shared::keys`).
+    /// The key's fingerprint, `xxxx:…:xxxx` (see `seedward_shared::keys::Fingerprint`).
     pub fingerprint: String,
 }
 
@@ -758,10 +758,12 @@ fn info_of(entry: &IndexEntry) -> Result<KeyInfo, KeyStoreError> {
     let fingerprint = match entry.kind {
         KeyKind::SeedShareOwner => OwnerPublicKey::from_hex(&entry.public_hex)
             .map_err(key_err)?
-            .fingerprint(),
+            .fingerprint()
+            .to_string(),
         KeyKind::WorkloadOwner => WorkloadOwnerPublicKey::from_hex(&entry.public_hex)
             .map_err(key_err)?
-            .fingerprint(),
+            .fingerprint()
+            .to_string(),
     };
     Ok(KeyInfo {
         name: entry.name.clone(),
@@ -890,7 +892,7 @@ mod tests {
         );
         let list = store.list().unwrap();
         assert_eq!(list, vec![owner.clone(), workload.clone()]);
-        assert_eq!(list[0].fingerprint.len(), 19);
+        assert_eq!(list[0].fingerprint.len(), 39);
         // Public export parses back to the same key.
         let pem = store.export_public_pem(DEFAULT_OWNER_KEY).unwrap();
         assert_eq!(

@@ -17,12 +17,11 @@ use seedward_shared::history::{
     ChainEntry, ChainFailure, Digest, EntryStatus, LatestTransition, Transition,
     verify_manifest_list,
 };
-use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
+use seedward_shared::keys::{Fingerprint, OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::manifest::Manifest;
 use seedward_shared::recovery::seal_recovery;
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
 use seedward_shared::seedshare::SeedShareDocument;
-use sha2::{Digest as _, Sha256};
 
 use crate::client::{ClientError, CoordinatorClient, Reason, Trust, error_chain};
 use crate::workspace::{
@@ -308,23 +307,11 @@ fn non_empty(s: String) -> Option<String> {
     if s.is_empty() { None } else { Some(s) }
 }
 
-/// SHA-256 of a PEM certificate's SubjectPublicKeyInfo, as `ab12:cd34:…` (first 16 bytes).
+/// The fingerprint of a PEM certificate's key (over its SubjectPublicKeyInfo DER).
 pub fn cert_key_fingerprint(pem: &str) -> Option<String> {
     let der = pem_certificate_der(pem)?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
-    Some(fingerprint(&Sha256::digest(cert.public_key().raw)))
-}
-
-/// Groups the first 16 bytes of a digest as `ab12:cd34:…`.
-pub fn fingerprint(digest: &[u8]) -> String {
-    digest
-        .iter()
-        .take(16)
-        .collect::<Vec<_>>()
-        .chunks(2)
-        .map(|c| c.iter().map(|b| format!("{b:02x}")).collect::<String>())
-        .collect::<Vec<_>>()
-        .join(":")
+    Some(Fingerprint::of(cert.public_key().raw).to_string())
 }
 
 fn pem_certificate_der(pem: &str) -> Option<Vec<u8>> {
@@ -491,7 +478,7 @@ pub fn decrypt_share(
     Ok(DecryptedShare {
         seed,
         salt,
-        owner_fingerprint: owner.public_key().fingerprint(),
+        owner_fingerprint: owner.public_key().fingerprint().to_string(),
     })
 }
 
@@ -826,7 +813,7 @@ fn diagnose_preflight(
     }
     let key_fp = |k: &p384::PublicKey| {
         k.to_public_key_der()
-            .map(|der| fingerprint(&Sha256::digest(der.as_bytes())))
+            .map(|der| Fingerprint::of(der.as_bytes()).to_string())
             .unwrap_or_default()
     };
     let pinned = workspace

@@ -1,7 +1,7 @@
 //! `seedward-initializer`: runs in a workload's pod, fetches its credentials from the
 //! Coordinator's workload API and writes them to the shared secrets volume; its
 //! `cryptsetup` subcommand turns an untrusted block device into an encrypted volume keyed
-//! by the workload secret (DESIGN §9, docs/WORKLOADS.md).
+//! by the workload secret (docs/WORKLOADS.md).
 //!
 //! # Files (under the secrets root, default `/seedward`)
 //! | path | content | mode |

@@ -1,4 +1,5 @@
-//! Evidence and its binding to the connection it vouches for (DESIGN §7).
+//! Evidence and its binding to the connection it vouches for (docs/ATTESTATION.md,
+//! "Evidence kinds and the binding").
 //!
 //! # Wire format
 //! `report_data = SHA-512( "seedward evidence v1" ‖ tls_spki_sha256 (32) ‖ challenge_public_key (0 or 32) )`,

@@ -1,6 +1,6 @@
 //! Seedward's attestation: evidence that a Coordinator (or workload) runs in a real TEE with
-//! the expected software, bound to the connection it vouches for (DESIGN §7,
-//! docs/ATTESTATION.md).
+//! the expected software, bound to the connection it vouches for
+//! (docs/ATTESTATION.md).
 //!
 //! Everything except [`tsm`] is pure and offline: the verification time is an input, never the
 //! clock; no network is touched.

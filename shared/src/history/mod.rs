@@ -1,5 +1,6 @@
 //! The manifest history: content-addressed manifests, policies and transitions, and a signed,
-//! compare-and-swapped pointer to the latest transition (Contrast's layout, DESIGN §5).
+//! compare-and-swapped pointer to the latest transition (Contrast's layout; docs/FORMATS.md,
+//! "History").
 //!
 //! # Wire format
 //! See [`store`] for the keys, [`Transition`] and [`LatestTransition`] for the two binary
@@ -20,7 +21,7 @@
 
 mod digest;
 pub mod store;
-#[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod transition;
 mod verify;
@@ -191,10 +192,6 @@ impl<S: HistoryStore> History<S> {
 
     pub fn store(&self) -> &S {
         &self.store
-    }
-
-    pub fn into_store(self) -> S {
-        self.store
     }
 
     fn put_content(&self, key: StoreKey, bytes: &[u8]) -> Result<(), HistoryError> {

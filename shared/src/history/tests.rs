@@ -5,7 +5,8 @@ use proptest::prelude::*;
 
 use super::*;
 
-/// The scalar of DESIGN §2's known-answer transaction signing key.
+/// The scalar of the seed engine known-answer vector's transaction signing key
+/// (docs/FORMATS.md, "Test vectors and where they come from").
 const TX_KEY_SCALAR: &str = "5a58b771eef6bd6d2967b933ef3474e71bea849fd2b900f431dafe843d267b0b08875a95f4e442c6863663090c7c8576";
 /// Its public key (uncompressed SEC1), from the same DER.
 const TX_KEY_PUBLIC: &str = "04f38a9990332aa58557780eff947e75c78a3486bbebce9f80d3e1f98f57b71ceaa207df91394d0eed25307d03ee460785db0afa958567089885e34ea693d861dfaa567fb34e6b3da51de25dfaf2a32aef01fb9d654f895712f1f4468281cd8ee9";

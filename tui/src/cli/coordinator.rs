@@ -4,12 +4,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use p384::ecdsa::VerifyingKey;
-use serde_json::{Value, json};
 
-use super::{CliError, Ctx, ShareArgs};
+use super::{CliError, Ctx, ShareArgs, json};
 use seedward::keystore::{DEFAULT_OWNER_KEY, DEFAULT_WORKLOAD_KEY};
 use seedward::ops::{
-    self, AuditedHistory, CoordinatorState, EvidenceView, SigningKeySource, StatusView, TrustLevel,
+    self, CoordinatorState, EvidenceView, SigningKeySource, StatusView, TrustLevel,
 };
 use seedward::workspace::{MANIFEST_FILE, ROOT_CA_FILE, SEED_SHARES_FILE};
 use seedward_shared::history::Digest;
@@ -129,31 +128,18 @@ pub fn state_label(s: CoordinatorState) -> &'static str {
     }
 }
 
-fn evidence_json(ev: &Option<EvidenceView>) -> Value {
-    match ev {
-        None => Value::Null,
-        Some(ev) => json!({
-            "kind": ev.kind,
-            "attested": ev.attested,
-            "tls_key_matches": ev.tls_key_matches,
-            "binding_ok": ev.binding_ok,
-            "summary": ev.summary(),
-        }),
+fn status_json(s: &StatusView) -> json::Status<'_> {
+    json::Status {
+        coordinator: &s.address,
+        trust: trust_label(s.trust),
+        state: state_label(s.state),
+        generation: s.generation,
+        latest_transition: s.latest.map(|d| d.to_hex()),
+        root_ca_fingerprint: s.root_ca_fingerprint.as_deref(),
+        evidence: json::Evidence::of(s.evidence.as_ref()),
+        version: &s.version,
+        next_step: s.state.next_step(),
     }
-}
-
-fn status_json(s: &StatusView) -> Value {
-    json!({
-        "coordinator": s.address,
-        "trust": trust_label(s.trust),
-        "state": state_label(s.state),
-        "generation": s.generation,
-        "latest_transition": s.latest.map(|d| d.to_hex()),
-        "root_ca_fingerprint": s.root_ca_fingerprint,
-        "evidence": evidence_json(&s.evidence),
-        "version": s.version,
-        "next_step": s.state.next_step(),
-    })
 }
 
 fn print_status(ctx: &Ctx, s: &StatusView) {
@@ -185,7 +171,7 @@ pub async fn status(ctx: &Ctx) -> Result<(), CliError> {
     let conn = ctx.connect().await?;
     let s = ops::status(&conn).await?;
     print_status(ctx, &s);
-    ctx.out.object("status", true, status_json(&s));
+    ctx.out.object("status", true, &status_json(&s));
     Ok(())
 }
 
@@ -302,21 +288,25 @@ async fn setup(
     ctx.out.object(
         "set",
         true,
-        json!({
-            "mode": "setup",
-            "transition": outcome.transition.to_hex(),
-            "generation": outcome.generation,
-            "seed_shares": outcome.seed_shares,
-            "files": outcome.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-            "drill": {
-                "ok": true,
-                "owner_fingerprint": drill.owner_fingerprint,
-                "generation": drill.generation,
-                "latest_transition": drill.latest.to_hex(),
-                "root_ca_matches": drill.root_ca_matches,
-                "signing_key_file": drill.signing_key_file.display().to_string(),
+        &json::SetSetup {
+            mode: "setup",
+            transition: outcome.transition.to_hex(),
+            generation: outcome.generation,
+            seed_shares: outcome.seed_shares,
+            files: outcome
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect(),
+            drill: json::Drill {
+                ok: true,
+                owner_fingerprint: &drill.owner_fingerprint,
+                generation: drill.generation,
+                latest_transition: drill.latest.to_hex(),
+                root_ca_matches: drill.root_ca_matches,
+                signing_key_file: drill.signing_key_file.display().to_string(),
             },
-        }),
+        },
     );
     Ok(())
 }
@@ -386,14 +376,14 @@ async fn update(
     ctx.out.object(
         "set",
         true,
-        json!({
-            "mode": "update",
-            "atomic": args.atomic || args.expect_latest.is_some(),
-            "base": base.to_hex(),
-            "transition": outcome.transition.to_hex(),
-            "generation": outcome.generation,
-            "diff": diff,
-        }),
+        &json::SetUpdate {
+            mode: "update",
+            atomic: args.atomic || args.expect_latest.is_some(),
+            base: base.to_hex(),
+            transition: outcome.transition.to_hex(),
+            generation: outcome.generation,
+            diff: diff.as_ref(),
+        },
     );
     Ok(())
 }
@@ -448,22 +438,6 @@ pub fn key_source_label(k: SigningKeySource) -> &'static str {
         SigningKeySource::SavedKey => "saved-key",
         SigningKeySource::None => "none",
     }
-}
-
-pub fn entries_json(h: &AuditedHistory) -> Vec<Value> {
-    h.entries
-        .iter()
-        .map(|e| {
-            json!({
-                "generation": e.chain.generation,
-                "transition": e.chain.transition_hash.to_hex(),
-                "previous": e.chain.previous.to_hex(),
-                "manifest": e.chain.manifest_hash.to_hex(),
-                "verified": e.verified(),
-                "policies": e.manifest.as_ref().map(|m| m.policies().len()),
-            })
-        })
-        .collect()
 }
 
 pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
@@ -554,20 +528,20 @@ pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
     out.object(
         "verify",
         ok,
-        json!({
-            "coordinator": ctx.address,
-            "trust": trust_label(conn.trust),
-            "generation": history.generation(),
-            "latest_transition": history.latest.transition_hash().to_hex(),
-            "key_source": key_source_label(history.key_source),
-            "verified": history.all_verified(),
-            "coordinator_claims_verified": history.coordinator_verified,
-            "root_ca_matches_pin": root_ca_matches_pin,
-            "manifest_matches_workspace": manifest_matches,
-            "problems": problems,
-            "folder": folder.display().to_string(),
-            "entries": entries_json(&history),
-        }),
+        &json::Verify {
+            coordinator: &ctx.address,
+            trust: trust_label(conn.trust),
+            generation: history.generation(),
+            latest_transition: history.latest.transition_hash().to_hex(),
+            key_source: key_source_label(history.key_source),
+            verified: history.all_verified(),
+            coordinator_claims_verified: history.coordinator_verified,
+            root_ca_matches_pin,
+            manifest_matches_workspace: manifest_matches,
+            problems: &problems,
+            folder: folder.display().to_string(),
+            entries: json::Entry::all(&history),
+        },
     );
     if ok {
         Ok(())
@@ -668,17 +642,17 @@ pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
     ctx.out.object(
         "recover",
         ok,
-        json!({
-            "coordinator": ctx.address,
-            "state": state_label(re.status.state),
-            "generation": re.status.generation,
-            "latest_transition": preflight.latest.to_hex(),
-            "evidence": evidence_json(&preflight.status.evidence),
-            "root_ca_matches_pin": re.root_ca_matches_pin,
-            "history_unchanged": re.history_unchanged,
-            "mesh_ca_changed": re.mesh_ca_changed,
-            "checklist": checklist,
-        }),
+        &json::Recover {
+            coordinator: &ctx.address,
+            state: state_label(re.status.state),
+            generation: re.status.generation,
+            latest_transition: preflight.latest.to_hex(),
+            evidence: json::Evidence::of(preflight.status.evidence.as_ref()),
+            root_ca_matches_pin: re.root_ca_matches_pin,
+            history_unchanged: re.history_unchanged,
+            mesh_ca_changed: re.mesh_ca_changed,
+            checklist: &checklist,
+        },
     );
     if ok {
         Ok(())

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use p384::ecdsa::VerifyingKey;
 use p384::pkcs8::DecodePublicKey as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::coordinator::{AnchorArgs, audit_key, entries_json, key_source_label};
-use super::{CliError, Ctx, ShareArgs};
+use super::coordinator::{AnchorArgs, audit_key, key_source_label};
+use super::{CliError, Ctx, ShareArgs, json};
 use seedward::ops::{self, AuditEntry, AuditedHistory};
 use seedward::ops_bundle::{BundleAnchor, HistoryBundle, verify_bundle};
 use seedward_shared::manifest::{ManifestDiff, PolicyFieldChange, ValueChange};
@@ -204,14 +204,14 @@ async fn list(ctx: &Ctx, anchor: &AnchorArgs) -> Result<(), CliError> {
     out.object(
         "history list",
         result.is_ok(),
-        json!({
-            "generation": history.generation(),
-            "latest_transition": history.latest.transition_hash().to_hex(),
-            "key_source": key_source_label(history.key_source),
-            "verified": history.all_verified(),
-            "failure": history.failure,
-            "entries": entries_json(&history),
-        }),
+        &json::HistoryList {
+            generation: history.generation(),
+            latest_transition: history.latest.transition_hash().to_hex(),
+            key_source: key_source_label(history.key_source),
+            verified: history.all_verified(),
+            failure: history.failure.as_deref(),
+            entries: json::Entry::all(&history),
+        },
     );
     result.map_err(CliError::reported)
 }
@@ -241,14 +241,14 @@ async fn show(ctx: &Ctx, generation: u64, raw: bool, anchor: &AnchorArgs) -> Res
     out.object(
         "history show",
         true,
-        json!({
-            "generation": generation,
-            "transition": e.chain.transition_hash.to_hex(),
-            "previous": e.chain.previous.to_hex(),
-            "manifest_hash": e.chain.manifest_hash.to_hex(),
-            "verified": e.verified(),
-            "manifest": parsed,
-        }),
+        &json::HistoryShow {
+            generation,
+            transition: e.chain.transition_hash.to_hex(),
+            previous: e.chain.previous.to_hex(),
+            manifest_hash: e.chain.manifest_hash.to_hex(),
+            verified: e.verified(),
+            manifest: &parsed,
+        },
     );
     Ok(())
 }
@@ -362,14 +362,14 @@ async fn diff(
     out.object(
         "history diff",
         true,
-        json!({
-            "from": from,
-            "to": to,
-            "from_manifest": a.chain.manifest_hash.to_hex(),
-            "to_manifest": b.chain.manifest_hash.to_hex(),
-            "diff": d,
-            "raw_diff": raw_diff,
-        }),
+        &json::HistoryDiff {
+            from,
+            to,
+            from_manifest: a.chain.manifest_hash.to_hex(),
+            to_manifest: b.chain.manifest_hash.to_hex(),
+            diff: &d,
+            raw_diff: raw_diff.as_deref(),
+        },
     );
     Ok(())
 }
@@ -400,13 +400,13 @@ async fn export(ctx: &Ctx, out_path: PathBuf, anchor: &AnchorArgs) -> Result<(),
     out.object(
         "history export",
         true,
-        json!({
-            "out": out_path.display().to_string(),
-            "generation": history.generation(),
-            "latest_transition": history.latest.transition_hash().to_hex(),
-            "verified": verified,
-            "signing_key_included": bundle.signing_public_key_pem.is_some(),
-        }),
+        &json::HistoryExport {
+            out: out_path.display().to_string(),
+            generation: history.generation(),
+            latest_transition: history.latest.transition_hash().to_hex(),
+            verified,
+            signing_key_included: bundle.signing_public_key_pem.is_some(),
+        },
     );
     Ok(())
 }
@@ -496,17 +496,17 @@ fn verify_bundle_cmd(
     out.object(
         "history verify-bundle",
         verdict.ok(),
-        json!({
-            "bundle": path.display().to_string(),
-            "anchored": verdict.anchored,
-            "anchor": verdict.anchor,
-            "generation": h.generation(),
-            "latest_transition": h.latest.transition_hash().to_hex(),
-            "root_ca_matches": verdict.root_ca_matches,
-            "missing_policies": verdict.missing_policies,
-            "problems": verdict.problems,
-            "entries": entries_json(h),
-        }),
+        &json::HistoryVerifyBundle {
+            bundle: path.display().to_string(),
+            anchored: verdict.anchored,
+            anchor: verdict.anchor,
+            generation: h.generation(),
+            latest_transition: h.latest.transition_hash().to_hex(),
+            root_ca_matches: verdict.root_ca_matches,
+            missing_policies: &verdict.missing_policies,
+            problems: &verdict.problems,
+            entries: json::Entry::all(h),
+        },
     );
     if verdict.ok() {
         Ok(())

@@ -4,10 +4,9 @@ use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{CliError, Ctx, KindArg};
+use super::{CliError, Ctx, KindArg, json};
 use seedward::keystore::{KeyInfo, KeyKind};
 
 pub const KEYS_AFTER_HELP: &str = "\
@@ -94,16 +93,6 @@ impl KeysCommand {
     }
 }
 
-fn key_json(info: &KeyInfo) -> serde_json::Value {
-    json!({
-        "name": info.name,
-        "kind": info.kind.as_str(),
-        "backend": info.backend.as_str(),
-        "public_hex": info.public_hex,
-        "fingerprint": info.fingerprint,
-    })
-}
-
 fn manifest_field(kind: KeyKind) -> &'static str {
     match kind {
         KeyKind::SeedShareOwner => "SeedshareOwnerPubKeys",
@@ -138,7 +127,10 @@ fn print_added(ctx: &Ctx, verb: &str, info: &KeyInfo, warning: Option<&str>) {
     out.object(
         &format!("keys {verb}"),
         true,
-        json!({ "key": key_json(info), "warning": warning }),
+        &json::KeyAdded {
+            key: info.into(),
+            warning,
+        },
     );
 }
 
@@ -178,7 +170,12 @@ pub fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
                         ctx.out.object(
                             "keys export",
                             true,
-                            json!({"name": name, "private": false, "out": null, "pem": pem}),
+                            &json::KeysExport {
+                                name: &name,
+                                private: false,
+                                out: None,
+                                pem: Some(&pem),
+                            },
                         );
                     }
                     Some(p) if p.as_os_str() == "-" => {
@@ -194,7 +191,12 @@ pub fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
                         ctx.out.object(
                             "keys export",
                             true,
-                            json!({"name": name, "private": false, "out": path.display().to_string()}),
+                            &json::KeysExport {
+                                name: &name,
+                                private: false,
+                                out: Some(path.display().to_string()),
+                                pem: None,
+                            },
                         );
                     }
                 }
@@ -207,7 +209,7 @@ pub fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
                     .line("no keys yet; create one with `seedward keys generate --kind owner`");
             } else {
                 ctx.out.line(format!(
-                    "{:<20} {:<9} {:<8} {:<20} public key",
+                    "{:<20} {:<9} {:<8} {:<39} public key",
                     "NAME", "KIND", "STORE", "FINGERPRINT"
                 ));
                 for k in &keys {
@@ -217,7 +219,7 @@ pub fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
                         k.public_hex.clone()
                     };
                     ctx.out.line(format!(
-                        "{:<20} {:<9} {:<8} {:<20} {short}",
+                        "{:<20} {:<9} {:<8} {:<39} {short}",
                         k.name,
                         k.kind.as_str(),
                         k.backend.as_str(),
@@ -228,11 +230,11 @@ pub fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
             ctx.out.object(
                 "keys list",
                 true,
-                json!({
-                    "backend": store.backend().as_str(),
-                    "warning": store.warning(),
-                    "keys": keys.iter().map(key_json).collect::<Vec<_>>(),
-                }),
+                &json::KeysList {
+                    backend: store.backend().as_str(),
+                    warning: store.warning(),
+                    keys: keys.iter().map(json::Key::from).collect(),
+                },
             );
         }
     }
@@ -288,7 +290,12 @@ fn export_private(
     ctx.out.object(
         "keys export",
         true,
-        json!({"name": name, "private": true, "out": path.display().to_string()}),
+        &json::KeysExport {
+            name,
+            private: true,
+            out: Some(path.display().to_string()),
+            pem: None,
+        },
     );
     Ok(())
 }

@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use serde_json::json;
 
-use super::{CliError, Ctx};
+use super::{CliError, Ctx, json};
 use seedward::keystore::{DEFAULT_OWNER_KEY, DEFAULT_WORKLOAD_KEY};
 use seedward_shared::history::Digest;
 use seedward_shared::manifest::Manifest;
@@ -111,10 +110,16 @@ pub fn run(ctx: &Ctx, cmd: ManifestCommand) -> Result<(), CliError> {
     ctx.out.object(
         "manifest template",
         true,
-        json!({
-            "manifest": manifest_path.display().to_string(),
-            "policies": policy_paths.iter().map(|(p, h)| json!({"path": p.display().to_string(), "sha256": h.to_hex()})).collect::<Vec<_>>(),
-        }),
+        &json::ManifestTemplate {
+            manifest: manifest_path.display().to_string(),
+            policies: policy_paths
+                .iter()
+                .map(|(p, h)| json::PolicyFile {
+                    path: p.display().to_string(),
+                    sha256: h.to_hex(),
+                })
+                .collect(),
+        },
     );
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 mod coordinator;
 mod history;
+mod json;
 mod keys;
 mod manifest;
 mod out;

@@ -2,9 +2,10 @@
 
 use std::io::{IsTerminal as _, Write as _};
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::CliError;
+use super::json::{Envelope, ErrorDetail, Failure};
 
 /// How a command prints.
 pub struct Out {
@@ -71,20 +72,19 @@ impl Out {
         eprintln!("{prefix} {text}");
     }
 
-    /// The command's JSON object (JSON mode only). `ok` and `command` come first.
-    pub fn object(&self, command: &str, ok: bool, fields: Value) {
+    /// The command's JSON object (JSON mode only), one of the types of [`super::json`];
+    /// `ok` and `command` come first.
+    pub fn object(&self, command: &str, ok: bool, fields: &impl Serialize) {
         if !self.json {
             return;
         }
-        let mut map = serde_json::Map::new();
-        map.insert("ok".into(), Value::Bool(ok));
-        map.insert("command".into(), Value::String(command.into()));
-        if let Value::Object(fields) = fields {
-            map.extend(fields);
-        }
+        let envelope = Envelope {
+            ok,
+            command,
+            fields,
+        };
         let mut stdout = std::io::stdout().lock();
-        let text =
-            serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_else(|_| "{}".into());
+        let text = serde_json::to_string_pretty(&envelope).unwrap_or_else(|_| "{}".into());
         let _ = writeln!(stdout, "{text}");
     }
 
@@ -94,14 +94,14 @@ impl Out {
             self.object(
                 command,
                 false,
-                json!({
-                    "error": {
-                        "exit_code": err.code,
-                        "kind": err.kind,
-                        "reason": err.reason.map(|r| r.as_str()),
-                        "message": err.message,
-                    }
-                }),
+                &Failure {
+                    error: ErrorDetail {
+                        exit_code: err.code,
+                        kind: err.kind,
+                        reason: err.reason.map(|r| r.as_str()),
+                        message: &err.message,
+                    },
+                },
             );
         }
         let colored = !self.json && std::io::stderr().is_terminal() && self.color;

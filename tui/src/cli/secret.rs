@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{CliError, Ctx, ShareArgs};
+use super::{CliError, Ctx, ShareArgs, json};
 use seedward::ops;
 
 pub const WORKLOAD_SECRET_AFTER_HELP: &str = "\
@@ -52,7 +51,11 @@ pub fn workload_secret(ctx: &Ctx, args: WorkloadSecretArgs) -> Result<(), CliErr
             ctx.out.object(
                 "workload-secret",
                 true,
-                json!({"id": args.id, "out": path.display().to_string()}),
+                &json::WorkloadSecret {
+                    id: &args.id,
+                    out: Some(path.display().to_string()),
+                    secret_hex: None,
+                },
             );
         }
         None => {
@@ -60,7 +63,11 @@ pub fn workload_secret(ctx: &Ctx, args: WorkloadSecretArgs) -> Result<(), CliErr
                 ctx.out.object(
                     "workload-secret",
                     true,
-                    json!({"id": args.id, "out": null, "secret_hex": hex.as_str()}),
+                    &json::WorkloadSecret {
+                        id: &args.id,
+                        out: None,
+                        secret_hex: Some(hex.as_str()),
+                    },
                 );
             } else {
                 println!("{}", hex.as_str());

@@ -44,14 +44,14 @@ fn key_infos() -> Vec<KeyInfo> {
             kind: KeyKind::SeedShareOwner,
             backend: Backend::Keyring,
             public_hex: o.to_hex(),
-            fingerprint: o.fingerprint(),
+            fingerprint: o.fingerprint().to_string(),
         },
         KeyInfo {
             name: "workload-owner".into(),
             kind: KeyKind::WorkloadOwner,
             backend: Backend::Keyring,
             public_hex: w.to_hex(),
-            fingerprint: w.fingerprint(),
+            fingerprint: w.fingerprint().to_string(),
         },
     ]
 }
@@ -366,7 +366,7 @@ fn the_whole_setup_wizard() {
     app::on_event(
         &mut app,
         Event::DrillDone(Ok(DrillReport {
-            owner_fingerprint: owner_key().public_key().fingerprint(),
+            owner_fingerprint: owner_key().public_key().fingerprint().to_string(),
             generation: 1,
             latest: Digest::of(b"t1"),
             root_ca_matches: true,
@@ -524,7 +524,7 @@ fn recovery_wizard_steps() {
     assert!(matches!(effects.as_slice(), [Effect::DecryptShare { .. }]));
     let effects = app::on_event(
         &mut app,
-        Event::Decrypted(Ok(owner_key().public_key().fingerprint())),
+        Event::Decrypted(Ok(owner_key().public_key().fingerprint().to_string())),
     );
     assert!(matches!(effects.as_slice(), [Effect::Preflight]));
     app::on_event(
@@ -580,7 +580,7 @@ fn recovery_preflight_failure_says_what_next() {
     press(&mut app, Key::Enter);
     app::on_event(
         &mut app,
-        Event::Decrypted(Ok(owner_key().public_key().fingerprint())),
+        Event::Decrypted(Ok(owner_key().public_key().fingerprint().to_string())),
     );
     app::on_event(
         &mut app,
@@ -961,7 +961,7 @@ fn recovery_pane_scrolls_at_80x24() {
     press(&mut app, Key::Enter);
     app::on_event(
         &mut app,
-        Event::Decrypted(Ok(owner_key().public_key().fingerprint())),
+        Event::Decrypted(Ok(owner_key().public_key().fingerprint().to_string())),
     );
     let mut p = ops::Preflight {
         status: status(

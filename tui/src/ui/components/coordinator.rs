@@ -59,8 +59,10 @@ pub fn trust_span(trust: TrustLevel, theme: Theme) -> Span<'static> {
 /// The TLS key of the evidence as `ab12:cd34:…`.
 pub fn tls_fingerprint(ev: &EvidenceView) -> String {
     hex::decode(&ev.tls_spki_sha256)
-        .map(|b| crate::ops::fingerprint(&b))
-        .unwrap_or_else(|_| ev.tls_spki_sha256.clone())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(|b| seedward_shared::keys::Fingerprint::from_sha256(&b).to_string())
+        .unwrap_or_else(|| ev.tls_spki_sha256.clone())
 }
 
 pub fn coordinator_lines(s: &StatusView, theme: Theme, width: usize) -> Vec<Line<'static>> {
