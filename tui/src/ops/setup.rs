@@ -1,0 +1,219 @@
+//! First-time setup and the share drill.
+
+use std::path::PathBuf;
+
+use p384::pkcs8::{EncodePublicKey, LineEnding};
+use seedward_proto::v1 as pb;
+use seedward_shared::history::{Digest, LatestTransition, verify_manifest_list};
+use seedward_shared::keys::OwnerKeyPair;
+use seedward_shared::manifest::Manifest;
+use seedward_shared::seed::{Salt, Seed, SeedEngine};
+use seedward_shared::seedshare::SeedShareDocument;
+
+use crate::workspace::{
+    MANIFEST_FILE, MESH_CA_FILE, ROOT_CA_FILE, SEED_SHARES_FILE, SIGNING_KEY_FILE, Workspace,
+    WorkspaceError,
+};
+
+use super::*;
+
+/// What the first `SetManifest` produced and where it was saved.
+#[derive(Debug, Clone)]
+pub struct SetupOutcome {
+    pub transition: Digest,
+    pub generation: u64,
+    pub seed_shares: usize,
+    pub files: Vec<PathBuf>,
+}
+
+/// Checks, before anything is sent, that the results of a first set can be saved.
+pub fn check_setup_preconditions(workspace: &Workspace) -> Result<(), OpsError> {
+    if workspace.exists(SEED_SHARES_FILE) {
+        return Err(OpsError::Invalid(format!(
+            "{} already exists in {}: this workspace already holds a deployment's seed shares. Use a new workspace directory for a new Coordinator",
+            SEED_SHARES_FILE,
+            workspace.dir().display()
+        )));
+    }
+    let not_writable = |e: std::io::Error| WorkspaceError::Io {
+        path: workspace.dir().to_path_buf(),
+        message: format!("not writable: {e}"),
+    };
+    let dir = seedward_fs::Dir::create(workspace.dir(), 0o700).map_err(not_writable)?;
+    let probe = ".seedward-write-probe";
+    dir.write_atomic(probe, b"probe", 0o600)
+        .map_err(not_writable)?;
+    let _ = dir.remove(probe);
+    Ok(())
+}
+
+/// Sends the first manifest and saves the seed shares (0600), the CA certificates and the
+/// manifest in the workspace.
+pub async fn set_first_manifest(
+    conn: &Connection,
+    workspace: &Workspace,
+    manifest: &Manifest,
+    policies: Vec<Vec<u8>>,
+) -> Result<SetupOutcome, OpsError> {
+    check_setup_preconditions(workspace)?;
+    let response = conn
+        .client
+        .set_manifest(pb::SetManifestRequest {
+            manifest: manifest.raw().to_vec(),
+            policies,
+            previous_transition_hash: Some(Digest::ZERO.as_bytes().to_vec()),
+            signature: Vec::new(),
+        })
+        .await?;
+    let doc = response.seed_share_document.ok_or_else(|| {
+        OpsError::Verification(
+            "the Coordinator did not return a seed share document for the first manifest".into(),
+        )
+    })?;
+    let document = document_from_proto(doc)?;
+    let json = document.to_json();
+    let mut files = vec![workspace.write_secret(SEED_SHARES_FILE, json.as_bytes())?];
+    files.push(workspace.write_public(ROOT_CA_FILE, response.root_ca_cert.as_bytes())?);
+    files.push(workspace.write_public(MESH_CA_FILE, response.mesh_ca_cert.as_bytes())?);
+    files.push(workspace.write_public(MANIFEST_FILE, manifest.raw())?);
+    let transition = Digest::from_slice(&response.transition_hash).map_err(|_| {
+        OpsError::Verification("the Coordinator returned a malformed transition hash".into())
+    })?;
+    remember_position(workspace, response.generation, transition)?;
+    Ok(SetupOutcome {
+        transition,
+        generation: response.generation,
+        seed_shares: document.seed_shares.len(),
+        files,
+    })
+}
+
+/// Converts the proto seed share document into the `seed-shares.json` model.
+pub fn document_from_proto(doc: pb::SeedShareDocument) -> Result<SeedShareDocument, OpsError> {
+    let salt = Salt::from_slice(&doc.salt).map_err(|e| {
+        OpsError::Verification(format!(
+            "the returned seed share document has a malformed salt: {e}"
+        ))
+    })?;
+    Ok(SeedShareDocument {
+        seed_shares: doc
+            .seed_shares
+            .into_iter()
+            .map(|s| seedward_shared::seedshare::SeedShare {
+                public_key: s.public_key,
+                encrypted_seed: s.encrypted_seed,
+            })
+            .collect(),
+        salt,
+    })
+}
+
+/// A seed share decrypted with an owner key. Zeroized on drop (through [`Seed`]).
+pub struct DecryptedShare {
+    pub seed: Seed,
+    pub salt: Salt,
+    pub owner_fingerprint: String,
+}
+
+impl std::fmt::Debug for DecryptedShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecryptedShare")
+            .field("owner_fingerprint", &self.owner_fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DecryptedShare {
+    pub fn engine(&self) -> Result<SeedEngine, OpsError> {
+        SeedEngine::new(&self.seed, &self.salt)
+            .map_err(|e| OpsError::Verification(format!("the decrypted seed is unusable: {e}")))
+    }
+}
+
+/// Reads `seed-shares.json` from the workspace (or `path`) and decrypts the share of `owner`.
+pub fn decrypt_share(
+    workspace: &Workspace,
+    path: Option<&std::path::Path>,
+    owner: &OwnerKeyPair,
+) -> Result<DecryptedShare, OpsError> {
+    let path = path
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.path(SEED_SHARES_FILE));
+    let bytes = std::fs::read(&path).map_err(|e| WorkspaceError::Io {
+        path: path.clone(),
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            "not found: the seed share document written at setup is needed (pass its path)".into()
+        } else {
+            e.to_string()
+        },
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| OpsError::Invalid(format!("{} is not UTF-8 JSON", path.display())))?;
+    let document = SeedShareDocument::from_json(&text)
+        .map_err(|e| OpsError::Invalid(format!("{}: {e}", path.display())))?;
+    let (seed, salt) = document
+        .open_with(owner)
+        .map_err(|e| OpsError::Verification(e.to_string()))?;
+    Ok(DecryptedShare {
+        seed,
+        salt,
+        owner_fingerprint: owner.public_key().fingerprint().to_string(),
+    })
+}
+
+/// The result of proving that a seed share recovers this Coordinator.
+#[derive(Debug, Clone)]
+pub struct DrillReport {
+    pub owner_fingerprint: String,
+    pub generation: u64,
+    pub latest: Digest,
+    pub root_ca_matches: bool,
+    pub signing_key_file: PathBuf,
+}
+
+/// The share drill: decrypt the own share, derive the signing key, verify the Coordinator's
+/// history and root CA with it, and save the signing public key for later audits.
+pub async fn share_drill(
+    conn: &Connection,
+    workspace: &Workspace,
+    owner: &OwnerKeyPair,
+) -> Result<DrillReport, OpsError> {
+    let share = decrypt_share(workspace, None, owner)?;
+    let engine = share.engine()?;
+    let response = conn.client.manifests().await?;
+    let latest =
+        LatestTransition::from_parts(&response.latest_transition_hash, &response.latest_signature)
+            .map_err(|e| {
+                OpsError::Verification(format!("the latest transition is malformed: {e}"))
+            })?;
+    let verifying = *engine.transaction_verifying_key();
+    verify_manifest_list(&response.manifests, &latest, &verifying).map_err(|f| {
+        OpsError::Verification(format!(
+            "your seed share does not verify this Coordinator's history: {}",
+            f.reason
+        ))
+    })?;
+    let derived_root = engine.root_ca_key().public_key();
+    let pinned_root = workspace
+        .read(ROOT_CA_FILE)?
+        .and_then(|b| cert_public_key(&String::from_utf8_lossy(&b)));
+    let root_ca_matches = cert_public_key(&response.root_ca_cert)
+        .is_some_and(|k| k == derived_root)
+        && pinned_root.is_some_and(|k| k == derived_root);
+    if !root_ca_matches {
+        return Err(OpsError::Verification(
+            "the Coordinator's root CA key (or the one pinned in coordinator-root-ca.pem) is not the one derived from your seed share".into(),
+        ));
+    }
+    let pem = verifying
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| OpsError::Invalid(format!("cannot encode the signing key: {e}")))?;
+    let signing_key_file = workspace.write_public(SIGNING_KEY_FILE, pem.as_bytes())?;
+    Ok(DrillReport {
+        owner_fingerprint: share.owner_fingerprint.clone(),
+        generation: response.manifests.len() as u64,
+        latest: latest.transition_hash(),
+        root_ca_matches,
+        signing_key_file,
+    })
+}
