@@ -42,7 +42,15 @@ fn main() -> ExitCode {
             let shown = workspace.display().to_string();
             let no_color =
                 cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            let appraisal = match cli.appraisal_policy() {
+                Ok(policy) => policy,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(cli::exit::USAGE);
+                }
+            };
             let opts = seedward::ui::UiOptions {
+                appraisal,
                 coordinator: cli.coordinator.clone(),
                 workspace,
                 no_color,

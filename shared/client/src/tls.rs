@@ -91,9 +91,21 @@ pub fn signed_by(leaf_der: &[u8], root_der: &[u8]) -> bool {
 pub struct Connection {
     pub channel: Channel,
     observed: Arc<Mutex<Option<Vec<u8>>>>,
+    locked: Arc<Mutex<Option<[u8; 32]>>>,
 }
 
 impl Connection {
+    /// From now on, every handshake on this channel (a reconnect included) must present
+    /// the TLS key the last handshake presented, whatever the trust mode said before. Call
+    /// it once evidence has vouched for that key: a request that follows (a seed sent to a
+    /// challenge) can then only reach the endpoint the evidence named. Returns the SHA-256
+    /// of the key it locked to, or `None` if no handshake happened yet.
+    pub fn lock_to_observed_key(&self) -> Option<[u8; 32]> {
+        let key = self.observed_leaf().as_deref().and_then(leaf_spki_sha256)?;
+        *self.locked.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        Some(key)
+    }
+
     /// DER of the leaf certificate the server presented on the last handshake.
     pub fn observed_leaf(&self) -> Option<Vec<u8>> {
         self.observed
@@ -110,10 +122,12 @@ pub async fn connect(address: &str, trust: Trust) -> Result<Connection, ClientEr
     let host = uri.host().ok_or_else(bad)?.to_string();
     let port = uri.port_u16().ok_or_else(bad)?;
     let observed = Arc::new(Mutex::new(None));
+    let locked = Arc::new(Mutex::new(None));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(KeyPinningVerifier {
         trust,
         observed: observed.clone(),
+        locked: locked.clone(),
         provider: provider.clone(),
     });
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -155,7 +169,18 @@ pub async fn connect(address: &str, trust: Trust) -> Result<Connection, ClientEr
             address: address.to_string(),
             detail: error_chain(&e),
         })?;
-    Ok(Connection { channel, observed })
+    Ok(Connection {
+        channel,
+        observed,
+        locked,
+    })
+}
+
+/// SHA-256 of a certificate's SubjectPublicKeyInfo.
+pub fn leaf_spki_sha256(der: &[u8]) -> Option<[u8; 32]> {
+    use sha2::Digest as _;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(sha2::Sha256::digest(cert.public_key().raw).into())
 }
 
 /// Walks an error's sources into one line.
@@ -177,6 +202,7 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 struct KeyPinningVerifier {
     trust: Trust,
     observed: Arc<Mutex<Option<Vec<u8>>>>,
+    locked: Arc<Mutex<Option<[u8; 32]>>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
@@ -191,6 +217,15 @@ impl ServerCertVerifier for KeyPinningVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let bad = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding);
         let (_, leaf) = x509_parser::parse_x509_certificate(end_entity).map_err(|_| bad())?;
+        let locked = *self.locked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(key) = locked
+            && leaf_spki_sha256(end_entity) != Some(key)
+        {
+            // The endpoint changed since evidence vouched for it: a relay or an impostor.
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ));
+        }
         // Recorded only for a handshake that is accepted, so it always describes the
         // connection the caller's requests travel on.
         let accept = || {

@@ -15,7 +15,6 @@
 
 use seedward_proto::Reason;
 use seedward_proto::v1 as pb;
-use sha2::{Digest as _, Sha256};
 use tonic::transport::Channel;
 
 use crate::tls::{self, ClientError, Trust};
@@ -66,9 +65,12 @@ impl CoordinatorClient {
     /// SHA-256 of the SPKI of the certificate the server presented on the last accepted
     /// handshake.
     pub fn observed_tls_spki_sha256(&self) -> Option<[u8; 32]> {
-        let leaf = self.connection.observed_leaf()?;
-        let (_, cert) = x509_parser::parse_x509_certificate(&leaf).ok()?;
-        Some(Sha256::digest(cert.public_key().raw).into())
+        tls::leaf_spki_sha256(&self.connection.observed_leaf()?)
+    }
+
+    /// See [`tls::Connection::lock_to_observed_key`].
+    pub fn lock_to_observed_key(&self) -> Option<[u8; 32]> {
+        self.connection.lock_to_observed_key()
     }
 
     pub async fn status(&self) -> Result<pb::GetStatusResponse, tonic::Status> {

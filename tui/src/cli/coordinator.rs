@@ -7,6 +7,7 @@ use p384::ecdsa::VerifyingKey;
 
 use super::{CliError, Ctx, ShareArgs, json};
 use seedward::keystore::{DEFAULT_OWNER_KEY, DEFAULT_WORKLOAD_KEY};
+use seedward::client::evidence::ReferenceSource;
 use seedward::ops::{
     self, CoordinatorState, EvidenceView, SigningKeySource, StatusView, TrustLevel,
 };
@@ -104,15 +105,22 @@ pub fn trust_label(t: TrustLevel) -> &'static str {
     match t {
         TrustLevel::Pinned => "pinned",
         TrustLevel::PinMismatch => "pin-mismatch",
+        TrustLevel::MissingPin => "unpinned",
         TrustLevel::FirstUse => "first-use",
     }
 }
 
-fn trust_text(t: TrustLevel) -> &'static str {
-    match t {
+fn trust_text(s: &StatusView) -> &'static str {
+    match s.trust {
         TrustLevel::Pinned => "pinned (the certificate chains to the root CA saved at setup)",
+        TrustLevel::PinMismatch if s.takeover() => {
+            "TAKEOVER: the Coordinator is ready but its certificate is NOT from the root CA saved at setup: it holds another deployment's keys (a replaced or wiped history set up again, or another Coordinator at this address). Do not send anything to it; see docs/RELIABILITY.md"
+        }
         TrustLevel::PinMismatch => {
-            "NOT pinned (the certificate is not from the saved root CA; normal while recovery is required)"
+            "not yet pinned (the certificate is not from the saved root CA; expected while recovery is required)"
+        }
+        TrustLevel::MissingPin => {
+            "unpinned (seed shares but no coordinator-root-ca.pem: recovery or the share drill derives it from your seed and writes it)"
         }
         TrustLevel::FirstUse => "first use (nothing pinned yet)",
     }
@@ -155,7 +163,11 @@ fn print_status(ctx: &Ctx, s: &StatusView) {
         "root CA      {}",
         s.root_ca_fingerprint.clone().unwrap_or_else(|| "-".into())
     ));
-    out.line(format!("connection   {}", trust_text(s.trust)));
+    if s.takeover() {
+        out.line(out.alarm(&format!("connection   {}", trust_text(s))));
+    } else {
+        out.line(format!("connection   {}", trust_text(s)));
+    }
     out.line(format!(
         "evidence     {}",
         s.evidence
@@ -163,15 +175,47 @@ fn print_status(ctx: &Ctx, s: &StatusView) {
             .map(EvidenceView::summary)
             .unwrap_or_else(|| "none offered".into())
     ));
+    if let Some(ev) = &s.evidence {
+        print_checks(out, ev);
+    }
     out.line(format!("version      {}", s.version));
     out.line(format!("next         {}", s.state.next_step()));
+}
+
+/// The checks of a TEE verdict, one line each (none for development evidence).
+fn print_checks(out: &crate::cli::Out, ev: &EvidenceView) {
+    if ev.unattested() {
+        return;
+    }
+    out.line(format!("             checked against {}", ev.source.describe()));
+    for c in &ev.verdict.checks {
+        let line = match c.ok {
+            Some(true) => format!("  {} {} {}", out.mark(true), c.name, c.seen),
+            Some(false) => format!(
+                "  {} {}: seen {}, expected {}; {}",
+                out.mark(false),
+                c.name,
+                c.seen,
+                c.expected,
+                c.hint
+            ),
+            None => format!("  - {}: not performed; {}", c.name, c.hint),
+        };
+        out.line(line);
+    }
 }
 
 pub async fn status(ctx: &Ctx) -> Result<(), CliError> {
     let conn = ctx.connect().await?;
     let s = ops::status(&conn).await?;
     print_status(ctx, &s);
-    ctx.out.object("status", true, &status_json(&s));
+    ctx.out.object("status", !s.takeover(), &status_json(&s));
+    if s.takeover() {
+        return Err(CliError::verification(
+            "TAKEOVER: the Coordinator is ready with keys that are not this workspace's deployment's (its certificate is not from the pinned root CA)",
+        )
+        .reported());
+    }
     Ok(())
 }
 
@@ -204,7 +248,20 @@ fn show_evidence(ctx: &Ctx, s: &StatusView) {
         .map(EvidenceView::summary)
         .unwrap_or_else(|| "no evidence offered".into());
     ctx.out.line(format!("evidence: {summary}"));
-    ctx.out.line(format!("connection: {}", trust_text(s.trust)));
+    if let Some(ev) = &s.evidence {
+        print_checks(&ctx.out, ev);
+    }
+    ctx.out.line(format!("connection: {}", trust_text(s)));
+}
+
+/// The confirmation word: `unattested` when nothing attests the Coordinator, so that the
+/// operator who types it acknowledges that (and `--yes` alone does not).
+fn confirm_word(s: &StatusView, word: &'static str) -> &'static str {
+    if s.evidence.as_ref().is_some_and(|e| e.attested()) {
+        word
+    } else {
+        "unattested"
+    }
 }
 
 pub async fn set(ctx: &Ctx, args: SetArgs) -> Result<(), CliError> {
@@ -254,12 +311,20 @@ async fn setup(
         manifest.policies().len(),
         manifest.seedshare_owner_pub_keys().len()
     ));
-    show_evidence(ctx, s);
+    // Judge the Coordinator by the manifest about to be set.
+    let mut judged = conn.clone();
+    judged.expect(manifest, ReferenceSource::ManifestBeingSet);
+    let s = ops::status(&judged).await?;
+    show_evidence(ctx, &s);
+    let word = confirm_word(&s, "set");
+    let allow_unattested = ctx.allow_unattested || (!ctx.yes && word == "unattested");
     ctx.confirm(
         "The Coordinator will generate the seed and return the encrypted seed shares to this workspace.",
-        "set",
+        word,
     )?;
-    let outcome = ops::set_first_manifest(conn, &ctx.workspace, manifest, policies).await?;
+    let outcome =
+        ops::set_first_manifest(conn, &ctx.workspace, manifest, policies, allow_unattested)
+            .await?;
     for f in &outcome.files {
         ctx.out
             .line(format!("{} saved {}", ctx.out.check(), f.display()));
@@ -598,20 +663,22 @@ pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
         }
     }
     show_evidence(ctx, &preflight.status);
+    let word = confirm_word(&preflight.status, "recover");
+    let allow_unattested = ctx.allow_unattested || (!ctx.yes && word == "unattested");
     ctx.confirm(
         &format!(
             "Your seed will be sent, end-to-end encrypted, to the Coordinator at {}.",
             ctx.address
         ),
-        "recover",
+        word,
     )?;
-    let response = ops::send_recovery(&conn, &owner, share, &preflight).await?;
+    let response =
+        ops::send_recovery(&conn, &owner, share, &preflight, allow_unattested).await?;
     ctx.out.line(format!(
         "{} the Coordinator accepted the seed",
         ctx.out.check()
     ));
-    let re =
-        ops::reverify_after_recovery(&ctx.address, &ctx.workspace, &preflight, &response).await?;
+    let re = ops::reverify_after_recovery(&conn, &ctx.workspace, &preflight, &response).await?;
     let ok = re.root_ca_matches_pin
         && re.history_unchanged
         && re.status.state == CoordinatorState::Ready;

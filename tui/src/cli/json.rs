@@ -128,16 +128,22 @@ pub struct Evidence<'a> {
     pub tls_key_matches: bool,
     pub binding_ok: bool,
     pub summary: String,
+    /// What the verdict was judged against.
+    pub reference: &'static str,
+    /// The verdict's named checks (`ok: null` = not performed).
+    pub checks: &'a [seedward_attestation::Check],
 }
 
 impl<'a> Evidence<'a> {
     pub fn of(evidence: Option<&'a EvidenceView>) -> Option<Self> {
         evidence.map(|ev| Self {
-            kind: &ev.kind,
-            attested: ev.attested,
+            kind: ev.kind.as_str(),
+            attested: ev.attested(),
             tls_key_matches: ev.tls_key_matches,
             binding_ok: ev.binding_ok,
             summary: ev.summary(),
+            reference: ev.source.describe(),
+            checks: &ev.verdict.checks,
         })
     }
 }

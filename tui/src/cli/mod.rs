@@ -78,8 +78,37 @@ pub struct Cli {
     /// State directory of the UI's embedded local Coordinator.
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Send a seed, or set a first manifest, to a Coordinator whose evidence is of the
+    /// development kind `none` (UNATTESTED: nothing proves what runs there). `--yes` alone
+    /// is not enough for that.
+    #[arg(long, global = true)]
+    pub allow_unattested: bool,
+    /// Accept SNP evidence whose revocation cannot be checked for lack of a CRL (the
+    /// verdict names the waiver). Better: put AMD's CRL in --collateral-dir.
+    #[arg(long, global = true)]
+    pub waive_revocation_check: bool,
+    /// A directory of collateral for verifying evidence offline: SNP CRLs (`*.crl`).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub collateral_dir: Option<PathBuf>,
+    /// TESTS ONLY: trust this test ARK bundle (PEM) instead of AMD's pinned roots. A
+    /// release build also needs SEEDWARD_ALLOW_TEST_TRUST_ANCHOR=1.
+    #[arg(long, global = true, value_name = "PEM", hide = true)]
+    pub test_trust_anchor: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// How evidence is judged, from the global flags.
+    pub fn appraisal_policy(
+        &self,
+    ) -> Result<seedward::client::evidence::AppraisalPolicy, OpsError> {
+        ops::appraisal_policy(
+            self.test_trust_anchor.as_deref(),
+            self.waive_revocation_check,
+            self.collateral_dir.as_deref(),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -176,7 +205,9 @@ pub struct Ctx {
     pub workspace: Workspace,
     pub address: String,
     pub yes: bool,
+    pub allow_unattested: bool,
     pub key_store: KeyStorePreference,
+    pub appraisal: std::sync::Arc<seedward::client::evidence::AppraisalPolicy>,
 }
 
 impl Ctx {
@@ -190,7 +221,7 @@ impl Ctx {
     }
 
     pub async fn connect(&self) -> Result<ops::Connection, CliError> {
-        Ok(ops::connect(&self.address, &self.workspace).await?)
+        Ok(ops::connect(&self.address, &self.workspace, &self.appraisal).await?)
     }
 
     /// Asks for a typed confirmation on a terminal, unless `--yes`. Without a terminal
@@ -277,6 +308,11 @@ impl CliError {
 impl From<OpsError> for CliError {
     fn from(err: OpsError) -> Self {
         let message = err.to_string();
+        if let OpsError::SentButFailed { cause, .. } = err {
+            let mut e = CliError::from(*cause);
+            e.message = message;
+            return e;
+        }
         if err.is_unreachable() {
             let mut e = CliError::new(exit::UNREACHABLE, "unreachable", message);
             e.message.push_str(
@@ -286,6 +322,7 @@ impl From<OpsError> for CliError {
         }
         match &err {
             OpsError::Verification(_) => CliError::verification(message),
+            OpsError::Unattested { .. } => CliError::new(exit::REFUSED, "unattested", message),
             OpsError::Refused { code, reason, .. } => {
                 let mut e = match reason {
                     Some(r) if r.is_verification_failure() => CliError::verification(message),
@@ -349,6 +386,10 @@ pub fn run(cli: Cli, command: Command) -> u8 {
             }
         },
     };
+    let appraisal = match cli.appraisal_policy() {
+        Ok(policy) => policy,
+        Err(e) => return out.fail(name, &e.into()),
+    };
     let ctx = Ctx {
         out,
         workspace,
@@ -357,7 +398,9 @@ pub fn run(cli: Cli, command: Command) -> u8 {
             .clone()
             .unwrap_or_else(|| DEFAULT_COORDINATOR.to_string()),
         yes: cli.yes,
+        allow_unattested: cli.allow_unattested,
         key_store: cli.key_store.into(),
+        appraisal: std::sync::Arc::new(appraisal),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -48,6 +48,11 @@ impl Out {
         self.paint(RED, "✗")
     }
 
+    /// A whole line in red (an alarm that must not be missed; the text says it in words too).
+    pub fn alarm(&self, text: &str) -> String {
+        self.paint(RED, text)
+    }
+
     /// `✓` or `✗`.
     pub fn mark(&self, ok: bool) -> String {
         if ok { self.check() } else { self.cross() }

@@ -1,13 +1,18 @@
 //! Connecting with the workspace's pin, status, and what the evidence proves.
 
+use std::sync::Arc;
+
 use p384::pkcs8::DecodePublicKey;
-use seedward_coordinator::evidence::report_data;
 use seedward_proto::v1 as pb;
 use seedward_shared::history::Digest;
 use seedward_shared::keys::Fingerprint;
+use seedward_shared::manifest::Manifest;
 
-use crate::client::{ClientError, CoordinatorClient, Trust};
-use crate::workspace::{ROOT_CA_FILE, SEED_SHARES_FILE, Workspace};
+use crate::client::evidence::{
+    AppraisalPolicy, EvidenceAppraisal, Expectation, ReferenceSource, appraise,
+};
+use crate::client::{ClientError, CoordinatorClient, Trust, printable};
+use crate::workspace::{MANIFEST_FILE, ROOT_CA_FILE, SEED_SHARES_FILE, Workspace};
 
 use super::*;
 
@@ -16,56 +21,204 @@ use super::*;
 pub enum TrustLevel {
     /// Certificate signed by the root CA key pinned in the workspace.
     Pinned,
-    /// The workspace has a pin but the server's certificate is not from it (a Coordinator
-    /// awaiting recovery serves a self-signed certificate): only evidence vouches for it.
+    /// The workspace has a pin but the server's certificate is not from it. Normal while
+    /// the Coordinator awaits recovery (it serves a self-signed certificate and only
+    /// evidence vouches for it); a *ready* Coordinator that is not from the pin is another
+    /// deployment's, or a takeover ([`StatusView::takeover`]).
     PinMismatch,
+    /// The workspace holds seed shares but no pin (a new laptop, a restored backup): the
+    /// Coordinator is unverified until the share drill or a recovery derives the root CA
+    /// key from the seed and writes the pin.
+    MissingPin,
     /// Nothing pinned yet (before setup).
     FirstUse,
 }
 
-/// A connection and how far it is trusted.
+/// A connection, how far it is trusted, and what its evidence is judged against.
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub client: CoordinatorClient,
     pub trust: TrustLevel,
+    /// The reference values the Coordinator's evidence must match.
+    pub expectation: Expectation,
+    pub policy: Arc<AppraisalPolicy>,
+}
+
+impl Connection {
+    /// Judges evidence against `manifest` from now on (the manifest being set, or the latest
+    /// of a history the owner's seed verified).
+    pub fn expect(&mut self, manifest: &Manifest, source: ReferenceSource) {
+        self.expectation = expectation_of(manifest, source);
+    }
+}
+
+/// The reference values of `manifest`, or nothing to compare with if they do not parse.
+pub fn expectation_of(manifest: &Manifest, source: ReferenceSource) -> Expectation {
+    match manifest.reference() {
+        Ok(reference) => Expectation {
+            reference,
+            coordinator_policy: manifest.coordinator_policy_hash().map(|d| *d.as_bytes()),
+            source,
+        },
+        Err(_) => Expectation::unknown(),
+    }
+}
+
+/// The workspace's `manifest.json`, as the expectation for status and updates.
+fn workspace_expectation(workspace: &Workspace) -> Expectation {
+    workspace
+        .read(MANIFEST_FILE)
+        .ok()
+        .flatten()
+        .and_then(|bytes| Manifest::parse(bytes).ok())
+        .map(|m| expectation_of(&m, ReferenceSource::Workspace))
+        .unwrap_or_else(Expectation::unknown)
+}
+
+/// How evidence is judged, from the global flags (`--test-trust-anchor`,
+/// `--waive-revocation-check`, `--collateral-dir`).
+pub fn appraisal_policy(
+    test_trust_anchor: Option<&std::path::Path>,
+    waive_revocation: bool,
+    collateral_dir: Option<&std::path::Path>,
+) -> Result<AppraisalPolicy, OpsError> {
+    let mut policy = AppraisalPolicy::default();
+    if let Some(path) = test_trust_anchor {
+        if !cfg!(debug_assertions)
+            && !std::env::var("SEEDWARD_ALLOW_TEST_TRUST_ANCHOR").is_ok_and(|v| v == "1")
+        {
+            return Err(OpsError::Invalid(
+                "--test-trust-anchor replaces AMD's roots with a test key; a release build accepts it only with SEEDWARD_ALLOW_TEST_TRUST_ANCHOR=1 set as well".into(),
+            ));
+        }
+        let pem = std::fs::read(path).map_err(|e| WorkspaceError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        policy.anchors = seedward_attestation::TrustAnchors::test_from_pem(&pem)
+            .map_err(|e| OpsError::Invalid(format!("{}: {e}", path.display())))?;
+        tracing::warn!(file = %path.display(), "TEST TRUST ANCHOR IN USE: evidence signed by this test key counts as attested");
+    }
+    if waive_revocation {
+        policy.revocation = seedward_attestation::Revocation::Waive;
+    }
+    if let Some(dir) = collateral_dir {
+        let mut out = Vec::new();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| WorkspaceError::Io {
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.extension().is_some_and(|e| e == "crl") {
+                out.extend(std::fs::read(&path).map_err(|e| WorkspaceError::Io {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?);
+            }
+        }
+        policy.collateral = out;
+    }
+    Ok(policy)
 }
 
 /// Connects using the workspace's pin when there is one. A pinned handshake that fails
 /// because the certificate is not from the pinned root falls back to an unpinned
-/// connection marked [`TrustLevel::PinMismatch`], so that status and recovery still work.
-pub async fn connect(address: &str, workspace: &Workspace) -> Result<Connection, OpsError> {
+/// connection marked [`TrustLevel::PinMismatch`], so that status and recovery still work;
+/// what that means depends on the state ([`StatusView::takeover`]).
+pub async fn connect(
+    address: &str,
+    workspace: &Workspace,
+    policy: &Arc<AppraisalPolicy>,
+) -> Result<Connection, OpsError> {
+    let expectation = workspace_expectation(workspace);
+    let connection = |client, trust| Connection {
+        client,
+        trust,
+        expectation: expectation.clone(),
+        policy: policy.clone(),
+    };
     let pin = workspace.read(ROOT_CA_FILE)?;
     if let Some(pem) = pin {
         let pem = String::from_utf8_lossy(&pem).into_owned();
         let trust = Trust::pinned_root_pem(&pem)?;
-        match CoordinatorClient::connect(address, trust).await {
-            Ok(client) => {
-                return Ok(Connection {
-                    client,
-                    trust: TrustLevel::Pinned,
-                });
-            }
+        return match CoordinatorClient::connect(address, trust).await {
+            Ok(client) => Ok(connection(client, TrustLevel::Pinned)),
             Err(ClientError::Unreachable { detail, .. }) if is_certificate_rejection(&detail) => {
                 let client = CoordinatorClient::connect(address, Trust::FirstUse).await?;
-                return Ok(Connection {
-                    client,
-                    trust: TrustLevel::PinMismatch,
-                });
+                Ok(connection(client, TrustLevel::PinMismatch))
             }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if workspace.exists(SEED_SHARES_FILE) {
-        return Err(OpsError::Invalid(format!(
-            "{} holds seed shares but no {ROOT_CA_FILE}: the pin saved at setup is missing, so the Coordinator cannot be verified. Restore {ROOT_CA_FILE} from your backup",
-            workspace.dir().display()
-        )));
+            Err(e) => Err(e.into()),
+        };
     }
     let client = CoordinatorClient::connect(address, Trust::FirstUse).await?;
-    Ok(Connection {
-        client,
-        trust: TrustLevel::FirstUse,
-    })
+    let trust = if workspace.exists(SEED_SHARES_FILE) {
+        TrustLevel::MissingPin
+    } else {
+        TrustLevel::FirstUse
+    };
+    Ok(connection(client, trust))
+}
+
+/// May a secret (a seed, a first manifest that creates one) go to the Coordinator that
+/// gave `status`? Only if its evidence binds this connection, and either a TEE attests it
+/// against the expected reference values, or the evidence is the development kind and the
+/// operator acknowledged that (`allow_unattested`). `action` names what would be sent.
+pub fn check_trusted(
+    status: &StatusView,
+    allow_unattested: bool,
+    action: &str,
+) -> Result<(), OpsError> {
+    let Some(evidence) = status.evidence.as_ref() else {
+        return Err(OpsError::Verification(format!(
+            "the Coordinator sent no evidence, so nothing vouches for it; {action} was not sent"
+        )));
+    };
+    if !evidence.bound() {
+        return Err(OpsError::Verification(format!(
+            "the Coordinator's evidence does not bind this connection's TLS key and challenge: something between you and the Coordinator (a relay or an impostor) answered. {action} was not sent"
+        )));
+    }
+    if evidence.attested() {
+        return Ok(());
+    }
+    if evidence.unattested() {
+        return if allow_unattested {
+            tracing::warn!("sending to an UNATTESTED Coordinator, as acknowledged");
+            Ok(())
+        } else {
+            Err(OpsError::Unattested {
+                action: action.to_string(),
+            })
+        };
+    }
+    let failed: Vec<String> = evidence
+        .verdict
+        .checks
+        .iter()
+        .filter(|c| c.ok != Some(true))
+        .map(|c| {
+            let what = if c.ok.is_none() {
+                "not performed"
+            } else {
+                "failed"
+            };
+            format!(
+                "{} {what} (seen {}, expected {}; {})",
+                c.name, c.seen, c.expected, c.hint
+            )
+        })
+        .collect();
+    Err(OpsError::Verification(format!(
+        "the Coordinator's {} evidence does not verify against {}: {}. {action} was not sent",
+        evidence.kind.as_str(),
+        evidence.source.describe(),
+        failed.join("; ")
+    )))
 }
 
 pub(super) fn is_certificate_rejection(detail: &str) -> bool {
@@ -122,42 +275,8 @@ impl CoordinatorState {
     }
 }
 
-/// What the evidence says and whether it matches this connection.
-#[derive(Debug, Clone)]
-pub struct EvidenceView {
-    pub kind: String,
-    /// False for the development kind "none": nothing was attested.
-    pub attested: bool,
-    /// The TLS key named in the evidence is the one this connection saw.
-    pub tls_key_matches: bool,
-    /// `report_data` equals the documented binding of the TLS key and challenge key.
-    pub binding_ok: bool,
-    /// The recovery challenge offered with this status is the one the evidence binds
-    /// (true when there is no challenge).
-    pub challenge_bound: bool,
-    pub tls_spki_sha256: String,
-}
-
-impl EvidenceView {
-    /// One line for a badge: what the operator can rely on.
-    pub fn summary(&self) -> String {
-        let base = if self.attested {
-            format!("attested ({})", self.kind)
-        } else if self.kind == seedward_coordinator::evidence::KIND_NONE {
-            "UNATTESTED (development verifier: nothing was attested)".to_string()
-        } else {
-            format!(
-                "UNVERIFIED (evidence of kind {:?}, but this client has no verifier for it)",
-                self.kind
-            )
-        };
-        if !self.tls_key_matches || !self.binding_ok || !self.challenge_bound {
-            format!("{base}; MISMATCH: the evidence does not bind this connection's key")
-        } else {
-            base
-        }
-    }
-}
+/// What the evidence proves about this connection (see [`crate::client::evidence`]).
+pub type EvidenceView = EvidenceAppraisal;
 
 /// `GetStatus`, checked and summarized.
 #[derive(Debug, Clone)]
@@ -172,7 +291,18 @@ pub struct StatusView {
     pub mesh_ca_pem: Option<String>,
     pub evidence: Option<EvidenceView>,
     pub challenge: Option<pb::RecoveryChallenge>,
+    /// The Coordinator's version string, with control characters removed.
     pub version: String,
+}
+
+impl StatusView {
+    /// A *ready* Coordinator whose certificate is not from the workspace's pinned root CA:
+    /// its keys are not this deployment's (a copied or replaced history, a wiped store
+    /// set up again, another Coordinator at this address). Unlike a pin mismatch while
+    /// recovery is required, this is never normal.
+    pub fn takeover(&self) -> bool {
+        self.trust == TrustLevel::PinMismatch && self.state == CoordinatorState::Ready
+    }
 }
 
 pub async fn status(conn: &Connection) -> Result<StatusView, OpsError> {
@@ -182,25 +312,19 @@ pub async fn status(conn: &Connection) -> Result<StatusView, OpsError> {
 
 pub(super) fn status_view(conn: &Connection, response: pb::GetStatusResponse) -> StatusView {
     let observed = conn.client.observed_tls_spki_sha256();
+    let offered: Option<[u8; 32]> = response
+        .challenge
+        .as_ref()
+        .and_then(|c| c.public_key.as_slice().try_into().ok());
     let evidence = response.evidence.as_ref().map(|ev| {
-        let tls: Option<[u8; 32]> = ev.tls_spki_sha256.as_slice().try_into().ok();
-        let challenge: Option<[u8; 32]> = ev.challenge_public_key.as_slice().try_into().ok();
-        let binding_ok = tls.is_some_and(|t| {
-            report_data(&t, challenge.as_ref()).as_slice() == ev.report_data.as_slice()
-        });
-        EvidenceView {
-            kind: ev.kind.clone(),
-            // No TEE verifier is linked into this client yet, so a server's claim to be
-            // attested counts for nothing: only a verified report may set this.
-            attested: false,
-            challenge_bound: response
-                .challenge
-                .as_ref()
-                .is_none_or(|c| c.public_key == ev.challenge_public_key),
-            tls_key_matches: tls.is_some() && tls == observed,
-            binding_ok,
-            tls_spki_sha256: hex::encode(&ev.tls_spki_sha256),
-        }
+        appraise(
+            ev,
+            observed,
+            offered,
+            &conn.expectation,
+            &conn.policy,
+            std::time::SystemTime::now(),
+        )
     });
     let root_ca_pem = non_empty(response.root_ca_cert);
     StatusView {
@@ -214,7 +338,7 @@ pub(super) fn status_view(conn: &Connection, response: pb::GetStatusResponse) ->
         mesh_ca_pem: non_empty(response.mesh_ca_cert),
         evidence,
         challenge: response.challenge,
-        version: response.version,
+        version: printable(&response.version),
     }
 }
 

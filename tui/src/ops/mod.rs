@@ -27,7 +27,7 @@ pub use recovery::*;
 pub use setup::*;
 pub use update::*;
 
-use crate::client::{ClientError, Reason, error_chain};
+use crate::client::{ClientError, Reason, error_chain, printable};
 use crate::workspace::WorkspaceError;
 
 /// What went wrong in an operation, phrased for the operator.
@@ -47,6 +47,14 @@ pub enum OpsError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// The seed was sealed and sent, and then the recovery failed.
+    #[error("{}", sent_but_failed(.cause, *.attested))]
+    SentButFailed { cause: Box<OpsError>, attested: bool },
+    /// Development evidence and no acknowledgement: nothing was sent.
+    #[error(
+        "the Coordinator is UNATTESTED (evidence kind none): nothing proves that the process at this address is your Coordinator, or what it runs. {action} was not sent. If this is a development setup, acknowledge it explicitly (--allow-unattested, or type the word in the console)"
+    )]
+    Unattested { action: String },
     /// Verification failed: the history, a signature, a key or a certificate does not check out.
     #[error("verification failed: {0}")]
     Verification(String),
@@ -77,13 +85,24 @@ impl OpsError {
 impl From<tonic::Status> for OpsError {
     fn from(status: tonic::Status) -> Self {
         let reason = Reason::of(&status);
+        // Everything the server wrote is shown without control characters.
+        let text = printable(status.message());
         let message = if reason.is_some() {
-            status.message().to_string()
+            text
+        } else if text.contains("grpc-status header missing") {
+            // An HTTP server, not a gRPC one, answered (a wrong port, a proxy's error page).
+            format!(
+                "the server at this address is not a Seedward Coordinator (it answered plain HTTP: {}); check the address and port",
+                text.rsplit("mapped from ").next().unwrap_or(&text)
+            )
         } else if status.code() == tonic::Code::Unavailable || status.code() == tonic::Code::Unknown
         {
-            format!("the Coordinator is unreachable: {}", error_chain(&status))
+            format!(
+                "the Coordinator is unreachable: {}",
+                printable(&error_chain(&status))
+            )
         } else {
-            status.message().to_string()
+            text
         };
         OpsError::Refused {
             code: status.code(),
@@ -91,4 +110,13 @@ impl From<tonic::Status> for OpsError {
             message,
         }
     }
+}
+
+fn sent_but_failed(cause: &OpsError, attested: bool) -> String {
+    let exposure = if attested {
+        "It was sealed to a one-time key of a Coordinator whose TEE evidence verified, so it went to that Coordinator only."
+    } else {
+        "It was sealed to a key that only UNATTESTED evidence vouched for: if that process was not your Coordinator (an impostor with a copy of the public history), THE SEED HAS LEFT. Treat it as exposed: set up a new deployment with a new seed, move the data and workload secrets over, and retire this one."
+    };
+    format!("your seed was sent, but the recovery failed: {cause}. {exposure}")
 }

@@ -7,6 +7,8 @@ use seedward_shared::history::{ChainFailure, Digest, LatestTransition, verify_ma
 use seedward_shared::keys::{Fingerprint, OwnerKeyPair};
 use seedward_shared::recovery::seal_recovery;
 
+use crate::client::evidence::{Expectation, ReferenceSource};
+use seedward_shared::manifest::Manifest;
 use crate::client::{ClientError, CoordinatorClient, Reason, Trust};
 use crate::workspace::{MESH_CA_FILE, ROOT_CA_FILE, SEED_SHARES_FILE, Workspace};
 
@@ -23,6 +25,9 @@ pub struct Preflight {
     pub root_key: p384::PublicKey,
     /// Every transition hash of the verified stored history, oldest first.
     pub chain: Vec<Digest>,
+    /// The reference values of the verified history's latest manifest: what the
+    /// Coordinator's evidence is judged by before the seed is sent.
+    pub expectation: Expectation,
 }
 
 /// Checks, before anything secret is sent, that the Coordinator needs recovery and that its
@@ -237,34 +242,62 @@ async fn preflight_steps(
                 .into(),
         )));
     }
+    // The latest manifest verified with the owner's own key: its reference values decide
+    // whether this Coordinator may receive the seed. The status is judged again by them.
+    let expectation = response
+        .manifests
+        .last()
+        .and_then(|raw| Manifest::parse(raw.clone()).ok())
+        .map(|m| expectation_of(&m, ReferenceSource::VerifiedHistory))
+        .unwrap_or_else(Expectation::unknown);
+    let mut judged = conn.clone();
+    judged.expectation = expectation.clone();
+    let status = super::connect::status(&judged).await?;
+    if status.latest != Some(latest.transition_hash()) {
+        return Err(PreflightError::Ops(OpsError::Verification(
+            "pre-flight: the history changed while it was verified; run the recovery again"
+                .into(),
+        )));
+    }
     Ok(Preflight {
         generation: response.manifests.len() as u64,
         latest: latest.transition_hash(),
         root_key: engine.root_ca_key().public_key(),
         chain: verified.iter().map(|e| e.transition_hash).collect(),
+        expectation,
         status,
     })
 }
 
 /// Seals seed ‖ salt to the Coordinator's challenge (HPKE auth mode) and sends `Recover`.
 /// Consumes the share so that the seed is zeroized as soon as it is sealed.
+///
+/// Before anything is sealed, the Coordinator's evidence must vouch for this connection
+/// ([`check_trusted`]) against the reference values of the history the pre-flight
+/// verified, and the connection is then locked to that TLS key, so the seed can only
+/// reach the endpoint the evidence named. With development evidence, `allow_unattested`
+/// must be set.
 pub async fn send_recovery(
     conn: &Connection,
     owner: &OwnerKeyPair,
     share: DecryptedShare,
     preflight: &Preflight,
+    allow_unattested: bool,
 ) -> Result<pb::RecoverResponse, OpsError> {
+    // Judge the evidence by the history the owner's own seed verified.
+    let mut conn = conn.clone();
+    conn.expectation = preflight.expectation.clone();
     // Always seal to a fresh challenge: the one from the pre-flight may be about to expire.
-    let status = status(conn).await?;
-    let evidence = status
-        .evidence
-        .as_ref()
-        .filter(|e| e.binding_ok && e.tls_key_matches && e.challenge_bound)
-        .ok_or_else(|| {
-            OpsError::Verification(
-                "the Coordinator's evidence does not bind this connection's TLS key and this recovery challenge; nothing was sent".into(),
-            )
-        })?;
+    let status = status(&conn).await?;
+    check_trusted(&status, allow_unattested, "your seed")?;
+    let evidence = status.evidence.as_ref().ok_or_else(|| {
+        OpsError::Verification("the Coordinator sent no evidence; nothing was sent".into())
+    })?;
+    if conn.client.lock_to_observed_key().is_none() {
+        return Err(OpsError::Verification(
+            "no TLS handshake to lock the connection to; nothing was sent".into(),
+        ));
+    }
     let confirmed_tls = preflight
         .status
         .evidence
@@ -310,16 +343,19 @@ pub async fn send_recovery(
     )
     .map_err(|e| OpsError::Invalid(format!("cannot seal the recovery envelope: {e}")))?;
     drop(share);
-    let response = conn
-        .client
+    let attested = evidence.attested();
+    conn.client
         .recover(pb::RecoverRequest {
             challenge_id: challenge.id,
             owner_public_key: owner.public_key().as_bytes().to_vec(),
             encapsulated_key: envelope.encapsulated_key.to_vec(),
             ciphertext: envelope.ciphertext,
         })
-        .await?;
-    Ok(response)
+        .await
+        .map_err(|status| OpsError::SentButFailed {
+            cause: Box::new(OpsError::from(status)),
+            attested,
+        })
 }
 
 /// After recovery: reconnect pinned, and check state, root CA key and history.
@@ -332,11 +368,13 @@ pub struct Reverify {
 }
 
 pub async fn reverify_after_recovery(
-    address: &str,
+    original: &Connection,
     workspace: &Workspace,
     preflight: &Preflight,
     response: &pb::RecoverResponse,
 ) -> Result<Reverify, OpsError> {
+    let address = original.client.address();
+    let policy = &original.policy;
     let not_ours = || {
         OpsError::Verification(
             "after recovery the Coordinator does not present a certificate from the root CA derived from your seed: it is not the Coordinator your seed share belongs to".into(),
@@ -380,6 +418,8 @@ pub async fn reverify_after_recovery(
     let conn = Connection {
         client,
         trust: TrustLevel::Pinned,
+        expectation: preflight.expectation.clone(),
+        policy: policy.clone(),
     };
     let status = status(&conn).await?;
     if status.state != CoordinatorState::Ready {

@@ -4,12 +4,14 @@ use std::path::PathBuf;
 
 use p384::pkcs8::{EncodePublicKey, LineEnding};
 use seedward_proto::v1 as pb;
-use seedward_shared::history::{Digest, LatestTransition, verify_manifest_list};
+use seedward_shared::history::{Digest, LatestTransition, Transition, verify_manifest_list};
 use seedward_shared::keys::OwnerKeyPair;
 use seedward_shared::manifest::Manifest;
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
 use seedward_shared::seedshare::SeedShareDocument;
 
+use crate::client::evidence::ReferenceSource;
+use crate::client::printable;
 use crate::workspace::{
     MANIFEST_FILE, MESH_CA_FILE, ROOT_CA_FILE, SEED_SHARES_FILE, SIGNING_KEY_FILE, Workspace,
     WorkspaceError,
@@ -49,13 +51,37 @@ pub fn check_setup_preconditions(workspace: &Workspace) -> Result<(), OpsError> 
 
 /// Sends the first manifest and saves the seed shares (0600), the CA certificates and the
 /// manifest in the workspace.
+///
+/// Before sending: the Coordinator must be uninitialized and its evidence must vouch for
+/// this connection against the manifest's own reference values ([`check_trusted`];
+/// development evidence needs `allow_unattested`); the connection is then locked to that
+/// TLS key. After: the reply must be the first transition of exactly the bytes sent, and
+/// the seed share document must hold one share for each of the manifest's owners and for
+/// no other key ([`check_first_set_reply`]) — a relay that added an owner in flight is
+/// caught here.
 pub async fn set_first_manifest(
     conn: &Connection,
     workspace: &Workspace,
     manifest: &Manifest,
     policies: Vec<Vec<u8>>,
+    allow_unattested: bool,
 ) -> Result<SetupOutcome, OpsError> {
     check_setup_preconditions(workspace)?;
+    let mut conn = conn.clone();
+    conn.expect(manifest, ReferenceSource::ManifestBeingSet);
+    let status = status(&conn).await?;
+    if status.state != CoordinatorState::Uninitialized {
+        return Err(OpsError::Invalid(format!(
+            "the Coordinator is {}, not uninitialized: first-time setup is only for a new Coordinator",
+            status.state.label()
+        )));
+    }
+    check_trusted(&status, allow_unattested, "the manifest")?;
+    if conn.client.lock_to_observed_key().is_none() {
+        return Err(OpsError::Verification(
+            "no TLS handshake to lock the connection to; nothing was sent".into(),
+        ));
+    }
     let response = conn
         .client
         .set_manifest(pb::SetManifestRequest {
@@ -71,14 +97,15 @@ pub async fn set_first_manifest(
         )
     })?;
     let document = document_from_proto(doc)?;
+    let transition = Digest::from_slice(&response.transition_hash).map_err(|_| {
+        OpsError::Verification("the Coordinator returned a malformed transition hash".into())
+    })?;
+    check_first_set_reply(manifest, &document, transition, response.generation)?;
     let json = document.to_json();
     let mut files = vec![workspace.write_secret(SEED_SHARES_FILE, json.as_bytes())?];
     files.push(workspace.write_public(ROOT_CA_FILE, response.root_ca_cert.as_bytes())?);
     files.push(workspace.write_public(MESH_CA_FILE, response.mesh_ca_cert.as_bytes())?);
     files.push(workspace.write_public(MANIFEST_FILE, manifest.raw())?);
-    let transition = Digest::from_slice(&response.transition_hash).map_err(|_| {
-        OpsError::Verification("the Coordinator returned a malformed transition hash".into())
-    })?;
     remember_position(workspace, response.generation, transition)?;
     Ok(SetupOutcome {
         transition,
@@ -86,6 +113,58 @@ pub async fn set_first_manifest(
         seed_shares: document.seed_shares.len(),
         files,
     })
+}
+
+/// The reply to a first set must describe exactly what was sent: transition
+/// `SHA-256(SHA-256(manifest bytes) ‖ 32 zero bytes)`, generation 1, and one seed share for
+/// each `SeedshareOwnerPubKeys` entry and for no other key. Anything else means the
+/// manifest was changed on the way (an owner added in flight, its share dropped from the
+/// reply): the seed may be known to someone else, and the deployment must not be used.
+pub fn check_first_set_reply(
+    manifest: &Manifest,
+    document: &SeedShareDocument,
+    transition: Digest,
+    generation: u64,
+) -> Result<(), OpsError> {
+    let compromised = |what: String| {
+        OpsError::Verification(format!(
+            "the Coordinator's reply does not match the manifest you sent: {what}. The manifest was changed on its way (or the Coordinator is not genuine): someone else may hold the seed. Do not use this deployment: set up a new Coordinator, over a connection you trust"
+        ))
+    };
+    let expected = Transition::first(manifest.hash()).hash();
+    if transition != expected || generation != 1 {
+        return Err(compromised(format!(
+            "it set transition {transition} (generation {generation}), but your manifest's first transition is {expected}"
+        )));
+    }
+    let sent: std::collections::BTreeSet<[u8; 32]> = manifest
+        .seedshare_owner_keys()
+        .map_err(|e| OpsError::Invalid(e.to_string()))?
+        .into_iter()
+        .collect();
+    let mut got = std::collections::BTreeSet::new();
+    for share in &document.seed_shares {
+        let key: Option<[u8; 32]> = hex::decode(&share.public_key)
+            .ok()
+            .and_then(|b| b.try_into().ok());
+        match key {
+            Some(key) if sent.contains(&key) && got.insert(key) => {}
+            _ => {
+                return Err(compromised(format!(
+                    "it returned a seed share for a key the manifest does not list (or twice): {}",
+                    printable(&share.public_key)
+                )));
+            }
+        }
+    }
+    if got != sent {
+        return Err(compromised(format!(
+            "{} of the manifest's {} seed share owners got no share",
+            sent.len() - got.len(),
+            sent.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Converts the proto seed share document into the `seed-shares.json` model.
@@ -193,6 +272,14 @@ pub async fn share_drill(
             f.reason
         ))
     })?;
+    // The history must hold what this workspace set, byte for byte.
+    if let Some(sent) = workspace.read(MANIFEST_FILE)?
+        && response.manifests.last() != Some(&sent)
+    {
+        return Err(OpsError::Verification(format!(
+            "the Coordinator's latest manifest is not the {MANIFEST_FILE} this workspace set: the manifest was changed on its way, or another manifest was set since"
+        )));
+    }
     let derived_root = engine.root_ca_key().public_key();
     let pinned_root = workspace
         .read(ROOT_CA_FILE)?

@@ -181,8 +181,8 @@ impl App {
     /// The typed confirmation was given: the screen starts its irreversible step.
     fn confirmed(&mut self, then: Confirmed) -> Vec<Effect> {
         match (&mut self.screen, then) {
-            (Screen::Setup(w), Confirmed::SetManifest) => w.confirmed(),
-            (Screen::Recovery(r), Confirmed::Recover) => r.confirmed(),
+            (Screen::Setup(w), Confirmed::SetManifest { unattested }) => w.confirmed(unattested),
+            (Screen::Recovery(r), Confirmed::Recover { unattested }) => r.confirmed(unattested),
             (Screen::Update(u), Confirmed::Update) => u.confirmed(&self.keys),
             _ => Vec::new(),
         }

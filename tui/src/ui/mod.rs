@@ -50,6 +50,8 @@ pub struct UiOptions {
     pub key_store: KeyStorePreference,
     /// State directory of the local Coordinator (default: the platform data dir).
     pub state_dir: Option<PathBuf>,
+    /// How the Coordinator's evidence is judged (trust anchors, revocation, collateral).
+    pub appraisal: crate::client::evidence::AppraisalPolicy,
 }
 
 /// The default port of the local Coordinator; a free port is used when it is taken.
@@ -109,6 +111,7 @@ pub fn run(opts: UiOptions) -> anyhow::Result<()> {
         location.address().to_string(),
         workspace,
         keys,
+        std::sync::Arc::new(opts.appraisal.clone()),
     );
     let mut app = App::new(location, opts.workspace.clone(), no_color);
 

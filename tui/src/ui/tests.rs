@@ -67,17 +67,30 @@ fn status(state: CoordinatorState, trust: TrustLevel, generation: u64) -> Status
         root_ca_fingerprint: (generation > 0)
             .then(|| "3f1c:9a0e:77b2:c4d1:0e5a:91f3:2b6c:d8e7".to_string()),
         mesh_ca_pem: None,
-        evidence: Some(EvidenceView {
-            kind: "none".into(),
-            attested: false,
-            tls_key_matches: true,
-            binding_ok: true,
-            challenge_bound: true,
-            tls_spki_sha256: Digest::of(b"tls key").to_hex(),
-        }),
+        evidence: Some(unattested_evidence()),
         challenge: None,
         version: "0.1.0".into(),
     }
+}
+
+/// Development evidence that binds the connection it came on, as a real status shows it.
+fn unattested_evidence() -> EvidenceView {
+    use crate::client::evidence::{AppraisalPolicy, Expectation, appraise};
+    let tls: [u8; 32] = *Digest::of(b"tls key").as_bytes();
+    let evidence = seedward_proto::v1::Evidence {
+        kind: "none".into(),
+        tls_spki_sha256: tls.to_vec(),
+        report_data: seedward_attestation::report_data(&tls, None).to_vec(),
+        ..Default::default()
+    };
+    appraise(
+        &evidence,
+        Some(tls),
+        None,
+        &Expectation::unknown(),
+        &AppraisalPolicy::default(),
+        std::time::SystemTime::UNIX_EPOCH,
+    )
 }
 
 fn new_app() -> App {
@@ -327,11 +340,24 @@ fn the_whole_setup_wizard() {
         press(&mut app, Key::Enter).is_empty(),
         "a wrong word sends nothing"
     );
+    // The Coordinator is UNATTESTED: the usual word is not enough, only the word that
+    // acknowledges it.
     type_str(&mut app, "set");
+    assert!(
+        press(&mut app, Key::Enter).is_empty(),
+        "`set` does not acknowledge an unattested Coordinator"
+    );
+    type_str(&mut app, "unattested");
     insta::assert_snapshot!("setup_4_typed_confirmation", draw(&mut app, 80, 24));
     let effects = press(&mut app, Key::Enter);
     assert!(
-        matches!(effects.as_slice(), [Effect::SetFirstManifest { .. }]),
+        matches!(
+            effects.as_slice(),
+            [Effect::SetFirstManifest {
+                allow_unattested: true,
+                ..
+            }]
+        ),
         "{effects:?}"
     );
 
@@ -541,13 +567,25 @@ fn recovery_wizard_steps() {
                 .unwrap()
                 .public_key(),
             chain: vec![Digest::of(b"latest transition")],
+            expectation: crate::client::evidence::Expectation::unknown(),
         }))),
     );
     insta::assert_snapshot!("recovery_4_identity", draw(&mut app, 80, 24));
     press(&mut app, Key::Enter);
     type_str(&mut app, "recover");
+    assert!(
+        press(&mut app, Key::Enter).is_empty(),
+        "`recover` does not acknowledge an unattested Coordinator"
+    );
+    type_str(&mut app, "unattested");
     let effects = press(&mut app, Key::Enter);
-    assert!(matches!(effects.as_slice(), [Effect::SendRecovery { .. }]));
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::SendRecovery {
+            allow_unattested: true,
+            ..
+        }]
+    ));
     let effects = app::on_event(
         &mut app,
         Event::RecoverySent(Ok(Box::new(pb::RecoverResponse::default()))),
@@ -975,6 +1013,7 @@ fn recovery_pane_scrolls_at_80x24() {
             .unwrap()
             .public_key(),
         chain: vec![Digest::of(b"latest transition")],
+        expectation: crate::client::evidence::Expectation::unknown(),
     };
     // Evidence that does not bind: two more warning lines, so the identity step overflows.
     if let Some(ev) = p.status.evidence.as_mut() {

@@ -71,7 +71,11 @@ pub const NO_KEYS: &str =
     "No owner keys yet. Press s (setup) or o (owner keys) to create or import them.";
 pub const NO_STATUS_YET: &str = "The Coordinator's state is not known yet: wait for the first refresh, or check the connection in the status bar.";
 pub const TRUST_PINNED: &str = "✓ pinned: certificate signed by the root CA key saved at setup";
-pub const TRUST_MISMATCH: &str = "✗ pin mismatch: not the pinned root CA (normal until recovered)";
+pub const TRUST_MISMATCH: &str =
+    "… not the pinned root CA yet: expected while recovery is required";
+pub const TRUST_TAKEOVER: &str = "✗ TAKEOVER: ready, but NOT from the root CA pinned at setup: these are not your deployment's keys. Do not use it; see docs/RELIABILITY.md";
+pub const TRUST_MISSING_PIN: &str =
+    "! unpinned: seed shares but no coordinator-root-ca.pem; recovery or the share drill writes it";
 pub const TRUST_FIRST_USE: &str = "first use: nothing pinned yet (pinned after setup)";
 pub const ATTESTED_BADGE: &str = " ATTESTED ";
 pub const REFRESHING: &str = "refreshing every 2 s";
@@ -149,13 +153,31 @@ pub const CONFIRM_INTRO: &str =
     "Nothing has been sent yet. Pressing Enter asks you to type a word to confirm.";
 pub const CONFIRM_SET_TITLE: &str = "Send the first manifest?";
 pub const CONFIRM_SET_WORD: &str = "set";
-pub fn confirm_set_body(hash: &str, address: &str) -> Vec<String> {
+/// The word that both confirms and acknowledges sending to an UNATTESTED Coordinator.
+pub const CONFIRM_UNATTESTED_WORD: &str = "unattested";
+/// The word that confirms sending to a Coordinator: `unattested` when nothing attests it.
+pub fn confirm_word(unattested: bool, word: &'static str) -> &'static str {
+    if unattested {
+        CONFIRM_UNATTESTED_WORD
+    } else {
+        word
+    }
+}
+fn attestation_line(unattested: bool) -> String {
+    if unattested {
+        "It is UNATTESTED: nothing proves what runs there.".into()
+    } else {
+        "Its TEE evidence verified against the manifest's reference values.".into()
+    }
+}
+pub fn confirm_set_body(hash: &str, address: &str, unattested: bool) -> Vec<String> {
+    let word = confirm_word(unattested, CONFIRM_SET_WORD);
     vec![
         format!("Manifest {hash}"),
         format!("goes to the Coordinator at {address}."),
-        "It is UNATTESTED: nothing proves what runs there.".into(),
+        attestation_line(unattested),
         "The seed shares come back and are saved in the workspace.".into(),
-        format!("Type {CONFIRM_SET_WORD} and press Enter to send; Esc cancels."),
+        format!("Type {word} and press Enter to send; Esc cancels."),
     ]
 }
 pub const WILL_WRITE: &str = "Files written after the set";
@@ -223,12 +245,13 @@ pub const IDENTITY_INTRO: &str =
 pub const IDENTITY_CONFIRMED: &str = "confirmed by typing";
 pub const CONFIRM_RECOVER_TITLE: &str = "Send your seed to this Coordinator?";
 pub const CONFIRM_RECOVER_WORD: &str = "recover";
-pub fn confirm_recover_body(latest: &str, address: &str) -> Vec<String> {
+pub fn confirm_recover_body(latest: &str, address: &str, unattested: bool) -> Vec<String> {
+    let word = confirm_word(unattested, CONFIRM_RECOVER_WORD);
     vec![
         format!("The seed is sealed to the challenge of {address}"),
         format!("and bound to latest transition {latest}."),
-        "The evidence is UNATTESTED: nothing proves what runs there.".into(),
-        format!("Type {CONFIRM_RECOVER_WORD} and press Enter to send; Esc cancels."),
+        attestation_line(unattested),
+        format!("Type {word} and press Enter to send; Esc cancels."),
     ]
 }
 pub const RECOVERY_ACCEPTED: &str =

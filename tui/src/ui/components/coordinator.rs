@@ -29,7 +29,7 @@ pub fn evidence_spans(ev: Option<&EvidenceView>, theme: Theme) -> Vec<Span<'stat
             // The summary's first word is the verdict (ATTESTED / UNATTESTED / UNVERIFIED).
             let summary = ev.summary();
             let (verdict, rest) = summary.split_once(' ').unwrap_or((summary.as_str(), ""));
-            let verdict = if ev.attested {
+            let verdict = if ev.attested() {
                 text::ATTESTED_BADGE.to_string()
             } else {
                 format!(" {verdict} ")
@@ -48,12 +48,54 @@ pub fn evidence_spans(ev: Option<&EvidenceView>, theme: Theme) -> Vec<Span<'stat
     }
 }
 
-pub fn trust_span(trust: TrustLevel, theme: Theme) -> Span<'static> {
+/// How far the connection is trusted. A pin mismatch is expected while recovery is
+/// required (the Coordinator serves a self-signed certificate) and shown as such; a *ready*
+/// Coordinator that is not from the pin is a takeover, shown as an alarm.
+pub fn trust_span(trust: TrustLevel, state: CoordinatorState, theme: Theme) -> Span<'static> {
     match trust {
         TrustLevel::Pinned => Span::styled(text::TRUST_PINNED, theme.ok()),
-        TrustLevel::PinMismatch => Span::styled(text::TRUST_MISMATCH, theme.bad()),
+        TrustLevel::PinMismatch if state == CoordinatorState::Ready => {
+            Span::styled(text::TRUST_TAKEOVER, theme.bad())
+        }
+        TrustLevel::PinMismatch => Span::styled(text::TRUST_MISMATCH, theme.warn()),
+        TrustLevel::MissingPin => Span::styled(text::TRUST_MISSING_PIN, theme.warn()),
         TrustLevel::FirstUse => Span::styled(text::TRUST_FIRST_USE, theme.warn()),
     }
+}
+
+/// One line per check of a TEE verdict: ✓/✗/–, the check, and for a failure what was seen,
+/// what was expected and what to change.
+pub fn verdict_lines(ev: &EvidenceView, theme: Theme, width: usize) -> Vec<Line<'static>> {
+    if ev.unattested() {
+        return Vec::new();
+    }
+    let mut lines = vec![Line::from(format!(
+        "  checked against {}:",
+        ev.source.describe()
+    ))];
+    for check in &ev.verdict.checks {
+        let (mark, style) = match check.ok {
+            Some(true) => ("✓", theme.ok()),
+            Some(false) => ("✗", theme.bad()),
+            None => ("–", theme.warn()),
+        };
+        let detail = match check.ok {
+            Some(true) => truncate(&check.seen, width.saturating_sub(check.name.len() + 8)),
+            Some(false) => truncate(
+                &format!("seen {}, expected {}: {}", check.seen, check.expected, check.hint),
+                width.saturating_sub(check.name.len() + 8),
+            ),
+            None => truncate(
+                &format!("not performed: {}", check.hint),
+                width.saturating_sub(check.name.len() + 8),
+            ),
+        };
+        lines.push(Line::styled(
+            format!("  {mark} {} {detail}", check.name),
+            style,
+        ));
+    }
+    lines
 }
 
 /// The TLS key of the evidence as `ab12:cd34:…`.
@@ -108,8 +150,11 @@ pub fn coordinator_lines(s: &StatusView, theme: Theme, width: usize) -> Vec<Line
     }
     lines.push(Line::from(vec![
         label(text::LABEL_TRUST, theme),
-        trust_span(s.trust, theme),
+        trust_span(s.trust, s.state, theme),
     ]));
+    if let Some(ev) = &s.evidence {
+        lines.extend(verdict_lines(ev, theme, width));
+    }
     if let Some(latest) = s.latest {
         lines.push(Line::from(vec![
             label(text::LABEL_LATEST, theme),

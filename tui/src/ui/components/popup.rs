@@ -12,8 +12,9 @@ use crate::ui::theme::Theme;
 /// What a typed confirmation unlocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmed {
-    SetManifest,
-    Recover,
+    /// `unattested`: the word typed acknowledged an UNATTESTED Coordinator.
+    SetManifest { unattested: bool },
+    Recover { unattested: bool },
     Update,
 }
 

@@ -23,6 +23,8 @@ mod update;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use crate::client::evidence::AppraisalPolicy;
 use std::sync::mpsc::Sender;
 
 use seedward_proto::v1 as pb;
@@ -70,6 +72,8 @@ pub enum Effect {
     SetFirstManifest {
         manifest: Box<Manifest>,
         policies: Vec<Vec<u8>>,
+        /// The typed word acknowledged an UNATTESTED Coordinator.
+        allow_unattested: bool,
     },
     ShareDrill {
         owner_key: String,
@@ -81,6 +85,7 @@ pub enum Effect {
     SendRecovery {
         owner_key: String,
         preflight: Box<Preflight>,
+        allow_unattested: bool,
     },
     Reverify {
         preflight: Box<Preflight>,
@@ -142,6 +147,7 @@ struct Ctx {
     address: String,
     workspace: Workspace,
     keys: KeyStore,
+    appraisal: Arc<AppraisalPolicy>,
     /// The decrypted seed share during a recovery (see [`recovery`]).
     vault: tokio::sync::Mutex<Option<DecryptedShare>>,
 }
@@ -161,6 +167,7 @@ impl Runner {
         address: String,
         workspace: Workspace,
         keys: KeyStore,
+        appraisal: Arc<AppraisalPolicy>,
     ) -> Self {
         Self {
             handle,
@@ -169,6 +176,7 @@ impl Runner {
                 address,
                 workspace,
                 keys,
+                appraisal,
                 vault: tokio::sync::Mutex::new(None),
             }),
         }
@@ -210,16 +218,19 @@ async fn run(effect: Effect, ctx: &Ctx) -> Option<Event> {
         Effect::LoadManifest { path } => {
             Event::ManifestLoaded(Box::new(load_manifest(&ctx.workspace, &path)))
         }
-        Effect::SetFirstManifest { manifest, policies } => {
-            setup::set_first_manifest(ctx, &manifest, policies).await
-        }
+        Effect::SetFirstManifest {
+            manifest,
+            policies,
+            allow_unattested,
+        } => setup::set_first_manifest(ctx, &manifest, policies, allow_unattested).await,
         Effect::ShareDrill { owner_key } => setup::share_drill(ctx, owner_key).await,
         Effect::DecryptShare { owner_key } => recovery::decrypt_share(ctx, owner_key).await,
         Effect::Preflight => recovery::preflight(ctx).await,
         Effect::SendRecovery {
             owner_key,
             preflight,
-        } => recovery::send(ctx, owner_key, &preflight).await,
+            allow_unattested,
+        } => recovery::send(ctx, owner_key, &preflight, allow_unattested).await,
         Effect::Reverify {
             preflight,
             response,
@@ -249,7 +260,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn connect(ctx: &Ctx) -> Result<ops::Connection, String> {
-    ops::connect(&ctx.address, &ctx.workspace)
+    ops::connect(&ctx.address, &ctx.workspace, &ctx.appraisal)
         .await
         .map_err(|e| e.to_string())
 }

@@ -56,7 +56,12 @@ pub(super) async fn preflight(ctx: &Ctx) -> Event {
 }
 
 /// `Effect::SendRecovery`: takes the share out of the vault, whatever the outcome.
-pub(super) async fn send(ctx: &Ctx, owner_key: String, preflight: &Preflight) -> Event {
+pub(super) async fn send(
+    ctx: &Ctx,
+    owner_key: String,
+    preflight: &Preflight,
+    allow_unattested: bool,
+) -> Event {
     let share = ctx.vault.lock().await.take();
     let result = async {
         let share = share.ok_or_else(|| NO_SHARE.to_string())?;
@@ -64,7 +69,7 @@ pub(super) async fn send(ctx: &Ctx, owner_key: String, preflight: &Preflight) ->
         let owner =
             blocking(move || keys.load_owner(&owner_key).map_err(|e| e.to_string())).await?;
         let conn = connect(ctx).await?;
-        ops::send_recovery(&conn, &owner, share, preflight)
+        ops::send_recovery(&conn, &owner, share, preflight, allow_unattested)
             .await
             .map(Box::new)
             .map_err(|e| e.to_string())
@@ -80,10 +85,14 @@ pub(super) async fn reverify(
     response: &pb::RecoverResponse,
 ) -> Event {
     Event::Reverified(
-        ops::reverify_after_recovery(&ctx.address, &ctx.workspace, preflight, response)
-            .await
-            .map(Box::new)
-            .map_err(|e| e.to_string()),
+        async {
+            let conn = connect(ctx).await?;
+            ops::reverify_after_recovery(&conn, &ctx.workspace, preflight, response)
+                .await
+                .map(Box::new)
+                .map_err(|e| e.to_string())
+        }
+        .await,
     )
 }
 

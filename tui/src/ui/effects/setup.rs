@@ -11,11 +11,12 @@ pub(super) async fn set_first_manifest(
     ctx: &Ctx,
     manifest: &Manifest,
     policies: Vec<Vec<u8>>,
+    allow_unattested: bool,
 ) -> Event {
     Event::SetDone(
         async {
             let conn = connect(ctx).await?;
-            ops::set_first_manifest(&conn, &ctx.workspace, manifest, policies)
+            ops::set_first_manifest(&conn, &ctx.workspace, manifest, policies, allow_unattested)
                 .await
                 .map_err(|e| e.to_string())
         }

@@ -176,7 +176,7 @@ fn status_lines(status: &StatusView, theme: Theme, width: usize) -> Vec<Line<'st
         }),
         Line::from(vec![
             label(text::LABEL_TRUST, theme),
-            trust_span(status.trust, theme),
+            trust_span(status.trust, status.state, theme),
         ]),
     ]
 }

@@ -208,16 +208,21 @@ impl RecoveryWizard {
             .as_ref()
             .map(|p| p.status.address.clone())
             .unwrap_or_default();
+        let unattested = !self
+            .preflight
+            .as_ref()
+            .and_then(|p| p.status.evidence.as_ref())
+            .is_some_and(|e| e.attested());
         Outcome::popup(Popup::typed(
             text::CONFIRM_RECOVER_TITLE,
-            text::confirm_recover_body(&latest, &address),
-            text::CONFIRM_RECOVER_WORD,
-            Confirmed::Recover,
+            text::confirm_recover_body(&latest, &address, unattested),
+            text::confirm_word(unattested, text::CONFIRM_RECOVER_WORD),
+            Confirmed::Recover { unattested },
         ))
     }
 
-    /// `recover` was typed: send the share.
-    pub fn confirmed(&mut self) -> Vec<Effect> {
+    /// `recover` (or `unattested`) was typed: send the share.
+    pub fn confirmed(&mut self, allow_unattested: bool) -> Vec<Effect> {
         let (Some(key), Some(preflight)) = (self.key.clone(), self.preflight.clone()) else {
             return Vec::new();
         };
@@ -230,6 +235,7 @@ impl RecoveryWizard {
         vec![Effect::SendRecovery {
             owner_key: key,
             preflight: Box::new(preflight),
+            allow_unattested,
         }]
     }
 

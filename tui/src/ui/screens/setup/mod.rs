@@ -202,8 +202,8 @@ impl SetupWizard {
         }
     }
 
-    /// `set` was typed: set the first manifest.
-    pub fn confirmed(&mut self) -> Vec<Effect> {
+    /// `set` (or `unattested`) was typed: set the first manifest.
+    pub fn confirmed(&mut self, allow_unattested: bool) -> Vec<Effect> {
         let Some(loaded) = &self.manifest else {
             return Vec::new();
         };
@@ -213,6 +213,7 @@ impl SetupWizard {
         let effect = Effect::SetFirstManifest {
             manifest: Box::new(manifest.clone()),
             policies: loaded.policies.clone(),
+            allow_unattested,
         };
         self.busy = Some(text::SETTING);
         self.set_error = None;

@@ -202,11 +202,16 @@ impl SetupWizard {
             .as_ref()
             .map(|s| s.address.clone())
             .unwrap_or_default();
+        let unattested = !self
+            .coordinator
+            .as_ref()
+            .and_then(|s| s.evidence.as_ref())
+            .is_some_and(|e| e.attested());
         Outcome::popup(Popup::typed(
             text::CONFIRM_SET_TITLE,
-            text::confirm_set_body(&hash, &address),
-            text::CONFIRM_SET_WORD,
-            Confirmed::SetManifest,
+            text::confirm_set_body(&hash, &address, unattested),
+            text::confirm_word(unattested, text::CONFIRM_SET_WORD),
+            Confirmed::SetManifest { unattested },
         ))
     }
 
