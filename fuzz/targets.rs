@@ -219,6 +219,7 @@ fn one_manifest(data: &[u8]) -> Option<Manifest> {
     let hashes = m.policy_hashes();
     let workload = m.workload_owner_keys();
     let seedshare = m.seedshare_owner_keys();
+    let reference = m.reference();
     match &validation {
         Ok(()) => {
             let hashes = hashes.expect("valid manifest: policy hashes");
@@ -231,6 +232,21 @@ fn one_manifest(data: &[u8]) -> Option<Manifest> {
             assert_eq!(
                 seedshare.expect("valid manifest: seed share keys").len(),
                 m.seedshare_owner_pub_keys().len()
+            );
+            let reference = reference.expect("valid manifest: reference values");
+            assert_eq!(
+                reference.snp.len(),
+                m.reference_values()
+                    .get("snp")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
+            );
+            assert_eq!(
+                reference.tdx.len(),
+                m.reference_values()
+                    .get("tdx")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
             );
             assert!(Manifest::parse_and_validate(data.to_vec()).is_ok());
             // Policy documents: none supplied is fine only without policies, and every
@@ -253,8 +269,13 @@ fn one_manifest(data: &[u8]) -> Option<Manifest> {
         Err(errors) => {
             assert!(!errors.issues().is_empty());
             assert!(!errors.to_string().is_empty());
+            let mut reference_paths = Vec::new();
             for issue in errors.issues() {
                 let path = issue.path();
+                if path.starts_with("ReferenceValues.") {
+                    reference_paths.push(path);
+                    continue;
+                }
                 assert!(
                     path.starts_with("Policies.")
                         || path.starts_with("WorkloadOwnerPubKeys[")
@@ -262,7 +283,15 @@ fn one_manifest(data: &[u8]) -> Option<Manifest> {
                     "issue path {path:?}"
                 );
             }
-            assert!(hashes.is_err() || workload.is_err() || seedshare.is_err());
+            // The `ReferenceValues` issues are exactly those of the strict parser.
+            let parser_paths: Vec<&str> = match &reference {
+                Ok(_) => Vec::new(),
+                Err(e) => e.issues().iter().map(|i| i.path.as_str()).collect(),
+            };
+            assert_eq!(reference_paths, parser_paths);
+            assert!(
+                hashes.is_err() || workload.is_err() || seedshare.is_err() || reference.is_err()
+            );
             assert!(matches!(
                 Manifest::parse_and_validate(data.to_vec()),
                 Err(ManifestError::Invalid(_))

@@ -63,7 +63,11 @@ sw --yes recover
 sw verify
 
 echo "== 7. a signed, atomic manifest update"
-sed 's/"ReferenceValues": {}/"ReferenceValues": {"note": "v2"}/' "$WORK/deploy/manifest.json" >"$WORK/deploy/manifest-v2.json"
+# Version 2 adds SEV-SNP reference values (a made-up measurement; docs/ATTESTATION.md) and
+# keeps "none": {}, so that this script's development Coordinator stays acceptable.
+SNP='{"ProductName": "Milan", "TrustedMeasurement": "'"$(printf '%096d' 2)"'", "MinimumTCB": {"BootloaderVersion": 3, "TEEVersion": 0, "SNPVersion": 8, "MicrocodeVersion": 115}}'
+sed "s/\"ReferenceValues\": {}/\"ReferenceValues\": {\"none\": {}, \"snp\": [$SNP]}/" \
+  "$WORK/deploy/manifest.json" >"$WORK/deploy/manifest-v2.json"
 sw --yes set --manifest "$WORK/deploy/manifest-v2.json" "${POLICIES[@]}" --atomic
 sw history list
 sw history diff 1 2

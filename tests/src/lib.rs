@@ -217,3 +217,48 @@ pub fn error_reason(status: &tonic::Status) -> Option<&str> {
         .get("seedward-error")
         .and_then(|v| v.to_str().ok())
 }
+
+/// Valid `ReferenceValues` (docs/ATTESTATION.md) that differ for every `n`: one SEV-SNP
+/// entry whose `TrustedMeasurement` is `n` as 96 lowercase hex digits, and `"none": {}` so
+/// that the development Coordinators the tests start (evidence kind `none`) stay acceptable.
+/// Tests that only need distinct manifests put this into `ReferenceValues`, so that their
+/// semantic diffs still show a reference-value change.
+pub fn reference_values(n: u64) -> serde_json::Value {
+    serde_json::json!({
+        "none": {},
+        "snp": [{
+            "ProductName": "Milan",
+            "TrustedMeasurement": format!("{n:096x}"),
+            "MinimumTCB": {
+                "BootloaderVersion": 0,
+                "TEEVersion": 0,
+                "SNPVersion": 0,
+                "MicrocodeVersion": 0
+            }
+        }]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use seedward_shared::reference::ReferenceValues;
+
+    #[test]
+    fn reference_values_are_valid_distinct_and_allow_development_coordinators() {
+        let parse = |n| {
+            let value = super::reference_values(n);
+            ReferenceValues::parse(value.as_object().expect("an object"))
+                .unwrap_or_else(|e| panic!("reference_values({n}) is invalid: {e:?}"))
+        };
+        for n in [0, 1, 2, u64::MAX] {
+            let values = parse(n);
+            assert!(values.allows_unattested(), "{n}");
+            assert_eq!(values.snp.len(), 1, "{n}");
+        }
+        assert_ne!(parse(1), parse(2));
+        assert_eq!(
+            super::reference_values(1)["snp"][0]["TrustedMeasurement"],
+            format!("{}1", "0".repeat(95))
+        );
+    }
+}

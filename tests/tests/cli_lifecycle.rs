@@ -9,7 +9,7 @@ mod cli_support;
 use std::os::unix::fs::PermissionsExt as _;
 
 use cli_support::{Cli, golden, p, public_hex, write_changed, write_template};
-use seedward_tests::CoordinatorProcess;
+use seedward_tests::{CoordinatorProcess, reference_values};
 
 #[test]
 fn lifecycle() {
@@ -177,7 +177,7 @@ fn lifecycle() {
 
     // Update, atomic against the audited latest.
     let v2 = input.join("manifest-v2.json");
-    write_changed(&manifest, &v2, "v2");
+    write_changed(&manifest, &v2, reference_values(2));
     let mut update: Vec<String> = vec![
         "--yes".into(),
         "set".into(),
@@ -201,7 +201,10 @@ fn lifecycle() {
     let run = cli.run(&["history", "diff", "1", "2", "--raw"]).ok();
     golden("history-diff.txt", &cli.normalize(&run.stdout));
     let run = cli.run(&["--json", "history", "show", "2"]).ok();
-    assert_eq!(run.json()["manifest"]["ReferenceValues"]["note"], "v2");
+    assert_eq!(
+        run.json()["manifest"]["ReferenceValues"],
+        reference_values(2)
+    );
     cli.run(&["history", "show", "9"]).code(2);
     let bundle = tmp.path().join("history.json");
     let run = cli.run(&["history", "export", "--out", p(&bundle)]).ok();
@@ -215,7 +218,7 @@ fn lifecycle() {
         .unwrap()
         .to_string();
     let v3 = input.join("manifest-v3.json");
-    write_changed(&manifest, &v3, "v3");
+    write_changed(&manifest, &v3, reference_values(3));
     let mut stale: Vec<String> = vec![
         "--yes".into(),
         "set".into(),

@@ -342,6 +342,20 @@ async fn set_manifest_refusals() {
             vec![],
             "Policies.",
         ),
+        // Reference values are parsed strictly (docs/ATTESTATION.md): no opaque JSON.
+        (
+            r#"{"Policies":{},"ReferenceValues":{"test":1},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":[]}"#.into(),
+            vec![],
+            "`ReferenceValues.test`: unknown field",
+        ),
+        (
+            format!(
+                r#"{{"Policies":{{}},"ReferenceValues":{{"snp":[{{"ProductName":"Milan","TrustedMeasurement":"{}","MinimumTCB":{{"BootloaderVersion":0,"TEEVersion":0,"SNPVersion":256,"MicrocodeVersion":0}}}}]}},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":[]}}"#,
+                "0".repeat(96)
+            ),
+            vec![],
+            "`ReferenceValues.snp[0].MinimumTCB.SNPVersion`: expected an integer 0–255",
+        ),
         (
             r#"{"Policies":{},"ReferenceValues":{},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":[]}"#.into(),
             vec![b"unreferenced".to_vec()],

@@ -296,6 +296,47 @@ fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
         "duplicate-key.json",
         br#"{"Policies":{},"ReferenceValues":{"a":1,"a":2},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":[]}"#.to_vec(),
     );
+    // Valid reference values of every platform, optional fields included
+    // (docs/ATTESTATION.md): the strict parser's accepting path, and a diff into them.
+    let mut with_reference: serde_json::Value = serde_json::from_slice(&template.manifest).unwrap();
+    with_reference["ReferenceValues"] = serde_json::json!({
+        "snp": [{
+            "ProductName": "Genoa",
+            "TrustedMeasurement": hex::encode([0x7a; 48]),
+            "MinimumTCB": {
+                "BootloaderVersion": 9, "TEEVersion": 0, "SNPVersion": 23, "MicrocodeVersion": 72
+            },
+            "GuestPolicy": {"ABIMajor": 1, "ABIMinor": 55, "SMT": true, "Debug": false},
+            "PlatformInfo": {"SMTEnabled": true, "ECCEnabled": false},
+            "AllowedChipIDs": [hex::encode([0xc3; 64])]
+        }, {
+            "ProductName": "Milan",
+            "TrustedMeasurement": hex::encode([0x1e; 48]).to_ascii_uppercase(),
+            "MinimumTCB": {
+                "BootloaderVersion": 3, "TEEVersion": 0, "SNPVersion": 8, "MicrocodeVersion": 115
+            }
+        }],
+        "tdx": [{
+            "MrTd": hex::encode([0x11; 48]),
+            "Rtrms": ([0x20_u8, 0x21, 0x22, 0x23].map(|b| hex::encode([b; 48]))),
+            "MrSeam": hex::encode([0x5e; 48]),
+            "TdAttributes": "0000001000000000",
+            "Xfam": "e702060000000000",
+            "MinimumTeeTcbSvn": "03000500000000000000000000000000",
+            "MinimumQeSvn": 8,
+            "MinimumPceSvn": 13,
+            "AllowedTcbStatuses": ["UpToDate", "SWHardeningNeeded"]
+        }],
+        "none": {}
+    });
+    let with_reference = format!("{with_reference:#}\n").into_bytes();
+    Manifest::parse_and_validate(with_reference.clone()).expect("valid reference values");
+    add("manifest", "reference-values.json", with_reference.clone());
+    add(
+        "manifest",
+        "diff-template-reference-values.bin",
+        joined(&[&template.manifest, &with_reference]),
+    );
     add(
         "manifest",
         "diff-template-minimal.bin",

@@ -32,7 +32,7 @@ use p384::pkcs8::DecodePrivateKey as _;
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::seed::SeedEngine;
 use seedward_shared::seedshare::SeedShareDocument;
-use seedward_tests::CoordinatorProcess;
+use seedward_tests::{CoordinatorProcess, reference_values};
 use tui_support::Tmux;
 
 /// A named secret and every printable form of it to look for.
@@ -307,7 +307,7 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
 
     // An update, then a stale one.
     let v2 = input.join("manifest-v2.json");
-    write_changed(&manifest, &v2, "v2");
+    write_changed(&manifest, &v2, reference_values(2));
     let mut update: Vec<String> = vec![
         "--yes".into(),
         "set".into(),
@@ -327,7 +327,7 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
         .unwrap()
         .to_string();
     let v3 = input.join("manifest-v3.json");
-    write_changed(&manifest, &v3, "v3");
+    write_changed(&manifest, &v3, reference_values(3));
     let mut stale: Vec<String> = vec![
         "--yes".into(),
         "set".into(),

@@ -10,17 +10,18 @@ mod cli_support;
 mod tui_support;
 
 use cli_support::{Cli, p, public_hex, write_changed, write_template};
-use seedward_tests::CoordinatorProcess;
+use seedward_tests::{CoordinatorProcess, reference_values};
 use tui_support::Tmux;
 
 /// The update screen is one full-width pane.
 const PANE: usize = 1;
 
-fn note(cli: &Cli, generation: u64) -> serde_json::Value {
+/// The `ReferenceValues` of the manifest of `generation`.
+fn reference_values_of(cli: &Cli, generation: u64) -> serde_json::Value {
     let run = cli
         .run(&["--json", "history", "show", &generation.to_string()])
         .ok();
-    run.json()["manifest"]["ReferenceValues"]["note"].clone()
+    run.json()["manifest"]["ReferenceValues"].clone()
 }
 
 fn generation(cli: &Cli) -> u64 {
@@ -59,10 +60,13 @@ fn a_stale_update_is_refused_and_shows_what_changed_meanwhile() {
     ]);
     cli.run(&set.iter().map(String::as_str).collect::<Vec<_>>())
         .ok();
-    // The operator's new manifest in the workspace; the other client's elsewhere.
-    write_changed(&manifest, &ws.join("manifest-v2.json"), "v2");
+    // The operator's new manifest in the workspace: it adds SEV-SNP reference values. The
+    // other client's, elsewhere, only accepts unattested Coordinators explicitly: a change
+    // that reads differently in the diffs.
+    write_changed(&manifest, &ws.join("manifest-v2.json"), reference_values(2));
     let v3 = tmp.path().join("manifest-v3.json");
-    write_changed(&manifest, &v3, "v3");
+    let other = serde_json::json!({"none": {}});
+    write_changed(&manifest, &v3, other.clone());
 
     let t = Tmux::start(
         tmp.path(),
@@ -88,7 +92,8 @@ fn a_stale_update_is_refused_and_shows_what_changed_meanwhile() {
         "{pane}"
     );
     assert!(
-        pane.contains("+ ReferenceValues/note = \"v2\""),
+        pane.contains("+ ReferenceValues/none = {}")
+            && pane.contains("+ ReferenceValues/snp = [{\"ProductName\":\"Milan\""),
         "the semantic diff is shown:\n{pane}"
     );
     assert!(
@@ -122,15 +127,23 @@ fn a_stale_update_is_refused_and_shows_what_changed_meanwhile() {
     // The Coordinator's typed refusal, and what to do next.
     assert!(pane.contains("the history changed"), "{pane}");
     t.wait_for_pane(PANE, "press Enter to sign your manifest against it");
-    let pane = t.wait_for_pane(PANE, "+ ReferenceValues/note = \"v3\"");
+    let pane = t.wait_for_pane(
+        PANE,
+        "(your audited version → the current one): + ReferenceValues/none = {}",
+    );
+    let meanwhile = pane
+        .split("What changed meanwhile")
+        .nth(1)
+        .and_then(|rest| rest.split("The Active line above").next())
+        .unwrap_or_else(|| panic!("{pane}"));
     assert!(
-        pane.contains("(your audited version → the current one)"),
-        "{pane}"
+        !meanwhile.contains("ReferenceValues/snp"),
+        "what changed meanwhile is the other client's change, not the operator's:\n{pane}"
     );
     // The re-audit moved the base to the other client's generation.
     t.wait_for_pane(PANE, "generation 2, transition");
     assert_eq!(generation(&cli), 2, "the stale update must not land");
-    assert_eq!(note(&cli, 2), "v3");
+    assert_eq!(reference_values_of(&cli, 2), other);
 
     // Confirming again signs against the fresh audit, and lands.
     t.keys(&["Enter"]);
@@ -139,7 +152,7 @@ fn a_stale_update_is_refused_and_shows_what_changed_meanwhile() {
     t.keys(&["Enter"]);
     t.wait_for("✓ update set: generation 3");
     assert_eq!(generation(&cli), 3);
-    assert_eq!(note(&cli, 3), "v2");
+    assert_eq!(reference_values_of(&cli, 3), reference_values(2));
     t.keys(&["Enter"]);
     t.wait_for("What to do next");
     t.keys(&["q"]);

@@ -213,11 +213,16 @@ pub fn write_template(dir: &Path, owner_hex: &str, workload_hex: &str) -> (PathB
     (manifest, policies)
 }
 
-/// A changed copy of a manifest: `ReferenceValues.note = note`.
-pub fn write_changed(from: &Path, to: &Path, note: &str) {
+/// A changed copy of a manifest: its `ReferenceValues` replaced by `reference_values`
+/// (valid ones, e.g. [`seedward_tests::reference_values`]`(n)`, so that the update is still
+/// accepted by a development Coordinator).
+pub fn write_changed(from: &Path, to: &Path, reference_values: serde_json::Value) {
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(from).unwrap()).unwrap();
-    v["ReferenceValues"]["note"] = serde_json::Value::String(note.into());
-    std::fs::write(to, format!("{v:#}\n")).unwrap();
+    v["ReferenceValues"] = reference_values;
+    let text = format!("{v:#}\n");
+    seedward_shared::manifest::Manifest::parse_and_validate(text.clone().into_bytes())
+        .expect("the changed manifest is valid");
+    std::fs::write(to, text).unwrap();
 }
 
 /// The public hex of key `name` from `keys list --json`.

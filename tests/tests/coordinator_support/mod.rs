@@ -25,6 +25,7 @@ use seedward_shared::recovery::seal_recovery;
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
 use seedward_tests::CoordinatorProcess;
 use seedward_tests::error_reason;
+use seedward_tests::reference_values;
 use tonic::{Code, Status};
 
 pub const UNINITIALIZED: i32 = pb::CoordinatorState::Uninitialized as i32;
@@ -87,8 +88,10 @@ impl Keys {
     }
 }
 
-/// `Manifest::template` for the given owners, with `ReferenceValues` set to `{"test": n}`
-/// so that every `n` is a different manifest (different hash) with the same policies.
+/// `Manifest::template` for the given owners, with `ReferenceValues` set to
+/// [`reference_values(n)`](seedward_tests::reference_values) so that every `n` is a different
+/// valid manifest (different hash) with the same policies, acceptable to a development
+/// Coordinator.
 pub fn manifest_for(
     owners: &[&OwnerKeyPair],
     workloads: &[&WorkloadOwnerKeyPair],
@@ -99,7 +102,7 @@ pub fn manifest_for(
     let template = Manifest::template(&owners, &workloads);
     let mut value: serde_json::Value =
         serde_json::from_slice(&template.manifest).expect("the template is JSON");
-    value["ReferenceValues"] = serde_json::json!({ "test": n });
+    value["ReferenceValues"] = reference_values(n);
     let bytes = format!("{value:#}\n").into_bytes();
     Manifest::parse_and_validate(bytes.clone()).expect("the test manifest is valid");
     (bytes, template.policies)

@@ -669,11 +669,11 @@ fn a_stale_update_is_explained_with_what_changed_meanwhile() {
         Event::Manifests(Ok(vec!["manifest-v2.json".into()])),
     );
     press(&mut app, Key::Enter);
-    // The operator's candidate: a reference value added to generation 1.
+    // The operator's candidate: a (valid) reference value added to generation 1.
     let (m1, policies) = template();
     let mut v: serde_json::Value = serde_json::from_slice(m1.raw()).unwrap();
-    v["ReferenceValues"]["note"] = serde_json::json!("mine");
-    let mine = Manifest::parse(serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    v["ReferenceValues"]["none"] = serde_json::json!({});
+    let mine = Manifest::parse_and_validate(serde_json::to_vec_pretty(&v).unwrap()).unwrap();
     let mut candidate = loaded(mine, policies);
     candidate.path = PathBuf::from("/home/op/deploy/manifest-v2.json");
     app::on_event(&mut app, Event::ManifestLoaded(Box::new(candidate)));

@@ -40,13 +40,15 @@ impl Material {
         Ok(material)
     }
 
-    /// A realistic manifest (about 900 bytes: two policies, one owner of each kind), distinct
-    /// per generation.
+    /// A realistic manifest (about 1,100 bytes: two policies, one owner of each kind, one
+    /// SEV-SNP reference value and `"none": {}` for the development Coordinator), distinct per
+    /// generation through the reference value's measurement.
     pub(crate) fn manifest(&self, generation: usize) -> Vec<u8> {
+        let reference_values = seedward_tests::reference_values(generation as u64);
         self.template
             .replacen(
                 REFERENCE_VALUES_EMPTY,
-                &format!("\"ReferenceValues\": {{\"generation\": {generation}}}"),
+                &format!("\"ReferenceValues\": {reference_values}"),
                 1,
             )
             .into_bytes()
@@ -74,4 +76,24 @@ impl Material {
 
 pub(crate) fn digest(bytes: &[u8]) -> Result<Digest> {
     Digest::from_slice(bytes).context("not a 32-byte hash")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every generation's manifest is valid (the Coordinator refuses anything else) and
+    /// distinct.
+    #[test]
+    fn bench_manifests_are_valid_and_distinct() -> Result<()> {
+        let material = Material::new()?;
+        for generation in [0, 1, 99_999, 100_000] {
+            Manifest::parse_and_validate(material.manifest(generation))
+                .with_context(|| format!("generation {generation}"))?;
+        }
+        if material.manifest(1) == material.manifest(2) {
+            bail!("generations 1 and 2 share a manifest");
+        }
+        Ok(())
+    }
 }
