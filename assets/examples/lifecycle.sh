@@ -48,7 +48,7 @@ POLICIES=(--policy "$WORK/deploy/policy-1.toml" --policy "$WORK/deploy/policy-2.
 
 echo "== 3. first-time setup (saves seed-shares.json, proves the share recovers the Coordinator)"
 sw status
-sw --yes set --manifest "$WORK/deploy/manifest.json" "${POLICIES[@]}"
+sw --yes --allow-unattested set --manifest "$WORK/deploy/manifest.json" "${POLICIES[@]}"
 
 echo "== 4. audit"
 sw verify
@@ -59,7 +59,7 @@ start_coordinator
 test "$(sw --json status | sed -n 's/.*"state": "\(.*\)".*/\1/p')" = "recovery-required"
 
 echo "== 6. recovery with the seed share"
-sw --yes recover
+sw --yes --allow-unattested recover
 sw verify
 
 echo "== 7. a signed, atomic manifest update"

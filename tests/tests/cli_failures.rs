@@ -27,7 +27,13 @@ fn setup(cli: &Cli, input: &Path, owner_pem: Option<&Path>) {
         &public_hex(cli, "seedshare-owner"),
         &public_hex(cli, "workload-owner"),
     );
-    let mut args = vec!["--yes", "set", "--manifest", p(&manifest)];
+    let mut args = vec![
+        "--yes",
+        "--allow-unattested",
+        "set",
+        "--manifest",
+        p(&manifest),
+    ];
     for pol in &policies {
         args.push("--policy");
         args.push(p(pol));
@@ -100,7 +106,9 @@ fn wrong_owner_key_is_refused_before_anything_is_sent() {
     ] {
         std::fs::copy(ws.join(f), other.join(f)).unwrap();
     }
-    let run = cli2.run(&["--yes", "recover"]).code(3);
+    let run = cli2
+        .run(&["--yes", "--allow-unattested", "recover"])
+        .code(3);
     golden(
         "recover-wrong-owner.stderr.txt",
         &cli2.normalize(&run.stderr),
@@ -126,6 +134,7 @@ fn wrong_seed_fails_the_preflight() {
     cli_a
         .run(&[
             "--yes",
+            "--allow-unattested",
             "keys",
             "export",
             "--kind",
@@ -143,6 +152,7 @@ fn wrong_seed_fails_the_preflight() {
     let run = cli_a
         .run(&[
             "--yes",
+            "--allow-unattested",
             "recover",
             "--seed-shares",
             p(&ws_b.join("seed-shares.json")),
@@ -157,7 +167,7 @@ fn wrong_seed_fails_the_preflight() {
         &cli_a.normalize(&run.stderr),
     );
     // The right share still works.
-    cli_a.run(&["--yes", "recover"]).ok();
+    cli_a.run(&["--yes", "--allow-unattested", "recover"]).ok();
 }
 
 #[test]
@@ -176,7 +186,7 @@ fn tampered_latest_pointer_fails_the_preflight_and_restoring_heals_it() {
 
     let coordinator = CoordinatorProcess::start(&state).unwrap();
     cli.addr = coordinator.addr.clone();
-    let run = cli.run(&["--yes", "recover"]).code(3);
+    let run = cli.run(&["--yes", "--allow-unattested", "recover"]).code(3);
     assert!(
         run.stderr
             .contains("pre-flight: the Coordinator's latest pointer"),
@@ -190,7 +200,7 @@ fn tampered_latest_pointer_fails_the_preflight_and_restoring_heals_it() {
 
     // What the message says works: restore the file, no restart, run it again.
     std::fs::write(&latest, &original).unwrap();
-    cli.run(&["--yes", "recover"]).ok();
+    cli.run(&["--yes", "--allow-unattested", "recover"]).ok();
     let run = cli.run(&["--json", "status"]).ok();
     assert_eq!(run.json()["state"], "ready");
 }
@@ -229,7 +239,7 @@ fn tampered_history_fails_verify_with_exit_3() {
     );
     assert_eq!(run.json()["ok"], false);
     // And recovery refuses to send the seed to it.
-    let run = cli.run(&["--yes", "recover"]);
+    let run = cli.run(&["--yes", "--allow-unattested", "recover"]);
     assert_eq!(
         run.code, 3,
         "stdout:\n{}\nstderr:\n{}",

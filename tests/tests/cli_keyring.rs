@@ -71,7 +71,13 @@ fn keys_in_the_secret_service_drive_the_whole_recovery() {
         &public_hex(&cli, "seedshare-owner"),
         &public_hex(&cli, "workload-owner"),
     );
-    let mut args = vec!["--yes", "set", "--manifest", p(&manifest)];
+    let mut args = vec![
+        "--yes",
+        "--allow-unattested",
+        "set",
+        "--manifest",
+        p(&manifest),
+    ];
     for pol in &policies {
         args.push("--policy");
         args.push(p(pol));
@@ -86,6 +92,6 @@ fn keys_in_the_secret_service_drive_the_whole_recovery() {
     coordinator.kill();
     let coordinator = CoordinatorProcess::start(&state).unwrap();
     cli.addr = coordinator.addr.clone();
-    cli.run(&["--yes", "recover"]).ok();
+    cli.run(&["--yes", "--allow-unattested", "recover"]).ok();
     cli.run(&["verify", "--use-seed-share"]).ok();
 }

@@ -68,6 +68,7 @@ fn lifecycle() {
     .code(2);
     cli.run(&[
         "--yes",
+        "--allow-unattested",
         "keys",
         "export",
         "--kind",
@@ -83,6 +84,7 @@ fn lifecycle() {
     );
     cli.run(&[
         "--yes",
+        "--allow-unattested",
         "keys",
         "export",
         "--kind",
@@ -108,7 +110,18 @@ fn lifecycle() {
     golden("status-uninitialized.txt", &cli.normalize(&run.stdout));
     // Without a terminal and without --yes, nothing is sent.
     cli.run(&set_args).code(2);
-    let mut with_yes = vec!["--yes"];
+    // --yes alone does not send a first manifest to an UNATTESTED Coordinator.
+    let mut only_yes = vec!["--yes"];
+    only_yes.extend(&set_args);
+    let run = cli.run(&only_yes).code(4);
+    assert!(
+        run.stderr.contains("UNATTESTED") && run.stderr.contains("--allow-unattested"),
+        "{}",
+        run.stderr
+    );
+    let run = cli.run(&["--json", "status"]).ok();
+    assert_eq!(run.json()["state"], "uninitialized", "{}", run.stdout);
+    let mut with_yes = vec!["--yes", "--allow-unattested"];
     with_yes.extend(&set_args);
     let run = cli.run(&with_yes).ok();
     assert!(
@@ -164,7 +177,12 @@ fn lifecycle() {
     let run = cli.run(&["--json", "status"]).ok();
     assert_eq!(run.json()["state"], "recovery-required", "{}", run.stdout);
     cli.run(&["recover"]).code(2);
-    let run = cli.run(&["--yes", "recover"]).ok();
+    // --yes alone does not send the seed to an UNATTESTED Coordinator; nothing leaves.
+    let run = cli.run(&["--yes", "recover"]).code(4);
+    assert!(run.stderr.contains("UNATTESTED"), "{}", run.stderr);
+    let run = cli.run(&["--json", "status"]).ok();
+    assert_eq!(run.json()["state"], "recovery-required", "{}", run.stdout);
+    let run = cli.run(&["--yes", "--allow-unattested", "recover"]).ok();
     golden("recover.txt", &cli.normalize(&run.stdout));
     assert!(
         run.stdout.contains("restart every workload"),
@@ -173,13 +191,14 @@ fn lifecycle() {
     );
     cli.run(&["verify"]).ok();
     // Nothing to recover any more.
-    cli.run(&["--yes", "recover"]).code(1);
+    cli.run(&["--yes", "--allow-unattested", "recover"]).code(1);
 
     // Update, atomic against the audited latest.
     let v2 = input.join("manifest-v2.json");
     write_changed(&manifest, &v2, reference_values(2));
     let mut update: Vec<String> = vec![
         "--yes".into(),
+        "--allow-unattested".into(),
         "set".into(),
         "--manifest".into(),
         p(&v2).into(),
@@ -221,6 +240,7 @@ fn lifecycle() {
     write_changed(&manifest, &v3, reference_values(3));
     let mut stale: Vec<String> = vec![
         "--yes".into(),
+        "--allow-unattested".into(),
         "set".into(),
         "--manifest".into(),
         p(&v3).into(),

@@ -14,8 +14,12 @@ mod coordinator_support;
 use std::time::Duration;
 
 use coordinator_support::*;
-use seedward::ops::{self, Connection, CoordinatorState, SigningKeySource, TrustLevel};
+use std::sync::Arc;
+
+use seedward::client::evidence::AppraisalPolicy;
+use seedward::ops::{self, CoordinatorState, OpsError, SigningKeySource, TrustLevel};
 use seedward::workspace::{ROOT_CA_FILE, Workspace};
+use seedward_attestation::EvidenceKind;
 use seedward_shared::manifest::Manifest;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,15 +31,16 @@ async fn set_crash_restart_recover_keeps_root_ca_key_and_history() {
 
     // Setup through the operator's flow: seed shares, root CA and manifest land in the workspace.
     let mut process = start(&state).await;
-    let conn = Connection {
-        client: connect(&process.addr).await,
-        trust: TrustLevel::FirstUse,
-    };
+    let policy = Arc::new(AppraisalPolicy::default());
+    let conn = ops::connect(&process.addr, &workspace, &policy)
+        .await
+        .unwrap();
+    assert_eq!(conn.trust, TrustLevel::FirstUse);
     let before = ops::status(&conn).await.unwrap();
     assert_eq!(before.state, CoordinatorState::Uninitialized);
     let evidence = before.evidence.as_ref().expect("evidence");
-    assert_eq!(evidence.kind, "none");
-    assert!(!evidence.attested);
+    assert_eq!(evidence.kind, EvidenceKind::None);
+    assert!(!evidence.attested() && evidence.unattested());
     assert!(
         evidence.tls_key_matches && evidence.binding_ok,
         "{}",
@@ -44,13 +49,24 @@ async fn set_crash_restart_recover_keeps_root_ca_key_and_history() {
 
     let (bytes, policies) = keys.manifest(0);
     let manifest = Manifest::parse(bytes).unwrap();
-    let setup = ops::set_first_manifest(&conn, &workspace, &manifest, policies.clone())
+    // Development evidence: refused unless acknowledged, and nothing was sent.
+    let refused = ops::set_first_manifest(&conn, &workspace, &manifest, policies.clone(), false)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, OpsError::Unattested { .. }), "{refused}");
+    assert_eq!(
+        ops::status(&conn).await.unwrap().state,
+        CoordinatorState::Uninitialized
+    );
+    let setup = ops::set_first_manifest(&conn, &workspace, &manifest, policies.clone(), true)
         .await
         .unwrap();
     assert_eq!((setup.generation, setup.seed_shares), (1, 1));
 
     // An update through the pinned connection, so the history has two generations.
-    let pinned = ops::connect(&process.addr, &workspace).await.unwrap();
+    let pinned = ops::connect(&process.addr, &workspace, &policy)
+        .await
+        .unwrap();
     assert_eq!(pinned.trust, TrustLevel::Pinned);
     let (bytes, policies) = keys.manifest(1);
     let second = Manifest::parse(bytes).unwrap();
@@ -74,7 +90,9 @@ async fn set_crash_restart_recover_keeps_root_ca_key_and_history() {
     // Crash. The keys die with the process.
     process.kill();
     let process = start(&state).await;
-    let conn = ops::connect(&process.addr, &workspace).await.unwrap();
+    let conn = ops::connect(&process.addr, &workspace, &policy)
+        .await
+        .unwrap();
     assert_eq!(
         conn.trust,
         TrustLevel::PinMismatch,
@@ -138,7 +156,12 @@ async fn set_crash_restart_recover_keeps_root_ca_key_and_history() {
         (preflight.generation, preflight.latest),
         (2, outcome.transition)
     );
-    let response = ops::send_recovery(&conn, &keys.owner, share, &preflight)
+    let share_again = ops::decrypt_share(&workspace, None, &keys.owner).unwrap();
+    let refused = ops::send_recovery(&conn, &keys.owner, share_again, &preflight, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, OpsError::Unattested { .. }), "{refused}");
+    let response = ops::send_recovery(&conn, &keys.owner, share, &preflight, true)
         .await
         .unwrap();
     assert_eq!(response.generation, 2);
@@ -146,7 +169,7 @@ async fn set_crash_restart_recover_keeps_root_ca_key_and_history() {
         response.latest_transition_hash,
         outcome.transition.as_bytes().to_vec()
     );
-    let reverify = ops::reverify_after_recovery(&process.addr, &workspace, &preflight, &response)
+    let reverify = ops::reverify_after_recovery(&conn, &workspace, &preflight, &response)
         .await
         .unwrap();
     assert!(reverify.root_ca_matches_pin);
@@ -158,7 +181,9 @@ async fn set_crash_restart_recover_keeps_root_ca_key_and_history() {
     assert_ne!(response.mesh_ca_cert, mesh_before);
 
     // Ready again, pinned by the root CA key saved at setup.
-    let pinned = ops::connect(&process.addr, &workspace).await.unwrap();
+    let pinned = ops::connect(&process.addr, &workspace, &policy)
+        .await
+        .unwrap();
     assert_eq!(pinned.trust, TrustLevel::Pinned);
     let after = ops::status(&pinned).await.unwrap();
     assert_eq!(after.state, CoordinatorState::Ready);

@@ -193,6 +193,7 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
     let (manifest, policies) = write_template(&input, &owner, &workload);
     let mut set: Vec<String> = vec![
         "--yes".into(),
+        "--allow-unattested".into(),
         "set".into(),
         "--manifest".into(),
         p(&manifest).into(),
@@ -281,7 +282,13 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
     let r = run(
         &cli,
         &mut t,
-        &["--yes", "recover", "--owner-key", "stranger"],
+        &[
+            "--yes",
+            "--allow-unattested",
+            "recover",
+            "--owner-key",
+            "stranger",
+        ],
         3,
     );
     assert!(
@@ -295,14 +302,25 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
     tamper_first_ciphertext(&mut tampered_doc);
     let bad_shares = input.join("tampered-shares.json");
     std::fs::write(&bad_shares, tampered_doc.to_string()).unwrap();
-    let r = cli.run(&["--yes", "recover", "--seed-shares", p(&bad_shares)]);
+    let r = cli.run(&[
+        "--yes",
+        "--allow-unattested",
+        "recover",
+        "--seed-shares",
+        p(&bad_shares),
+    ]);
     assert_ne!(
         r.code, 0,
         "a tampered share document recovered: {}",
         r.stdout
     );
     t.record(&["recover", "--seed-shares", "<tampered>"], &r, false);
-    run(&cli, &mut t, &["--json", "--yes", "recover"], 0);
+    run(
+        &cli,
+        &mut t,
+        &["--json", "--yes", "--allow-unattested", "recover"],
+        0,
+    );
     run(&cli, &mut t, &["verify"], 0);
 
     // An update, then a stale one.
@@ -310,6 +328,7 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
     write_changed(&manifest, &v2, reference_values(2));
     let mut update: Vec<String> = vec![
         "--yes".into(),
+        "--allow-unattested".into(),
         "set".into(),
         "--manifest".into(),
         p(&v2).into(),
@@ -330,6 +349,7 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
     write_changed(&manifest, &v3, reference_values(3));
     let mut stale: Vec<String> = vec![
         "--yes".into(),
+        "--allow-unattested".into(),
         "set".into(),
         "--manifest".into(),
         p(&v3).into(),
@@ -403,16 +423,24 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
         &mut daemon_logs,
         "the daemon log after recovery",
     );
-    let r = cli.run(&["--yes", "recover"]);
+    let r = cli.run(&["--yes", "--allow-unattested", "recover"]);
     assert_ne!(r.code, 0, "recovery onto a tampered store: {}", r.stdout);
-    t.record(&["--yes", "recover", "(tampered store)"], &r, false);
+    t.record(
+        &["--yes", "--allow-unattested", "recover", "(tampered store)"],
+        &r,
+        false,
+    );
     std::fs::write(&blob, {
         bytes[5] ^= 0x20;
         &bytes
     })
     .unwrap();
-    let r = cli.run(&["--yes", "recover"]).ok();
-    t.record(&["--yes", "recover", "(store repaired)"], &r, false);
+    let r = cli.run(&["--yes", "--allow-unattested", "recover"]).ok();
+    t.record(
+        &["--yes", "--allow-unattested", "recover", "(store repaired)"],
+        &r,
+        false,
+    );
 
     // The TUI: a crash, then recovery through the wizard and an audit of the history, with
     // its own log at trace level. Every screen it drew is kept for the search.
@@ -446,7 +474,7 @@ fn no_secret_reaches_a_log_an_error_a_debug_print_a_stored_file_or_argv() {
         screens.push(tui.wait_for("4/7 Check Coordinator"));
         tui.keys(&["Enter"]);
         screens.push(tui.wait_for("Send your seed to this Coordinator?"));
-        tui.type_text("recover");
+        tui.type_text("unattested");
         tui.keys(&["Enter"]);
         screens.push(tui.wait_for("Recovery finished"));
         tui.keys(&["Enter"]);

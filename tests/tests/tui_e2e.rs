@@ -90,7 +90,7 @@ fn full_setup(key_store: &str) {
     assert!(!ws.join("seed-shares.json").exists());
     t.keys(&["Enter"]);
     t.wait_for("Send the first manifest?");
-    t.type_text("set");
+    t.type_text("unattested");
     t.wait_for("✓ Enter to send");
     t.keys(&["Enter"]);
 
@@ -167,7 +167,7 @@ fn full_setup(key_store: &str) {
     assert!(screen.contains("✓ Pre-flight"), "{screen}");
     t.keys(&["Enter"]);
     t.wait_for("Send your seed to this Coordinator?");
-    t.type_text("recover");
+    t.type_text("unattested");
     t.keys(&["Enter"]);
     let screen = t.wait_for("Recovery finished");
     assert!(screen.contains("✓ the Coordinator is ready"), "{screen}");

@@ -27,7 +27,13 @@ fn export_a_bundle_and_verify_it_offline() {
         &public_hex(&cli, "seedshare-owner"),
         &public_hex(&cli, "workload-owner"),
     );
-    let mut args = vec!["--yes", "set", "--manifest", p(&manifest)];
+    let mut args = vec![
+        "--yes",
+        "--allow-unattested",
+        "set",
+        "--manifest",
+        p(&manifest),
+    ];
     for pol in &policies {
         args.push("--policy");
         args.push(p(pol));

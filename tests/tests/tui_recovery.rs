@@ -34,7 +34,13 @@ fn setup(cli: &Cli, input: &Path, owner_pem: Option<&Path>) {
         &public_hex(cli, "seedshare-owner"),
         &public_hex(cli, "workload-owner"),
     );
-    let mut args = vec!["--yes", "set", "--manifest", p(&manifest)];
+    let mut args = vec![
+        "--yes",
+        "--allow-unattested",
+        "set",
+        "--manifest",
+        p(&manifest),
+    ];
     for pol in &policies {
         args.push("--policy");
         args.push(p(pol));
@@ -149,6 +155,7 @@ fn preflight_refuses_a_seed_share_of_another_deployment() {
     cli_a
         .run(&[
             "--yes",
+            "--allow-unattested",
             "keys",
             "export",
             "--kind",

@@ -54,6 +54,7 @@ fn a_stale_update_is_refused_and_shows_what_changed_meanwhile() {
     };
     let set = with_policies(vec![
         "--yes".into(),
+        "--allow-unattested".into(),
         "set".into(),
         "--manifest".into(),
         p(&manifest).into(),
@@ -104,6 +105,7 @@ fn a_stale_update_is_refused_and_shows_what_changed_meanwhile() {
     // Meanwhile another client lands an update.
     let race = with_policies(vec![
         "--yes".into(),
+        "--allow-unattested".into(),
         "set".into(),
         "--manifest".into(),
         p(&v3).into(),

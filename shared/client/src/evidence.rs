@@ -183,7 +183,10 @@ pub fn appraise(
     let expected = observed_tls.map(|tls| report_data(&tls, offered_challenge.as_ref()));
     let (kind, unknown_kind) = match EvidenceKind::from_name(&evidence.kind) {
         Some(kind) => (kind, None),
-        None => (EvidenceKind::None, Some(evidence.kind.chars().take(32).collect())),
+        None => (
+            EvidenceKind::None,
+            Some(evidence.kind.chars().take(32).collect()),
+        ),
     };
     let attestation = Evidence {
         kind,

@@ -33,6 +33,9 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
+pub use tls::{ClientError, Connection, Trust, connect, error_chain};
+pub use user::{CoordinatorClient, MAX_RESPONSE_BYTES};
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -44,5 +47,3 @@ mod tests {
         assert!(shown.starts_with("1.0"));
     }
 }
-pub use tls::{ClientError, Connection, Trust, connect, error_chain};
-pub use user::{CoordinatorClient, MAX_RESPONSE_BYTES};

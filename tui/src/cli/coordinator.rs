@@ -6,8 +6,8 @@ use clap::Args;
 use p384::ecdsa::VerifyingKey;
 
 use super::{CliError, Ctx, ShareArgs, json};
-use seedward::keystore::{DEFAULT_OWNER_KEY, DEFAULT_WORKLOAD_KEY};
 use seedward::client::evidence::ReferenceSource;
+use seedward::keystore::{DEFAULT_OWNER_KEY, DEFAULT_WORKLOAD_KEY};
 use seedward::ops::{
     self, CoordinatorState, EvidenceView, SigningKeySource, StatusView, TrustLevel,
 };
@@ -187,7 +187,10 @@ fn print_checks(out: &crate::cli::Out, ev: &EvidenceView) {
     if ev.unattested() {
         return;
     }
-    out.line(format!("             checked against {}", ev.source.describe()));
+    out.line(format!(
+        "             checked against {}",
+        ev.source.describe()
+    ));
     for c in &ev.verdict.checks {
         let line = match c.ok {
             Some(true) => format!("  {} {} {}", out.mark(true), c.name, c.seen),
@@ -323,8 +326,7 @@ async fn setup(
         word,
     )?;
     let outcome =
-        ops::set_first_manifest(conn, &ctx.workspace, manifest, policies, allow_unattested)
-            .await?;
+        ops::set_first_manifest(conn, &ctx.workspace, manifest, policies, allow_unattested).await?;
     for f in &outcome.files {
         ctx.out
             .line(format!("{} saved {}", ctx.out.check(), f.display()));
@@ -672,8 +674,7 @@ pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
         ),
         word,
     )?;
-    let response =
-        ops::send_recovery(&conn, &owner, share, &preflight, allow_unattested).await?;
+    let response = ops::send_recovery(&conn, &owner, share, &preflight, allow_unattested).await?;
     ctx.out.line(format!(
         "{} the Coordinator accepted the seed",
         ctx.out.check()

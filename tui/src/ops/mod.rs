@@ -49,7 +49,10 @@ pub enum OpsError {
     Invalid(String),
     /// The seed was sealed and sent, and then the recovery failed.
     #[error("{}", sent_but_failed(.cause, *.attested))]
-    SentButFailed { cause: Box<OpsError>, attested: bool },
+    SentButFailed {
+        cause: Box<OpsError>,
+        attested: bool,
+    },
     /// Development evidence and no acknowledgement: nothing was sent.
     #[error(
         "the Coordinator is UNATTESTED (evidence kind none): nothing proves that the process at this address is your Coordinator, or what it runs. {action} was not sent. If this is a development setup, acknowledge it explicitly (--allow-unattested, or type the word in the console)"

@@ -8,9 +8,9 @@ use seedward_shared::keys::{Fingerprint, OwnerKeyPair};
 use seedward_shared::recovery::seal_recovery;
 
 use crate::client::evidence::{Expectation, ReferenceSource};
-use seedward_shared::manifest::Manifest;
 use crate::client::{ClientError, CoordinatorClient, Reason, Trust};
 use crate::workspace::{MESH_CA_FILE, ROOT_CA_FILE, SEED_SHARES_FILE, Workspace};
+use seedward_shared::manifest::Manifest;
 
 use super::*;
 
@@ -255,8 +255,7 @@ async fn preflight_steps(
     let status = super::connect::status(&judged).await?;
     if status.latest != Some(latest.transition_hash()) {
         return Err(PreflightError::Ops(OpsError::Verification(
-            "pre-flight: the history changed while it was verified; run the recovery again"
-                .into(),
+            "pre-flight: the history changed while it was verified; run the recovery again".into(),
         )));
     }
     Ok(Preflight {

@@ -82,7 +82,10 @@ pub fn verdict_lines(ev: &EvidenceView, theme: Theme, width: usize) -> Vec<Line<
         let detail = match check.ok {
             Some(true) => truncate(&check.seen, width.saturating_sub(check.name.len() + 8)),
             Some(false) => truncate(
-                &format!("seen {}, expected {}: {}", check.seen, check.expected, check.hint),
+                &format!(
+                    "seen {}, expected {}: {}",
+                    check.seen, check.expected, check.hint
+                ),
                 width.saturating_sub(check.name.len() + 8),
             ),
             None => truncate(

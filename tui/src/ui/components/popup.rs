@@ -13,8 +13,12 @@ use crate::ui::theme::Theme;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmed {
     /// `unattested`: the word typed acknowledged an UNATTESTED Coordinator.
-    SetManifest { unattested: bool },
-    Recover { unattested: bool },
+    SetManifest {
+        unattested: bool,
+    },
+    Recover {
+        unattested: bool,
+    },
     Update,
 }
 
