@@ -6,6 +6,7 @@
 //! documented in docs/CLI.md.
 
 mod coordinator;
+mod evidence;
 mod history;
 mod json;
 mod keys;
@@ -168,6 +169,9 @@ pub enum Command {
     /// Inspect, diff, export and verify the manifest history.
     #[command(after_help = history::HISTORY_AFTER_HELP)]
     History(history::HistoryArgs),
+    /// Verify recorded attestation evidence offline against a manifest's reference values.
+    #[command(after_help = evidence::EVIDENCE_AFTER_HELP)]
+    Evidence(evidence::EvidenceArgs),
     /// Derive a workload secret offline from your seed share.
     #[command(after_help = secret::WORKLOAD_SECRET_AFTER_HELP)]
     WorkloadSecret(secret::WorkloadSecretArgs),
@@ -179,6 +183,7 @@ impl Command {
             Command::Keys(k) => k.command.name(),
             Command::Manifest(m) => m.command.name(),
             Command::Status => "status",
+            Command::Evidence(e) => e.command.name(),
             Command::Set(_) => "set",
             Command::Verify(_) => "verify",
             Command::Recover(_) => "recover",
@@ -420,6 +425,7 @@ pub fn run(cli: Cli, command: Command) -> u8 {
             Command::Keys(args) => keys::run(&ctx, args.command),
             Command::Manifest(args) => manifest::run(&ctx, args.command),
             Command::Status => coordinator::status(&ctx).await,
+            Command::Evidence(args) => evidence::run(&ctx, args).await,
             Command::Set(args) => coordinator::set(&ctx, args).await,
             Command::Verify(args) => coordinator::verify(&ctx, args).await,
             Command::Recover(args) => coordinator::recover(&ctx, args).await,

@@ -93,6 +93,17 @@ impl Out {
         let _ = writeln!(stdout, "{text}");
     }
 
+    /// A value printed as it is (JSON mode only): for outputs with their own documented
+    /// schema (`evidence verify` prints the verdict).
+    pub fn json_value(&self, value: &impl Serialize) {
+        if !self.json {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into());
+        let _ = writeln!(stdout, "{text}");
+    }
+
     /// Reports a failure and returns its exit code.
     pub fn fail(&self, command: &str, err: &CliError) -> u8 {
         if self.json && !err.reported {
