@@ -27,7 +27,6 @@ pub mod theme;
 #[cfg(test)]
 mod tests;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -54,8 +53,7 @@ pub struct UiOptions {
     pub appraisal: crate::client::evidence::AppraisalPolicy,
 }
 
-/// The default port of the local Coordinator; a free port is used when it is taken.
-pub const LOCAL_PORT: u16 = 1313;
+pub use crate::embedded::LOCAL_PORT;
 /// How often the status refreshes itself.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
 
@@ -98,7 +96,7 @@ pub fn run(opts: UiOptions) -> anyhow::Result<()> {
                     "no data directory for the local Coordinator's state could be found; pass --state-dir DIR or --coordinator ADDR"
                 ),
             };
-            let server = runtime.block_on(start_local(&state_dir))?;
+            let server = runtime.block_on(crate::embedded::start(&state_dir))?;
             let address = server.local_addr().to_string();
             (Some(server), Location::Local { address, state_dir })
         }
@@ -232,33 +230,6 @@ fn watch_for_hangup() {
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot watch the terminal for a hangup: {e}");
-    }
-}
-
-/// Starts the embedded Coordinator on 127.0.0.1:1313, or a free port if that is taken.
-async fn start_local(
-    state_dir: &std::path::Path,
-) -> anyhow::Result<seedward_coordinator::RunningServer> {
-    std::fs::create_dir_all(state_dir).with_context(|| {
-        format!(
-            "cannot create the local Coordinator's state directory {}",
-            state_dir.display()
-        )
-    })?;
-    let preferred = SocketAddr::from(([127, 0, 0, 1], LOCAL_PORT));
-    let config = seedward_coordinator::ServerConfig::new(preferred, state_dir.to_path_buf());
-    match seedward_coordinator::start(config).await {
-        Ok(server) => Ok(server),
-        Err(first) => {
-            let any = SocketAddr::from(([127, 0, 0, 1], 0));
-            let config = seedward_coordinator::ServerConfig::new(any, state_dir.to_path_buf());
-            seedward_coordinator::start(config).await.with_context(|| {
-                format!(
-                    "cannot start the local Coordinator with its state in {} (first attempt on {preferred}: {first:#}); pass --coordinator ADDR to use a running one",
-                    state_dir.display()
-                )
-            })
-        }
     }
 }
 
