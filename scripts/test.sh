@@ -56,7 +56,9 @@ fi
 # device-mapper, the LUKS open/mount test.
 if [ $# -eq 0 ]; then
   skip=(--skip write_seed_corpus)
-  if [ ! -e /dev/mapper/control ]; then
+  # The node alone proves nothing: libdevmapper creates /dev/mapper/control on first
+  # use (an earlier cryptsetup test does) even where the kernel has no device-mapper.
+  if [ ! -e /dev/mapper/control ] || ! grep -q ' device-mapper$' /proc/misc 2>/dev/null; then
     echo "no device-mapper here: the LUKS open/mount test is left out (ignored)"
     skip+=(--skip open_mkfs_mount_and_close_where_device_mapper_exists)
   fi

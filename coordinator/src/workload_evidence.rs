@@ -114,24 +114,7 @@ impl WorkloadVerifier {
             },
         );
         if !verdict.verified() {
-            let failed: Vec<String> = verdict
-                .checks
-                .iter()
-                .filter(|c| c.ok != Some(true))
-                .map(|c| {
-                    let what = if c.ok.is_none() {
-                        "not performed"
-                    } else {
-                        "failed"
-                    };
-                    format!(
-                        "{} {what} (seen {}, expected {})",
-                        c.name,
-                        truncate(&c.seen, 120),
-                        truncate(&c.expected, 120)
-                    )
-                })
-                .collect();
+            let failed = verdict.problems(120);
             tracing::warn!(kind = kind.as_str(), policy_hash = %policy_hash, checks = %failed.join("; "), "workload evidence rejected");
             return Err(CoreError::EvidenceRejected {
                 detail: format!("{} evidence: {}", kind.as_str(), failed.join("; ")),

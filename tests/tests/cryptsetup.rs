@@ -291,7 +291,7 @@ fn device_mapper_available() -> bool {
 }
 
 #[test]
-#[ignore = "needs device-mapper; scripts/test.sh runs it where /dev/mapper/control exists"]
+#[ignore = "needs device-mapper; scripts/test.sh runs it where the kernel has device-mapper"]
 fn open_mkfs_mount_and_close_where_device_mapper_exists() {
     require_cryptsetup();
     assert!(

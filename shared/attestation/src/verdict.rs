@@ -239,6 +239,27 @@ impl Verdict {
             .collect()
     }
 
+    /// Every check that did not pass, one line each: `name failed (seen …, expected …;
+    /// hint)` or `name not performed (hint)`, each value cut at `max` characters. For
+    /// refusals and logs (evidence carries no secret).
+    pub fn problems(&self, max: usize) -> Vec<String> {
+        let cut = |s: &str| -> String { s.chars().take(max).collect() };
+        self.checks
+            .iter()
+            .filter(|c| c.ok != Some(true))
+            .map(|c| match c.ok {
+                Some(false) => format!(
+                    "{} failed (seen {}, expected {}; {})",
+                    c.name,
+                    cut(&c.seen),
+                    cut(&c.expected),
+                    cut(&c.hint)
+                ),
+                _ => format!("{} not performed ({})", c.name, cut(&c.hint)),
+            })
+            .collect()
+    }
+
     /// Names a verified verdict of this kind must list.
     pub fn required(&self) -> &[&'static str] {
         &self.required

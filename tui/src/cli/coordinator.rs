@@ -191,7 +191,13 @@ fn print_checks(out: &crate::cli::Out, ev: &EvidenceView) {
         "             checked against {}",
         ev.source.describe()
     ));
-    for c in &ev.verdict.checks {
+    print_check_lines(out, &ev.verdict.checks);
+}
+
+/// One line per check: ✓ with what was seen, ✗ with seen/expected and what to change, `-`
+/// for a check that was not performed.
+pub fn print_check_lines(out: &crate::cli::Out, checks: &[seedward_attestation::Check]) {
+    for c in checks {
         let line = match c.ok {
             Some(true) => format!("  {} {} {}", out.mark(true), c.name, c.seen),
             Some(false) => format!(

@@ -182,20 +182,7 @@ fn verify_offline(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
     if let Some(anchor) = &verdict.test_anchor {
         out.line(out.alarm(&format!("TEST TRUST ANCHOR: {anchor}")));
     }
-    for c in &verdict.checks {
-        out.line(match c.ok {
-            Some(true) => format!("  {} {} {}", out.mark(true), c.name, c.seen),
-            Some(false) => format!(
-                "  {} {}: seen {}, expected {}; {}",
-                out.mark(false),
-                c.name,
-                c.seen,
-                c.expected,
-                c.hint
-            ),
-            None => format!("  - {}: not performed; {}", c.name, c.hint),
-        });
-    }
+    super::coordinator::print_check_lines(out, &verdict.checks);
     for w in &verdict.waived {
         out.line(format!("  (waived) {}: {}", w.name, w.reason));
     }

@@ -196,23 +196,7 @@ pub fn check_trusted(
             })
         };
     }
-    let failed: Vec<String> = evidence
-        .verdict
-        .checks
-        .iter()
-        .filter(|c| c.ok != Some(true))
-        .map(|c| {
-            let what = if c.ok.is_none() {
-                "not performed"
-            } else {
-                "failed"
-            };
-            format!(
-                "{} {what} (seen {}, expected {}; {})",
-                c.name, c.seen, c.expected, c.hint
-            )
-        })
-        .collect();
+    let failed = evidence.verdict.problems(200);
     Err(OpsError::Verification(format!(
         "the Coordinator's {} evidence does not verify against {}: {}. {action} was not sent",
         evidence.kind.as_str(),
