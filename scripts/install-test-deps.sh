@@ -6,12 +6,12 @@ set -euo pipefail
 need_apt=()
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
-# `script` makes the pseudo-terminal of tests/tests/tui_hangup.rs (and of seedward-bench).
+# `script` makes the pseudo-terminal of tests/tests/clients/tui_hangup.rs (and of seedward-bench).
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus dbus-bin)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need_apt+=(gnome-keyring)
 command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
-# The initializer's encrypted-volume tests (tests/tests/cryptsetup.rs) run the real binaries.
+# The initializer's encrypted-volume tests (tests/tests/initializer/cryptsetup.rs) run the real binaries.
 command -v cryptsetup >/dev/null 2>&1 || need_apt+=(cryptsetup-bin)
 command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
 # The etcd store's tests (tests/tests/etcd_*.rs) start real 3-member clusters of Debian's

@@ -15,7 +15,7 @@ what docs/COORDINATOR.md promises, computing every hash itself:
       (N manifests, SHA-256 chain ending at the latest transition hash), readiness SERVING,
       and that a refusal carries its reason in the seedward-error trailer.
 
-Run by tests/tests/python_client.rs. Exit status 0 means every check held.
+Run by tests/tests/coordinator/python_client.rs. Exit status 0 means every check held.
 """
 
 import argparse

@@ -281,7 +281,7 @@ mod tests {
     use super::*;
 
     /// Real `luksDump --dump-json-metadata` output of a volume formatted as the initializer
-    /// formats it (cryptsetup 2.6.1). tests/tests/cryptsetup.rs checks a fresh one.
+    /// formats it (cryptsetup 2.6.1). tests/tests/initializer/cryptsetup.rs checks a fresh one.
     pub const REAL: &str = r#"{"keyslots":{"0":{"type":"luks2","key_size":64,"af":{"type":"luks1","stripes":4000,"hash":"sha256"},"area":{"type":"raw","offset":"32768","size":"258048","encryption":"aes-xts-plain64","key_size":64},"kdf":{"type":"argon2id","time":15,"memory":65536,"cpus":2,"salt":"zPKR6KPwXxGXlJfmY6YL2AoFeLKs5GoE4eUTXZ8kNwA="}}},"tokens":{},"segments":{"0":{"type":"crypt","offset":"16777216","size":"dynamic","iv_tweak":"0","encryption":"aes-xts-plain64","sector_size":4096}},"digests":{"0":{"type":"pbkdf2","keyslots":["0"],"segments":["0"],"hash":"sha256","iterations":164870,"salt":"MT67QbeR5pImkjNYchabVbh7TFEnpNzYudLqmwR1JW4=","digest":"L2BFQUfEbYjfO6m3lRJfiSFDgfYcYdsNJkqfIplGsaw="}},"config":{"json_size":"12288","keyslots_size":"16744448"}}"#;
 
     #[test]

@@ -5,7 +5,7 @@
 //!
 //! Default (CI-sized): 100 clients for 5 s. Longer runs, as in docs/RELIABILITY.md:
 //! `SEEDWARD_LOAD_SECS=60 SEEDWARD_LOAD_CLIENTS=100 cargo test --release -p seedward-tests
-//!  --test coordinator_load -- --nocapture`
+//!  --test coordinator -- load:: --nocapture`
 //!
 //! This measures; it asserts no speed (figures belong in docs/, not in assertions).
 
@@ -15,13 +15,12 @@
     reason = "tests: a panic is the failure report"
 )]
 
-mod coordinator_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use coordinator_support::*;
+use crate::support::*;
 use seedward_proto::v1 as pb;
 use seedward_tests::error_reason;
 use tonic::Code;

@@ -16,12 +16,11 @@
     reason = "tests: a panic is the failure report"
 )]
 
-mod coordinator_support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use coordinator_support::*;
+use crate::support::*;
 use seedward::ops::SigningKeySource;
 use seedward_proto::v1 as pb;
 use seedward_shared::history::{Digest, Transition};

@@ -9,11 +9,10 @@
     reason = "tests: a panic is the failure report"
 )]
 
-mod coordinator_support;
 
 use std::path::Path;
 
-use coordinator_support::*;
+use crate::support::*;
 use seedward_tests::CoordinatorProcess;
 use seedward_tests::etcd::EtcdCluster;
 

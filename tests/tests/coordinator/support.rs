@@ -1,13 +1,10 @@
-//! Helpers shared by the Coordinator end-to-end tests (`coordinator_*.rs`, `python_client.rs`).
-//!
-//! Not a test binary of its own: cargo only builds `tests/*.rs` and `tests/*/main.rs`, and each
-//! test file pulls this in with `mod coordinator_support;`. Every helper talks to the *real*
+//! Helpers shared by the Coordinator end-to-end tests (`tests/coordinator/*.rs`). Every helper talks to the *real*
 //! `seedward-coordinator` binary through the real client (`seedward::client`), with keys,
 //! manifests and recovery envelopes built by `seedward-shared`, as an operator's tools would.
 
 #![allow(
     dead_code,
-    reason = "each test binary uses a different subset of the helpers"
+    reason = "each test module uses a different subset of the helpers"
 )]
 
 use std::path::{Path, PathBuf};

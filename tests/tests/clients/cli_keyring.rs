@@ -7,9 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod cli_support;
 
-use cli_support::{Cli, p, public_hex, write_template};
+use crate::cli_support::{Cli, p, public_hex, write_template};
 use seedward::keystore::{KEYRING_SERVICE, KeyKind, keyring_account, workspace_id};
 use seedward_tests::CoordinatorProcess;
 

@@ -1,7 +1,7 @@
 //! Helpers of the `cli_*` tests: run the real `seedward` binary, normalize its output, and
 //! compare it with golden files under `tests/golden/cli/` (`SEEDWARD_BLESS=1` rewrites them).
 
-#![allow(dead_code, reason = "each cli_* test binary uses a subset")]
+#![allow(dead_code, reason = "each test module uses a subset")]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::path::{Path, PathBuf};

@@ -3,11 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod cli_support;
 
 use std::path::{Path, PathBuf};
 
-use cli_support::{Cli, golden, p, public_hex, write_template};
+use crate::cli_support::{Cli, golden, p, public_hex, write_template};
 use seedward_tests::CoordinatorProcess;
 
 /// Generates keys in `cli`'s workspace (unless `owner_pem` imports one) and sets up the

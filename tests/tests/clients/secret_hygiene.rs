@@ -19,21 +19,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod cli_support;
-mod tui_support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use cli_support::{Cli, Run, p, public_hex, write_changed, write_template};
+use crate::cli_support::{Cli, Run, p, public_hex, write_changed, write_template};
 use p384::pkcs8::DecodePrivateKey as _;
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::seed::SeedEngine;
 use seedward_shared::seedshare::SeedShareDocument;
 use seedward_tests::{CoordinatorProcess, reference_values};
-use tui_support::Tmux;
+use crate::tui_support::Tmux;
 
 /// A named secret and every printable form of it to look for.
 struct Needles {

@@ -6,12 +6,10 @@
 //! Needs tmux.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod cli_support;
-mod tui_support;
 
-use cli_support::{Cli, p, public_hex, write_changed, write_template};
+use crate::cli_support::{Cli, p, public_hex, write_changed, write_template};
 use seedward_tests::{CoordinatorProcess, reference_values};
-use tui_support::Tmux;
+use crate::tui_support::Tmux;
 
 /// The update screen is one full-width pane.
 const PANE: usize = 1;

@@ -2,7 +2,7 @@
 //! private socket (a real pseudo-terminal), typed into with `send-keys` and read with
 //! `capture-pane`.
 
-#![allow(dead_code, reason = "each tui_* test binary uses a subset")]
+#![allow(dead_code, reason = "each test module uses a subset")]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::path::{Path, PathBuf};

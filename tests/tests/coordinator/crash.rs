@@ -8,7 +8,7 @@
 //!
 //! Default (CI-sized): 100 kills (about a minute on two cores). The long run of
 //! docs/RELIABILITY.md:
-//! `SEEDWARD_CRASH_ITERATIONS=1000 cargo test -p seedward-tests --test coordinator_crash -- --nocapture`
+//! `SEEDWARD_CRASH_ITERATIONS=1000 cargo test -p seedward-tests --test coordinator -- crash:: --nocapture`
 //! (an explicit iteration count also lifts the time cap).
 
 #![allow(
@@ -17,12 +17,11 @@
     reason = "tests: a panic is the failure report"
 )]
 
-mod coordinator_support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use coordinator_support::*;
+use crate::support::*;
 use rand_core::{OsRng, RngCore};
 use seedward_shared::history::Digest;
 

@@ -13,12 +13,11 @@
     reason = "tests: a panic is the failure report"
 )]
 
-mod coordinator_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use coordinator_support::*;
+use crate::support::*;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

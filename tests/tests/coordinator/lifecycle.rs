@@ -9,11 +9,10 @@
     reason = "tests: a panic is the failure report"
 )]
 
-mod coordinator_support;
 
 use std::time::Duration;
 
-use coordinator_support::*;
+use crate::support::*;
 use std::sync::Arc;
 
 use seedward::client::evidence::AppraisalPolicy;

@@ -4,11 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod cli_support;
 
 use std::os::unix::fs::PermissionsExt as _;
 
-use cli_support::{Cli, golden, p, public_hex, write_changed, write_template};
+use crate::cli_support::{Cli, golden, p, public_hex, write_changed, write_template};
 use seedward_tests::{CoordinatorProcess, reference_values};
 
 #[test]

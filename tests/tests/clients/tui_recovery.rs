@@ -9,14 +9,12 @@
 //! tui_e2e.rs). Needs tmux.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod cli_support;
-mod tui_support;
 
 use std::path::{Path, PathBuf};
 
-use cli_support::{Cli, p, public_hex, write_template};
+use crate::cli_support::{Cli, p, public_hex, write_template};
 use seedward_tests::CoordinatorProcess;
-use tui_support::{Tmux, squash};
+use crate::tui_support::{Tmux, squash};
 
 /// The right pane of the wizard (the step list is on the left).
 const WIZARD_PANE: usize = 3;

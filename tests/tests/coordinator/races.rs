@@ -10,12 +10,11 @@
     reason = "tests: a panic is the failure report"
 )]
 
-mod coordinator_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use coordinator_support::*;
+use crate::support::*;
 use seedward_proto::v1 as pb;
 use seedward_shared::history::Digest;
 use seedward_tests::error_reason;

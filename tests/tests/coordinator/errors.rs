@@ -12,11 +12,10 @@
     reason = "tests: a panic is the failure report"
 )]
 
-mod coordinator_support;
 
 use std::time::Duration;
 
-use coordinator_support::*;
+use crate::support::*;
 use rand_core::OsRng;
 use seedward_proto::v1 as pb;
 use seedward_shared::history::Digest;

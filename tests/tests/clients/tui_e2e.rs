@@ -7,13 +7,12 @@
 //! with `--key-store keyring`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod tui_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use seedward_tests::CoordinatorProcess;
-use tui_support::Tmux;
+use crate::tui_support::Tmux;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777

@@ -1,0 +1,24 @@
+//! The `seedward-coordinator` daemon, end to end: the real binary over real TLS sockets, on a
+//! real state directory or a real etcd cluster, driven by the real client library, by the
+//! operator's own flows and by an independent Python client.
+//!
+//! One test binary (one link, one process) for every daemon-facing suite; each module says
+//! what it covers. Run one with `cargo test -p seedward-tests --test coordinator -- MODULE::`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod support;
+
+mod crash;
+mod errors;
+mod etcd_coordinator;
+mod etcd_store;
+mod lifecycle;
+mod load;
+mod python_client;
+mod races;
+mod tamper;
