@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-
 use std::path::{Path, PathBuf};
 
 use crate::cli_support::{Cli, golden, p, public_hex, write_template};

@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-
 use crate::cli_support::{Cli, p, public_hex, write_template};
 use seedward::keystore::{KEYRING_SERVICE, KeyKind, keyring_account, workspace_id};
 use seedward_tests::CoordinatorProcess;

@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-
 use std::os::unix::fs::PermissionsExt as _;
 
 use crate::cli_support::{Cli, golden, p, public_hex, write_changed, write_template};

@@ -19,19 +19,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
+use crate::cli_support::{Cli, Run, p, public_hex, write_changed, write_template};
+use crate::tui_support::Tmux;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use crate::cli_support::{Cli, Run, p, public_hex, write_changed, write_template};
 use p384::pkcs8::DecodePrivateKey as _;
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::seed::SeedEngine;
 use seedward_shared::seedshare::SeedShareDocument;
 use seedward_tests::{CoordinatorProcess, reference_values};
-use crate::tui_support::Tmux;
 
 /// A named secret and every printable form of it to look for.
 struct Needles {

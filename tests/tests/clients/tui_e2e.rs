@@ -7,12 +7,11 @@
 //! with `--key-store keyring`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use seedward_tests::CoordinatorProcess;
 use crate::tui_support::Tmux;
+use seedward_tests::CoordinatorProcess;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777

@@ -4,13 +4,12 @@
 //! offline; a bundle with one flipped byte fails, naming the entry. Needs tmux.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-
+use crate::cli_support::{Cli, p, public_hex, write_template};
+use crate::tui_support::{Tmux, squash};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use crate::cli_support::{Cli, p, public_hex, write_template};
 use seedward_shared::history::Digest;
 use seedward_tests::CoordinatorProcess;
-use crate::tui_support::{Tmux, squash};
 
 #[test]
 fn export_a_bundle_and_verify_it_offline() {

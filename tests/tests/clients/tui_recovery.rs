@@ -9,12 +9,11 @@
 //! tui_e2e.rs). Needs tmux.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-
 use std::path::{Path, PathBuf};
 
 use crate::cli_support::{Cli, p, public_hex, write_template};
-use seedward_tests::CoordinatorProcess;
 use crate::tui_support::{Tmux, squash};
+use seedward_tests::CoordinatorProcess;
 
 /// The right pane of the wizard (the step list is on the left).
 const WIZARD_PANE: usize = 3;

@@ -6,10 +6,9 @@
 //! Needs tmux.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-
 use crate::cli_support::{Cli, p, public_hex, write_changed, write_template};
-use seedward_tests::{CoordinatorProcess, reference_values};
 use crate::tui_support::Tmux;
+use seedward_tests::{CoordinatorProcess, reference_values};
 
 /// The update screen is one full-width pane.
 const PANE: usize = 1;

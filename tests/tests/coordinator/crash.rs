@@ -17,7 +17,6 @@
     reason = "tests: a panic is the failure report"
 )]
 
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

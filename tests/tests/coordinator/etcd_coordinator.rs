@@ -9,7 +9,6 @@
     reason = "tests: a panic is the failure report"
 )]
 
-
 use std::path::Path;
 
 use crate::support::*;

@@ -9,7 +9,6 @@
     reason = "tests: a panic is the failure report"
 )]
 
-
 use std::time::Duration;
 
 use crate::support::*;

@@ -15,7 +15,6 @@
     reason = "tests: a panic is the failure report"
 )]
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -13,7 +13,6 @@
     reason = "tests: a panic is the failure report"
 )]
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -10,7 +10,6 @@
     reason = "tests: a panic is the failure report"
 )]
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

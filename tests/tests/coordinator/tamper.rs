@@ -16,7 +16,6 @@
     reason = "tests: a panic is the failure report"
 )]
 
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
