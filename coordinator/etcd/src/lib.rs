@@ -1,4 +1,4 @@
-//! Seedward's etcd v3 storage layer (DESIGN §10): several Coordinator replicas share one
+//! Seedward's etcd v3 storage layer: several Coordinator replicas share one
 //! manifest history in etcd and see each other.
 //!
 //! | module | what it holds |
