@@ -22,7 +22,14 @@ pub enum StoreConfig {
     #[default]
     Fs,
     /// etcd, shared by several replicas.
-    Etcd { etcd: EtcdConfig, prefix: String },
+    Etcd {
+        etcd: EtcdConfig,
+        prefix: String,
+        /// `--advertise-address`: where this replica's user API is reached (its presence
+        /// record); `None` = the listen address, or `<replica-id>:<port>` when that is a
+        /// wildcard.
+        advertise: Option<String>,
+    },
 }
 
 impl StoreConfig {
@@ -30,7 +37,7 @@ impl StoreConfig {
     pub fn describe(&self, state_dir: &Path) -> String {
         match self {
             StoreConfig::Fs => format!("{}", state_dir.join("history").display()),
-            StoreConfig::Etcd { etcd, prefix } => {
+            StoreConfig::Etcd { etcd, prefix, .. } => {
                 format!("etcd {} under {prefix}/history", etcd.endpoints.join(","))
             }
         }
@@ -76,6 +83,10 @@ pub struct StoreArgs {
     /// This replica's name in the replica set (default: the hostname).
     #[arg(long, env = "SEEDWARD_REPLICA_ID")]
     pub replica_id: Option<String>,
+    /// host:port where clients reach this replica, as shown on the replica board
+    /// (default: the listen address, or <replica-id>:<port> when listening on a wildcard).
+    #[arg(long, env = "SEEDWARD_ADVERTISE_ADDRESS")]
+    pub advertise_address: Option<String>,
 }
 
 impl StoreArgs {
@@ -87,6 +98,7 @@ impl StoreArgs {
                     (!self.etcd_endpoints.is_empty(), "--etcd-endpoints"),
                     (self.etcd_ca.is_some(), "--etcd-ca"),
                     (self.etcd_cert.is_some(), "--etcd-cert"),
+                    (self.advertise_address.is_some(), "--advertise-address"),
                 ];
                 if let Some((_, flag)) = etcd_flags.iter().find(|(set, _)| *set) {
                     bail!("{flag} is set but the store is the filesystem; add --store etcd");
@@ -117,9 +129,19 @@ impl StoreArgs {
                 etcd.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
                 seedward_etcd::store::validate_prefix(&self.etcd_prefix)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if let Some(address) = &self.advertise_address
+                    && (address.is_empty()
+                        || address.len() > 255
+                        || address.chars().any(|c| c.is_control() || c.is_whitespace()))
+                {
+                    bail!(
+                        "--advertise-address {address:?} is not a host:port (no spaces or control characters, at most 255 bytes)"
+                    );
+                }
                 Ok(StoreConfig::Etcd {
                     etcd,
                     prefix: self.etcd_prefix,
+                    advertise: self.advertise_address,
                 })
             }
         }
@@ -179,7 +201,7 @@ mod tests {
 
     #[test]
     fn etcd_flags_build_an_etcd_config() {
-        let StoreConfig::Etcd { etcd, prefix } = parse(&[
+        let StoreConfig::Etcd { etcd, prefix, .. } = parse(&[
             "--store",
             "etcd",
             "--etcd-endpoints",

@@ -3,6 +3,7 @@
 //! [`crate::core::check_input`]), public so that the fuzz targets run exactly what the
 //! service runs (docs/FUZZING.md).
 
+use seedward_etcd::ReplicaState;
 use seedward_proto::v1 as pb;
 use seedward_shared::history::Digest;
 use seedward_shared::keys::OwnerPublicKey;
@@ -15,6 +16,7 @@ use crate::core::{
     StatusReport, check_input,
 };
 use crate::error::{CoreError, StateName};
+use crate::replicas::ReplicaBoard;
 
 /// The stateless shape check of a `SetManifest` request: the optional previous transition
 /// hash must be 32 bytes.
@@ -120,6 +122,41 @@ pub fn status_response(report: StatusReport, evidence: pb::Evidence) -> pb::GetS
             expires_at_unix_ms: c.expires_at_unix_ms,
         }),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        replica_set: None,
+    }
+}
+
+/// The replica board as `GetStatus` shows it. A record's `latest` that is not 64 hex digits
+/// (a newer or broken writer) is shown as absent.
+pub fn replica_set(board: ReplicaBoard) -> pb::ReplicaSet {
+    pb::ReplicaSet {
+        self_id: board.self_id,
+        replicas: board
+            .replicas
+            .into_iter()
+            .map(|r| pb::Replica {
+                id: r.id,
+                address: r.address,
+                state: match r.state {
+                    ReplicaState::Uninitialized => pb::CoordinatorState::Uninitialized,
+                    ReplicaState::Ready => pb::CoordinatorState::Ready,
+                    ReplicaState::RecoveryRequired => pb::CoordinatorState::RecoveryRequired,
+                    ReplicaState::Stale => pb::CoordinatorState::Stale,
+                    ReplicaState::Unknown => pb::CoordinatorState::Unspecified,
+                } as i32,
+                generation: r.generation,
+                latest_transition_hash: r
+                    .latest
+                    .and_then(|h| h.parse::<Digest>().ok())
+                    .map(|d| d.as_bytes().to_vec())
+                    .unwrap_or_default(),
+                evidence_kind: r.evidence_kind,
+                since_unix_ms: i64::try_from(r.since_unix_ms).unwrap_or(i64::MAX),
+                last_error: r.last_error.unwrap_or_default(),
+            })
+            .collect(),
+        as_of_unix_ms: i64::try_from(board.as_of_unix_ms).unwrap_or(i64::MAX),
+        error: board.error.unwrap_or_default(),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod core;
 pub mod credentials;
 pub mod error;
 pub mod evidence;
+pub mod replicas;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use seedward_etcd::EtcdStore;
+use seedward_etcd::{EtcdClient, EtcdStore};
 use seedward_proto::{FILE_DESCRIPTOR_SET, v1 as pb};
-use seedward_shared::history::HistoryStore;
+use seedward_shared::history::{HistoryStore, LatestWatch, WatchLatest as _};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -24,6 +24,7 @@ use crate::backend::StoreConfig;
 use crate::core::{Coordinator, CoreConfig, StateView};
 use crate::error::StateName;
 use crate::evidence::{self, AttestationConfig};
+use crate::replicas::ReplicaSet;
 use crate::service::UserService;
 use crate::store::FsStore;
 use crate::tls::TlsIdentity;
@@ -140,6 +141,9 @@ pub struct RunningServer {
     task: JoinHandle<anyhow::Result<()>>,
     state: tokio::sync::watch::Receiver<StateView>,
     tls_spki_sha256: [u8; 32],
+    /// The replica-set task (etcd only) and what stops it: it revokes this replica's
+    /// presence record once the server has stopped.
+    replicas: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 impl RunningServer {
@@ -165,7 +169,14 @@ impl RunningServer {
 
     /// Waits until the server stops by itself (it does not, unless it fails).
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await.context("the server task panicked")?
+        let result = self.task.await.context("the server task panicked");
+        if let Some((stop, task)) = self.replicas {
+            let _ = stop.send(());
+            if task.await.is_err() {
+                tracing::warn!("the replica-set task panicked");
+            }
+        }
+        result?
     }
 }
 
@@ -177,23 +188,48 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             let store = FsStore::open(&history_dir).with_context(|| {
                 format!("cannot open the history store at {}", history_dir.display())
             })?;
-            serve(store, config).await
+            serve(store, config, None).await
         }
-        StoreConfig::Etcd { etcd, prefix } => {
+        StoreConfig::Etcd {
+            etcd,
+            prefix,
+            advertise,
+        } => {
             let store = EtcdStore::connect(etcd, prefix)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("cannot open the history store in etcd")?;
             tracing::info!(endpoints = %etcd.endpoints.join(","), %prefix, replica_id = %config.replica_id, "history store: etcd");
-            serve(store, config).await
+            let plan = ReplicaPlan {
+                client: store.client().clone(),
+                prefix: prefix.clone(),
+                advertise: advertise.clone(),
+                latest_watch: match store.watch_latest() {
+                    Ok(watch) => Some(watch),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot watch transitions/latest; foreign updates are seen by polling");
+                        None
+                    }
+                },
+            };
+            serve(store, config, Some(plan)).await
         }
     }
+}
+
+/// What a replica on a shared store needs to join the replica set (crate::replicas).
+struct ReplicaPlan {
+    client: EtcdClient,
+    prefix: String,
+    advertise: Option<String>,
+    latest_watch: Option<Box<dyn LatestWatch>>,
 }
 
 /// Binds the listener and serves the Coordinator over `store` until shutdown.
 async fn serve<S: HistoryStore + 'static>(
     store: S,
     config: ServerConfig,
+    replica_plan: Option<ReplicaPlan>,
 ) -> anyhow::Result<RunningServer> {
     let listener = TcpListener::bind(config.listen)
         .await
@@ -236,6 +272,24 @@ async fn serve<S: HistoryStore + 'static>(
         config.verification.revocation(),
         workload_collateral,
     ));
+    let replicas = replica_plan.map(|plan| {
+        let advertise = plan.advertise.unwrap_or_else(|| {
+            if local_addr.ip().is_unspecified() {
+                format!("{}:{}", config.replica_id, local_addr.port())
+            } else {
+                local_addr.to_string()
+            }
+        });
+        let set = ReplicaSet::new(plan.client, &plan.prefix, &config.replica_id, advertise);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = set.clone().spawn(
+            core.clone(),
+            plan.latest_watch,
+            evidence.kind().as_str(),
+            stop_rx,
+        );
+        (set, stop_tx, task)
+    });
     let state = core.subscribe();
     if core.state_name() == StateName::Uninitialized {
         tracing::warn!(
@@ -284,12 +338,14 @@ async fn serve<S: HistoryStore + 'static>(
         .build_v1alpha()
         .context("cannot build the reflection service")?;
 
-    let user_api = pb::user_api_server::UserApiServer::new(
-        UserService::new(core.clone(), tls_spki_sha256, evidence.clone())
-            .with_read_timeout(config.request_timeout),
-    )
-    .max_decoding_message_size(config.max_request_bytes)
-    .max_encoding_message_size(config.max_response_bytes);
+    let mut user_service = UserService::new(core.clone(), tls_spki_sha256, evidence.clone())
+        .with_read_timeout(config.request_timeout);
+    if let Some((set, _, _)) = &replicas {
+        user_service = user_service.with_replicas(set.clone());
+    }
+    let user_api = pb::user_api_server::UserApiServer::new(user_service)
+        .max_decoding_message_size(config.max_request_bytes)
+        .max_encoding_message_size(config.max_response_bytes);
 
     let workload_api = pb::workload_api_server::WorkloadApiServer::new(WorkloadService::new(
         core.clone(),
@@ -354,5 +410,6 @@ async fn serve<S: HistoryStore + 'static>(
         task,
         state,
         tls_spki_sha256,
+        replicas: replicas.map(|(_, stop, task)| (stop, task)),
     })
 }

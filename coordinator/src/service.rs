@@ -14,6 +14,7 @@ use crate::convert;
 use crate::core::Coordinator;
 use crate::error::CoreError;
 use crate::evidence::EvidenceProvider;
+use crate::replicas::ReplicaSet;
 
 /// The `seedward.v1.UserApi` service.
 ///
@@ -26,6 +27,8 @@ pub struct UserService<S: HistoryStore + 'static> {
     tls_spki_sha256: [u8; 32],
     evidence: Arc<dyn EvidenceProvider>,
     read_timeout: Option<std::time::Duration>,
+    /// The replica set (etcd only), shown in `GetStatus`.
+    replicas: Option<Arc<ReplicaSet>>,
 }
 
 impl<S: HistoryStore + 'static> UserService<S> {
@@ -41,7 +44,14 @@ impl<S: HistoryStore + 'static> UserService<S> {
             tls_spki_sha256,
             evidence,
             read_timeout: None,
+            replicas: None,
         }
+    }
+
+    /// Shows the replica set in `GetStatus`.
+    pub fn with_replicas(mut self, replicas: Arc<ReplicaSet>) -> Self {
+        self.replicas = Some(replicas);
+        self
     }
 
     /// Bounds `GetStatus` and `GetManifests`.
@@ -97,12 +107,15 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
         let tls_spki = self.tls_spki_sha256;
         let evidence = self.evidence.clone();
+        let board = self.replicas.as_ref().map(|r| r.board());
         self.read("GetStatus", move |core| {
             let report = core.status()?;
             // Produced after the core's lock is released: a TEE report may take a while.
             let challenge_key = report.challenge.as_ref().map(|c| c.public_key);
             let evidence = evidence.evidence(&tls_spki, challenge_key.as_ref())?;
-            Ok(convert::status_response(report, evidence))
+            let mut response = convert::status_response(report, evidence);
+            response.replica_set = board.map(convert::replica_set);
+            Ok(response)
         })
         .await
     }

@@ -24,6 +24,17 @@ pub(super) enum Keep {
 impl<S: HistoryStore> Coordinator<S> {
     /// `GetStatus`.
     pub fn status(&self) -> Result<StatusReport, CoreError> {
+        self.report(true)
+    }
+
+    /// The state, generation and latest transition, after checking the store's latest
+    /// pointer (what makes a replica stale); never offers a recovery challenge. For the
+    /// replica set's presence record.
+    pub fn state_report(&self) -> Result<StatusReport, CoreError> {
+        self.report(false)
+    }
+
+    fn report(&self, offer_challenge: bool) -> Result<StatusReport, CoreError> {
         let mut guard = self.lock_state();
         self.refresh(&mut guard)?;
         let mut report = StatusReport {
@@ -62,12 +73,16 @@ impl<S: HistoryStore> Coordinator<S> {
                 };
                 report.generation = count;
                 report.latest = Some(latest);
-                report.challenge = Some(self.challenges.offer(latest));
+                if offer_challenge {
+                    report.challenge = Some(self.challenges.offer(latest));
+                }
             }
             State::Stale => {
                 let latest = self.stored_latest_hash()?;
                 report.latest = Some(latest);
-                report.challenge = Some(self.challenges.offer(latest));
+                if offer_challenge {
+                    report.challenge = Some(self.challenges.offer(latest));
+                }
             }
         }
         Ok(report)

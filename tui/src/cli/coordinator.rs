@@ -147,6 +147,12 @@ fn status_json(s: &StatusView) -> json::Status<'_> {
         evidence: json::Evidence::of(s.evidence.as_ref()),
         version: &s.version,
         next_step: s.state.next_step(),
+        replica_set: s.replica_set.as_ref().map(|set| json::ReplicaSet {
+            answered_by: &set.self_id,
+            as_of_unix_ms: set.as_of_unix_ms,
+            error: set.error.as_deref(),
+            replicas: super::replicas::replicas_json(set),
+        }),
     }
 }
 
@@ -177,6 +183,19 @@ fn print_status(ctx: &Ctx, s: &StatusView) {
     ));
     if let Some(ev) = &s.evidence {
         print_checks(out, ev);
+    }
+    if let Some(set) = &s.replica_set {
+        let ready = set
+            .replicas
+            .iter()
+            .filter(|r| r.state == CoordinatorState::Ready)
+            .count();
+        out.line(format!(
+            "replicas     {} of {} ready (answered by {}; `seedward replicas` for the board)",
+            ready,
+            set.replicas.len(),
+            set.self_id
+        ));
     }
     out.line(format!("version      {}", s.version));
     out.line(format!("next         {}", s.state.next_step()));

@@ -118,6 +118,18 @@ pub struct Status<'a> {
     pub evidence: Option<Evidence<'a>>,
     pub version: &'a str,
     pub next_step: &'static str,
+    /// The replica board (`--store etcd` only; absent for a single replica).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_set: Option<ReplicaSet<'a>>,
+}
+
+/// `status --json`'s `replica_set`.
+#[derive(Serialize)]
+pub struct ReplicaSet<'a> {
+    pub answered_by: &'a str,
+    pub as_of_unix_ms: Option<i64>,
+    pub error: Option<&'a str>,
+    pub replicas: Vec<ReplicaJson<'a>>,
 }
 
 /// The Coordinator's evidence, as `status` and `recover` show it.
@@ -296,4 +308,31 @@ pub struct HistoryVerifyBundle<'a> {
     pub missing_policies: &'a [String],
     pub problems: &'a [String],
     pub entries: Vec<Entry>,
+}
+
+/// `replicas --json`.
+#[derive(Serialize)]
+pub struct ReplicasJson<'a> {
+    pub coordinator: &'a str,
+    /// `false` for a single replica (`--store fs`).
+    pub shared_store: bool,
+    pub answered_by: Option<&'a str>,
+    pub as_of_unix_ms: Option<i64>,
+    pub error: Option<&'a str>,
+    pub replicas: Vec<ReplicaJson<'a>>,
+}
+
+/// One replica in `replicas --json` (and in `status --json`'s `replica_set`).
+#[derive(Serialize)]
+pub struct ReplicaJson<'a> {
+    pub id: &'a str,
+    pub address: &'a str,
+    pub state: &'static str,
+    pub generation: u64,
+    pub latest_transition: Option<String>,
+    pub evidence_kind: &'a str,
+    pub since_unix_ms: i64,
+    pub last_error: Option<&'a str>,
+    /// This is the replica that answered.
+    pub answering: bool,
 }

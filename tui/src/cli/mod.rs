@@ -12,6 +12,7 @@ mod json;
 mod keys;
 mod manifest;
 mod out;
+mod replicas;
 mod secret;
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
@@ -157,6 +158,9 @@ pub enum Command {
     /// Show the Coordinator's state, generation, latest transition and evidence.
     #[command(after_help = coordinator::STATUS_AFTER_HELP)]
     Status,
+    /// Show the replica set of a Coordinator on a shared store (etcd).
+    #[command(after_help = replicas::REPLICAS_AFTER_HELP)]
+    Replicas,
     /// Set the manifest: first-time setup, or a signed update.
     #[command(after_help = coordinator::SET_AFTER_HELP)]
     Set(coordinator::SetArgs),
@@ -183,6 +187,7 @@ impl Command {
             Command::Keys(k) => k.command.name(),
             Command::Manifest(m) => m.command.name(),
             Command::Status => "status",
+            Command::Replicas => "replicas",
             Command::Evidence(e) => e.command.name(),
             Command::Set(_) => "set",
             Command::Verify(_) => "verify",
@@ -425,6 +430,7 @@ pub fn run(cli: Cli, command: Command) -> u8 {
             Command::Keys(args) => keys::run(&ctx, args.command),
             Command::Manifest(args) => manifest::run(&ctx, args.command),
             Command::Status => coordinator::status(&ctx).await,
+            Command::Replicas => replicas::replicas(&ctx).await,
             Command::Evidence(args) => evidence::run(&ctx, args).await,
             Command::Set(args) => coordinator::set(&ctx, args).await,
             Command::Verify(args) => coordinator::verify(&ctx, args).await,

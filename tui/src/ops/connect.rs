@@ -277,6 +277,73 @@ pub struct StatusView {
     pub challenge: Option<pb::RecoveryChallenge>,
     /// The Coordinator's version string, with control characters removed.
     pub version: String,
+    /// The replica set it shares a store with (`--store etcd`); `None` for a single replica.
+    pub replica_set: Option<ReplicaSetView>,
+}
+
+/// The replica board a Coordinator serves: every replica's self-reported presence record,
+/// as the answering replica last read it from the shared store. Strings are printable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSetView {
+    /// The replica that answered.
+    pub self_id: String,
+    pub replicas: Vec<ReplicaView>,
+    /// When the answering replica last read the set; `None` = never.
+    pub as_of_unix_ms: Option<i64>,
+    /// Why the set may be out of date.
+    pub error: Option<String>,
+}
+
+/// One replica's presence record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaView {
+    pub id: String,
+    pub address: String,
+    pub state: CoordinatorState,
+    pub generation: u64,
+    pub latest: Option<Digest>,
+    pub evidence_kind: String,
+    pub since_unix_ms: i64,
+    pub last_error: Option<String>,
+}
+
+impl ReplicaSetView {
+    fn from_proto(set: pb::ReplicaSet) -> Self {
+        Self {
+            self_id: printable(&set.self_id),
+            replicas: set
+                .replicas
+                .into_iter()
+                .map(|r| ReplicaView {
+                    id: printable(&r.id),
+                    address: printable(&r.address),
+                    state: CoordinatorState::from_proto(r.state),
+                    generation: r.generation,
+                    latest: Digest::from_slice(&r.latest_transition_hash).ok(),
+                    evidence_kind: printable(&r.evidence_kind),
+                    since_unix_ms: r.since_unix_ms,
+                    last_error: non_empty(printable(&r.last_error)),
+                })
+                .collect(),
+            as_of_unix_ms: (set.as_of_unix_ms > 0).then_some(set.as_of_unix_ms),
+            error: non_empty(printable(&set.error)),
+        }
+    }
+
+    /// Replicas whose latest transition differs from the newest generation's: they have
+    /// not caught up (or diverged).
+    pub fn behind(&self) -> Vec<&ReplicaView> {
+        let newest = self
+            .replicas
+            .iter()
+            .map(|r| r.generation)
+            .max()
+            .unwrap_or(0);
+        self.replicas
+            .iter()
+            .filter(|r| r.generation < newest)
+            .collect()
+    }
 }
 
 impl StatusView {
@@ -323,6 +390,7 @@ pub(super) fn status_view(conn: &Connection, response: pb::GetStatusResponse) ->
         evidence,
         challenge: response.challenge,
         version: printable(&response.version),
+        replica_set: response.replica_set.map(ReplicaSetView::from_proto),
     }
 }
 

@@ -70,6 +70,7 @@ fn status(state: CoordinatorState, trust: TrustLevel, generation: u64) -> Status
         evidence: Some(unattested_evidence()),
         challenge: None,
         version: "0.1.0".into(),
+        replica_set: None,
     }
 }
 
