@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+pub mod attest;
 pub mod etcd;
+pub mod mitm;
 
 /// The workspace's target directory for the current profile.
 pub fn bin_dir() -> PathBuf {
