@@ -218,8 +218,15 @@ fn attested_set_verify_recover_and_workload_certificate() {
     assert!(setup.cli.workspace.join("seed-shares.json").exists());
     assert!(fake.served() >= 2, "start-up probe and the client's status");
 
-    // Verify.
-    setup.cli.run(&["verify"]).ok();
+    // Verify: the evidence against the workspace's manifest.json, with the history.
+    let run = setup.cli.run(&["verify"]).ok();
+    assert_passed(&run, SNP_CHECKS);
+    assert_names(&run, &["attested (snp"]);
+    // A client that does not trust the test root (AMD's roots only) does not verify it.
+    let global = std::mem::take(&mut setup.cli.global);
+    let run = setup.cli.run(&["verify"]).code(3);
+    assert_failed(&run, "chain");
+    setup.cli.global = global;
 
     // Restart: recovery needs no acknowledgement, the evidence is attested and binds the
     // fresh challenge.

@@ -544,6 +544,24 @@ pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
             "the active manifest differs from the workspace's {MANIFEST_FILE} (someone else set a manifest since; inspect with `seedward history diff`)"
         ));
     }
+    // The evidence, judged against the workspace's manifest.json: a TEE report that does not
+    // verify, or evidence that does not bind this connection, is a problem; development
+    // evidence is shown as UNATTESTED (there is nothing to verify).
+    let status = ops::status(&conn).await?;
+    if let Some(ev) = &status.evidence {
+        if !ev.bound() {
+            problems.push(
+                "the Coordinator's evidence does not bind this connection's TLS key: a relay or an impostor answered".into(),
+            );
+        } else if !ev.attested() && !ev.unattested() {
+            problems.push(format!(
+                "the Coordinator's {} evidence does not verify against {}: {}",
+                ev.kind.as_str(),
+                ev.source.describe(),
+                ev.verdict.problems(200).join("; ")
+            ));
+        }
+    }
     let dir = args
         .out
         .clone()
@@ -594,6 +612,17 @@ pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
             "- no {MANIFEST_FILE} in the workspace to compare with"
         )),
     }
+    out.line(format!(
+        "evidence: {}",
+        status
+            .evidence
+            .as_ref()
+            .map(EvidenceView::summary)
+            .unwrap_or_else(|| "no evidence offered".into())
+    ));
+    if let Some(ev) = &status.evidence {
+        print_checks(out, ev);
+    }
     out.line(format!("written to {}", folder.display()));
     if ok {
         out.line(format!("{} verified", out.check()));
@@ -611,6 +640,7 @@ pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
             coordinator_claims_verified: history.coordinator_verified,
             root_ca_matches_pin,
             manifest_matches_workspace: manifest_matches,
+            evidence: json::Evidence::of(status.evidence.as_ref()),
             problems: &problems,
             folder: folder.display().to_string(),
             entries: json::Entry::all(&history),
