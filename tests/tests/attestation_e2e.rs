@@ -1,5 +1,6 @@
 //! Attestation end to end with the real `seedward-coordinator`, `seedward` and
-//! `seedward-initializer` binaries (issue #14, docs/ATTESTATION.md "The end-to-end test").
+//! `seedward-initializer` binaries (issue #14; docs/ATTESTATION.md, "The end-to-end test
+//! with the real binaries").
 //!
 //! A test AMD (`seedward_tests::attest::TestPlatform`) signs SEV-SNP reports in a fake
 //! configfs-tsm directory that the Coordinator (`--attestation snp --tsm-dir`) and the
