@@ -337,7 +337,16 @@ async fn setup(
         ctx.out
             .line(format!("{} saved {}", ctx.out.check(), f.display()));
     }
-    let drill = ops::share_drill(conn, &ctx.workspace, &owner).await?;
+    // Right after a first set nobody else can have set a manifest: a drill that fails now
+    // means the manifest was changed on its way (a relay that also forged the reply).
+    let drill = ops::share_drill(conn, &ctx.workspace, &owner)
+        .await
+        .map_err(|e| match e {
+            ops::OpsError::Verification(why) => ops::OpsError::Verification(format!(
+                "the share drill right after setup failed: {why}. Someone else may hold the seed: do not use this deployment (nor the seed shares just saved); set up a new Coordinator, over a connection you trust"
+            )),
+            other => other,
+        })?;
     ctx.out.line(format!(
         "{} transition {} (generation {})",
         ctx.out.check(),
