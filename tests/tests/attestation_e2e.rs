@@ -165,6 +165,17 @@ fn check_line<'a>(run: &'a Run, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no check line {name:?}:\n{}", output(run)))
 }
 
+/// `names` passed, and no check of the verdict failed or was not performed.
+#[track_caller]
+fn assert_all_passed(run: &Run, names: &[&str]) {
+    assert_passed(run, names);
+    let all = output(run);
+    assert!(
+        !all.lines().any(|l| l.trim_start().starts_with('✗')) && !all.contains("not performed"),
+        "a check failed or was not performed:\n{all}"
+    );
+}
+
 #[track_caller]
 fn assert_passed(run: &Run, names: &[&str]) {
     for name in names {
@@ -210,7 +221,7 @@ fn attested_set_verify_recover_and_workload_certificate() {
 
     // First set: verified against the manifest being set; no --allow-unattested.
     let run = setup.set(&["--yes"]).ok();
-    assert_passed(&run, SNP_CHECKS);
+    assert_all_passed(&run, SNP_CHECKS);
     assert_names(
         &run,
         &["attested (snp", "test trust anchor", "NOT an AMD root"],
@@ -221,7 +232,7 @@ fn attested_set_verify_recover_and_workload_certificate() {
 
     // Verify: the evidence against the workspace's manifest.json, with the history.
     let run = setup.cli.run(&["verify"]).ok();
-    assert_passed(&run, SNP_CHECKS);
+    assert_all_passed(&run, SNP_CHECKS);
     assert_names(&run, &["attested (snp"]);
     // A client that does not trust the test root (AMD's roots only) does not verify it.
     let global = std::mem::take(&mut setup.cli.global);
@@ -236,7 +247,7 @@ fn attested_set_verify_recover_and_workload_certificate() {
     setup.cli.addr = coordinator.addr.clone();
     assert_eq!(setup.state(), "recovery-required");
     let run = setup.cli.run(&["--yes", "recover"]).ok();
-    assert_passed(&run, SNP_CHECKS);
+    assert_all_passed(&run, SNP_CHECKS);
     assert_names(&run, &["attested (snp"]);
     assert!(!output(&run).contains("UNATTESTED"), "{}", output(&run));
     assert_eq!(setup.state(), "ready");
