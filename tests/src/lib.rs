@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+pub mod attest;
 pub mod etcd;
+pub mod mitm;
 
 /// The workspace's target directory for the current profile.
 pub fn bin_dir() -> PathBuf {
@@ -37,6 +39,16 @@ pub fn bin_dir() -> PathBuf {
         // only some packages would resolve features differently and rebuild dependencies.
         cmd.args(["build", "--workspace", "--bins", "--locked"])
             .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // `cargo test` runs this binary with the variables cargo sets for a package
+        // (CARGO_MANIFEST_DIR, CARGO_PKG_*, …). Handed on to this cargo they enter the
+        // fingerprint of build scripts that watch them (ring: CARGO_MANIFEST_DIR), so this
+        // build and a `cargo build` from a shell rebuilt ring and everything above it
+        // (2–4 minutes) in turn.
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(is_package_variable) {
+                cmd.env_remove(key);
+            }
+        }
         if dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
@@ -47,6 +59,22 @@ pub fn bin_dir() -> PathBuf {
         dir
     })
     .clone()
+}
+
+/// A variable cargo sets for the package a test binary belongs to (not one that configures
+/// cargo itself, like `CARGO_HOME` or `CARGO_TARGET_DIR`).
+fn is_package_variable(name: &str) -> bool {
+    matches!(
+        name,
+        "CARGO_MANIFEST_DIR"
+            | "CARGO_MANIFEST_PATH"
+            | "CARGO_CRATE_NAME"
+            | "CARGO_PRIMARY_PACKAGE"
+            | "CARGO_TARGET_TMPDIR"
+            | "CARGO_RUSTC_CURRENT_DIR"
+            | "OUT_DIR"
+    ) || name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_")
 }
 
 pub fn coordinator_bin() -> PathBuf {

@@ -57,6 +57,8 @@ pub struct Cli {
     pub key_store: &'static str,
     /// Extra environment for every run (e.g. `SEEDWARD_LOG=trace`).
     pub env: Vec<(String, String)>,
+    /// Global flags before every command's own (e.g. `--test-trust-anchor FILE`).
+    pub global: Vec<String>,
 }
 
 impl Cli {
@@ -68,6 +70,7 @@ impl Cli {
             tmp: tmp.to_path_buf(),
             key_store: "file",
             env: Vec::new(),
+            global: Vec::new(),
         }
     }
 
@@ -83,6 +86,7 @@ impl Cli {
             .arg(&self.addr)
             .arg("--key-store")
             .arg(self.key_store)
+            .args(&self.global)
             .args(args)
             .env_remove("SEEDWARD_COORDINATOR")
             .env("NO_COLOR", "1")

@@ -14,6 +14,7 @@
 mod cli_support;
 mod tui_support;
 
+mod attestation_e2e;
 mod cli_failures;
 mod cli_keyring;
 mod cli_lifecycle;

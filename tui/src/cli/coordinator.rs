@@ -356,7 +356,16 @@ async fn setup(
         ctx.out
             .line(format!("{} saved {}", ctx.out.check(), f.display()));
     }
-    let drill = ops::share_drill(conn, &ctx.workspace, &owner).await?;
+    // Right after a first set nobody else can have set a manifest: a drill that fails now
+    // means the manifest was changed on its way (a relay that also forged the reply).
+    let drill = ops::share_drill(conn, &ctx.workspace, &owner)
+        .await
+        .map_err(|e| match e {
+            ops::OpsError::Verification(why) => ops::OpsError::Verification(format!(
+                "the share drill right after setup failed: {why}. Someone else may hold the seed: do not use this deployment (nor the seed shares just saved); set up a new Coordinator, over a connection you trust"
+            )),
+            other => other,
+        })?;
     ctx.out.line(format!(
         "{} transition {} (generation {})",
         ctx.out.check(),
@@ -563,6 +572,24 @@ pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
             "the active manifest differs from the workspace's {MANIFEST_FILE} (someone else set a manifest since; inspect with `seedward history diff`)"
         ));
     }
+    // The evidence, judged against the workspace's manifest.json: a TEE report that does not
+    // verify, or evidence that does not bind this connection, is a problem; development
+    // evidence is shown as UNATTESTED (there is nothing to verify).
+    let status = ops::status(&conn).await?;
+    if let Some(ev) = &status.evidence {
+        if !ev.bound() {
+            problems.push(
+                "the Coordinator's evidence does not bind this connection's TLS key: a relay or an impostor answered".into(),
+            );
+        } else if !ev.attested() && !ev.unattested() {
+            problems.push(format!(
+                "the Coordinator's {} evidence does not verify against {}: {}",
+                ev.kind.as_str(),
+                ev.source.describe(),
+                ev.verdict.problems(200).join("; ")
+            ));
+        }
+    }
     let dir = args
         .out
         .clone()
@@ -613,6 +640,17 @@ pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
             "- no {MANIFEST_FILE} in the workspace to compare with"
         )),
     }
+    out.line(format!(
+        "evidence: {}",
+        status
+            .evidence
+            .as_ref()
+            .map(EvidenceView::summary)
+            .unwrap_or_else(|| "no evidence offered".into())
+    ));
+    if let Some(ev) = &status.evidence {
+        print_checks(out, ev);
+    }
     out.line(format!("written to {}", folder.display()));
     if ok {
         out.line(format!("{} verified", out.check()));
@@ -630,6 +668,7 @@ pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
             coordinator_claims_verified: history.coordinator_verified,
             root_ca_matches_pin,
             manifest_matches_workspace: manifest_matches,
+            evidence: json::Evidence::of(status.evidence.as_ref()),
             problems: &problems,
             folder: folder.display().to_string(),
             entries: json::Entry::all(&history),

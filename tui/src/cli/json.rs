@@ -205,6 +205,8 @@ pub struct Verify<'a> {
     pub coordinator_claims_verified: bool,
     pub root_ca_matches_pin: Option<bool>,
     pub manifest_matches_workspace: Option<bool>,
+    /// The Coordinator's evidence, judged against the workspace's `manifest.json`.
+    pub evidence: Option<Evidence<'a>>,
     pub problems: &'a [String],
     pub folder: String,
     pub entries: Vec<Entry>,
