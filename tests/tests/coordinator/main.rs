@@ -14,6 +14,7 @@
 mod support;
 
 mod crash;
+mod deploy_assets;
 mod errors;
 mod etcd_coordinator;
 mod etcd_store;
