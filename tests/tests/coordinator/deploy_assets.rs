@@ -27,7 +27,10 @@ fn help(bin: &Path, sub: Option<&str>) -> String {
 }
 
 /// `--flag` tokens (without `=value`) and `SEEDWARD_*` names in a manifest, with line numbers.
-fn tokens(yaml: &str) -> (Vec<(usize, String)>, Vec<(usize, String)>) {
+/// A token and the line it is on.
+type Found = Vec<(usize, String)>;
+
+fn tokens(yaml: &str) -> (Found, Found) {
     let mut flags = Vec::new();
     let mut envs = Vec::new();
     for (n, line) in yaml.lines().enumerate() {
