@@ -1,11 +1,9 @@
 //! `seedward replicas`: the replica board of a Coordinator on a shared store.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::coordinator::state_label;
 use super::json::{ReplicaJson, ReplicasJson};
 use super::{CliError, Ctx};
-use seedward::ops::{self, ReplicaSetView};
+use seedward::ops::{self, ReplicaSetView, ago};
 
 pub const REPLICAS_AFTER_HELP: &str = "\
 Every replica's self-reported presence record (state, generation, latest transition, evidence
@@ -48,24 +46,6 @@ pub fn diverged(set: &ReplicaSetView) -> bool {
     match at_newest.next() {
         Some(first) => at_newest.any(|l| l != first),
         None => false,
-    }
-}
-
-/// "12 s ago", "3 min ago", "2 h ago", "4 d ago" (`-` for an unknown or future time).
-pub fn ago(unix_ms: i64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let secs = (now - unix_ms) / 1000;
-    if unix_ms <= 0 || secs < 0 {
-        return "-".into();
-    }
-    match secs {
-        0..60 => format!("{secs} s ago"),
-        60..3600 => format!("{} min ago", secs / 60),
-        3600..86400 => format!("{} h ago", secs / 3600),
-        _ => format!("{} d ago", secs / 86400),
     }
 }
 

@@ -307,6 +307,24 @@ pub struct ReplicaView {
     pub last_error: Option<String>,
 }
 
+/// "12 s ago", "3 min ago", "2 h ago", "4 d ago" (`-` for an unknown or future time).
+pub fn ago(unix_ms: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let secs = (now - unix_ms) / 1000;
+    if unix_ms <= 0 || secs < 0 {
+        return "-".into();
+    }
+    match secs {
+        0..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86400),
+    }
+}
+
 impl ReplicaSetView {
     fn from_proto(set: pb::ReplicaSet) -> Self {
         Self {

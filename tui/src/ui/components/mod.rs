@@ -12,6 +12,7 @@
 //! | [`steps`] | a wizard's list of steps |
 //! | [`coordinator`] | the Coordinator's state, evidence and trust as lines |
 //! | [`manifest`] | a manifest's validity and structure, and a semantic diff, as lines |
+//! | [`replicas`] | the replica board of a Coordinator on a shared store |
 
 pub mod confirm;
 pub mod coordinator;
@@ -21,6 +22,7 @@ pub mod list;
 pub mod manifest;
 pub mod message;
 pub mod popup;
+pub mod replicas;
 pub mod scroll_pane;
 pub mod steps;
 
