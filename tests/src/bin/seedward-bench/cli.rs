@@ -12,6 +12,7 @@ pub(crate) struct Sections {
     pub(crate) coordinator: bool,
     pub(crate) history: bool,
     pub(crate) tui: bool,
+    pub(crate) ha: bool,
 }
 
 #[derive(Debug)]
@@ -24,7 +25,7 @@ pub(crate) struct Opts {
 }
 
 pub(crate) const USAGE: &str =
-    "usage: seedward-bench <all|coordinator|history|tui>... [--quick] [--no-build] [--out DIR]";
+    "usage: seedward-bench <all|coordinator|history|tui|ha>... [--quick] [--no-build] [--out DIR]";
 
 impl Opts {
     pub(crate) fn parse() -> Result<Self> {
@@ -40,11 +41,13 @@ impl Opts {
                         coordinator: true,
                         history: true,
                         tui: true,
+                        ha: true,
                     }
                 }
                 "coordinator" => sections.coordinator = true,
                 "history" => sections.history = true,
                 "tui" => sections.tui = true,
+                "ha" => sections.ha = true,
                 "--quick" => quick = true,
                 "--no-build" => build = false,
                 "--out" => out = Some(PathBuf::from(args.next().context(USAGE)?)),
@@ -55,7 +58,7 @@ impl Opts {
                 other => bail!("unknown argument {other:?}\n{USAGE}"),
             }
         }
-        if !(sections.coordinator || sections.history || sections.tui) {
+        if !(sections.coordinator || sections.history || sections.tui || sections.ha) {
             bail!("say what to run\n{USAGE}");
         }
         let workspace = workspace_root();

@@ -6,13 +6,16 @@
 //! cargo run --release -p seedward-tests --bin seedward-bench -- all --quick  # ~1 min, writes target/perf-quick/
 //! ```
 //!
-//! Sections (each also runs alone: `coordinator`, `history`, `tui`):
+//! Sections (each also runs alone: `coordinator`, `history`, `tui`, `ha`):
 //! - **coordinator**: cold start (spawn → first successful `GetStatus` over TLS), idle RSS,
 //!   `GetStatus` and `SetManifest` latency (p50/p99) and throughput on loopback with TLS;
 //! - **history**: for 1, 1k, 10k and 100k transitions, `Recover` (after a restart),
 //!   `GetManifests`, the client's verification of the answer, and the daemon's peak RSS, each
 //!   against the floor (one P-384 verification + SHA-256 of every blob + reading every file),
 //!   which is measured in this process, in the same run, on the same files;
+//! - **ha**: `SetManifest` latency on etcd (a real 3-member cluster) vs the filesystem
+//!   store, and after a SIGKILL of the etcd leader etcd's own election time vs the time
+//!   until a write through the Coordinator succeeds again;
 //! - **tui**: time to the first frame of the real `seedward` binary in a pseudo-terminal
 //!   (`script`), frame render time with a 100k-entry audit timeline (`TestBackend`), chain
 //!   verification of 100k entries, and the memory the audited history takes.
@@ -29,6 +32,7 @@
 
 mod cli;
 mod coordinator;
+mod ha;
 mod history;
 mod material;
 mod measure;
@@ -39,6 +43,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::{Bins, Machine, Opts};
 use crate::coordinator::coordinator_section;
+use crate::ha::ha_section;
 use crate::history::history_section;
 use crate::report::{Report, scaling_svg};
 use crate::tui::tui_section;
@@ -69,6 +74,9 @@ fn main() -> Result<()> {
     }
     if opts.sections.tui {
         report.tui = Some(runtime.block_on(tui_section(&bins, &opts))?);
+    }
+    if opts.sections.ha {
+        report.ha = Some(runtime.block_on(ha_section(&bins, &opts))?);
     }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create {}", opts.out.display()))?;

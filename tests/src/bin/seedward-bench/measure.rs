@@ -100,6 +100,11 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start(bins: &Bins, state_dir: &Path) -> Result<Self> {
+        Self::start_with(bins, state_dir, &[])
+    }
+
+    /// As [`Daemon::start`], with extra flags (e.g. `--store etcd …`).
+    pub(crate) fn start_with(bins: &Bins, state_dir: &Path, extra: &[&str]) -> Result<Self> {
         std::fs::create_dir_all(state_dir)?;
         let log = std::fs::File::create(state_dir.with_extension("log"))?;
         let spawned_at = Instant::now();
@@ -112,6 +117,7 @@ impl Daemon {
                 "--state-dir",
             ])
             .arg(state_dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

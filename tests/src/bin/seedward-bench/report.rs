@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::cli::Machine;
 use crate::coordinator::CoordinatorReport;
+use crate::ha::HaReport;
 use crate::history::{HistoryRow, ratio};
 use crate::measure::{mib, ms, us};
 use crate::tui::{HEIGHT, TuiReport, WIDTH};
@@ -16,6 +17,7 @@ pub(crate) struct Report {
     pub(crate) coordinator: Option<CoordinatorReport>,
     pub(crate) history: Vec<HistoryRow>,
     pub(crate) tui: Option<TuiReport>,
+    pub(crate) ha: Option<HaReport>,
 }
 
 pub(crate) fn count(n: usize) -> String {
@@ -185,6 +187,48 @@ impl Report {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+        }
+        if let Some(h) = &self.ha {
+            let _ = writeln!(s, "### Several replicas on etcd\n");
+            let _ = writeln!(s, "| measurement | figure |\n|---|---|");
+            for (what, st) in [
+                (
+                    "`SetManifest` (signed, atomic), filesystem store",
+                    &h.set_fs,
+                ),
+                (
+                    "`SetManifest` (signed, atomic), etcd store (3 members, loopback)",
+                    &h.set_etcd,
+                ),
+            ] {
+                let _ = writeln!(
+                    s,
+                    "| {what} | p50 **{:.2} ms**, p99 {:.2} ms (n = {}) |",
+                    ms(st.p50),
+                    ms(st.p99),
+                    st.n
+                );
+            }
+            for (what, st) in [
+                (
+                    "SIGKILL of the etcd leader → a surviving member names a new leader (etcd's election)",
+                    &h.election,
+                ),
+                (
+                    "the same kill → a `SetManifest` through the Coordinator succeeds again",
+                    &h.write_resumes,
+                ),
+            ] {
+                let _ = writeln!(
+                    s,
+                    "| {what} | p50 **{:.0} ms** (min {:.0}, max {:.0}, n = {}) |",
+                    ms(st.p50),
+                    ms(st.min),
+                    ms(st.max),
+                    st.n
+                );
+            }
+            let _ = writeln!(s);
         }
         if let Some(t) = &self.tui {
             let _ = writeln!(s, "### TUI and client\n");
