@@ -108,6 +108,11 @@ struct CryptsetupArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    // Before the workload key or secret exists: no core dump, no ptrace by the same user.
+    if let Err(e) = seedward_fs::process::harden() {
+        eprintln!("seedward-initializer: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     if let Err(e) = init_logging(&cli.log_level) {
         eprintln!("seedward-initializer: {e:#}");
