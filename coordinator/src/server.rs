@@ -320,7 +320,8 @@ async fn serve<S: HistoryStore + 'static>(
 
     let user_api = pb::user_api_server::UserApiServer::new(
         UserService::new(core.clone(), tls_spki_sha256, evidence.clone())
-            .with_read_timeout(config.request_timeout),
+            .with_read_timeout(config.request_timeout)
+            .with_write_timeout(config.request_timeout),
     )
     .max_decoding_message_size(config.max_request_bytes)
     .max_encoding_message_size(config.max_response_bytes);

@@ -121,14 +121,20 @@ impl CoordinatorProcess {
         extra: &[&str],
         configure: impl FnOnce(&mut Command),
     ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(state_dir)?;
+        // The daemon creates the state directory itself (0700), as in production; the
+        // harness only makes sure its parent, where the log goes, exists.
+        let parent = state_dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)?;
         let log = state_dir.with_extension(format!("log-{}", rand_suffix()));
         let log_file = std::fs::File::create(&log)?;
         let mut command = Command::new(coordinator_bin());
-        // A core file, should the daemon ever write one, lands in its state directory, not in
-        // the test's working directory (tests/tests/process_hardening.rs looks for it there).
+        // A core file, should the daemon ever write one, lands next to its state directory,
+        // not in the test's working directory (tests/tests/process_hardening.rs looks there).
         if state_dir.is_absolute() {
-            command.current_dir(state_dir);
+            command.current_dir(parent);
         }
         command
             .arg("--listen")

@@ -178,9 +178,8 @@ async fn a_ready_daemon_is_not_dumpable() {
     use std::os::unix::process::CommandExt as _;
     assert_machine_dumps_cores();
     let dir = open_dir();
+    // nobody creates its state directory in `dir` (0777) and runs there.
     let state = dir.path().join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    std::os::unix::fs::chown(&state, Some(NOBODY), Some(NOBODY)).unwrap();
     let mut process =
         CoordinatorProcess::start_configured(&state, "info", &["--attestation", "none"], |cmd| {
             cmd.uid(NOBODY).gid(NOBODY);
@@ -201,8 +200,8 @@ async fn a_ready_daemon_is_not_dumpable() {
     let pid = process.pid().unwrap();
     assert_not_dumpable(pid, "the READY daemon");
     let status = process.abort().unwrap();
-    // The harness runs the daemon in its state directory.
-    assert_no_core(status, &state, "the READY daemon");
+    // The harness runs the daemon in its state directory's parent.
+    assert_no_core(status, dir.path(), "the READY daemon");
 }
 
 #[test]

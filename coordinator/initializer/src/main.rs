@@ -224,8 +224,10 @@ async fn cryptsetup(secrets_root: PathBuf, args: CryptsetupArgs) -> anyhow::Resu
 fn init_logging(filter: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .with_context(|| format!("invalid --log-level {filter:?}"))?;
+    // Colours only for a terminal: the pod's log is a file.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     Ok(())
