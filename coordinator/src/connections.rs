@@ -299,7 +299,8 @@ impl Connected for TrackedIo {
     }
 }
 
-/// The tower layer that marks a connection busy while one of its requests is in flight.
+/// The tower layer that marks a connection busy while one of its requests is in flight:
+/// from the request's arrival until its response body has been sent (or dropped).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ActivityLayer;
 
@@ -316,14 +317,14 @@ pub struct Activity<S> {
     inner: S,
 }
 
-impl<S, B> tower::Service<http::Request<B>> for Activity<S>
+impl<S, B, R> tower::Service<http::Request<B>> for Activity<S>
 where
-    S: tower::Service<http::Request<B>>,
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = http::Response<GuardedBody<R>>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -336,10 +337,40 @@ where
             .map(|info| info.get_ref().state.begin());
         let future = self.inner.call(request);
         Box::pin(async move {
-            let result = future.await;
-            drop(guard);
-            result
+            let response = future.await?;
+            // The guard moves into the body: a long body (GetManifests) keeps the
+            // connection busy until its last byte.
+            Ok(response.map(|inner| GuardedBody {
+                inner,
+                _guard: guard,
+            }))
         })
+    }
+}
+
+/// A response body that keeps its connection marked busy until it is done or dropped.
+pub struct GuardedBody<B> {
+    inner: B,
+    _guard: Option<ActiveGuard>,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for GuardedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

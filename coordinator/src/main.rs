@@ -143,8 +143,11 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let server = start(config).await?;
+        // The handlers are installed before the address is announced: a SIGTERM sent as soon
+        // as the line appears is a graceful stop, not the default action (death by signal).
+        let stop = shutdown_signal()?;
         println!("seedward-coordinator listening on {}", server.local_addr());
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         server.shutdown().await
     })
@@ -166,25 +169,15 @@ fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// Installs the SIGTERM and SIGINT handlers now; the future ends at the first signal.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    })
 }
