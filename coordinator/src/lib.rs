@@ -10,10 +10,12 @@
 //! | [`evidence`] | the evidence provider trait and the development (unattested) provider |
 //! | [`error`] | core errors and their one mapping to gRPC status |
 //! | [`convert`], [`service`], [`server`] | the gRPC edge (wire types ↔ domain values), the services and their wiring |
+//! | [`connections`] | the connection cap, idle timeout and eviction, rate-limited log lines |
 //! | [`credentials`], [`workload`] | workload evidence, mesh certificates and workload secrets; the workload API |
 
 pub mod backend;
 pub mod ca;
+pub mod connections;
 pub mod convert;
 pub mod core;
 pub mod credentials;

@@ -35,9 +35,21 @@ struct Args {
     /// Seconds a recovery challenge stays valid.
     #[arg(long, env = "SEEDWARD_CHALLENGE_TTL", default_value_t = 300)]
     challenge_ttl_secs: u64,
-    /// Seconds a request may take before it is cancelled.
+    /// Seconds a request may take before it is answered DEADLINE_EXCEEDED.
     #[arg(long, env = "SEEDWARD_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout_secs: u64,
+    /// Most client connections held at once; kept 32 below the open-files limit as well.
+    #[arg(long, env = "SEEDWARD_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds a connection with no request in flight stays open.
+    #[arg(long, env = "SEEDWARD_IDLE_TIMEOUT", default_value_t = 60)]
+    idle_timeout_secs: u64,
+    /// Seconds a TLS handshake may take.
+    #[arg(long, env = "SEEDWARD_HANDSHAKE_TIMEOUT", default_value_t = 10)]
+    handshake_timeout_secs: u64,
+    /// On SIGTERM/SIGINT, seconds in-flight requests may take before every connection is closed.
+    #[arg(long, env = "SEEDWARD_SHUTDOWN_GRACE", default_value_t = 5)]
+    shutdown_grace_secs: u64,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -94,6 +106,9 @@ enum LogFormat {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any secret exists: no core dump, no ptrace by the same user (docs/COORDINATOR.md,
+    // "Secrets in memory").
+    seedward_fs::process::harden()?;
     let args = Args::parse();
     init_logging(args.log_format, &args.log_level)?;
     let state_dir = match args.state_dir {
@@ -106,6 +121,10 @@ fn main() -> anyhow::Result<()> {
     config.dns_names = args.dns_names;
     config.core.challenge_ttl = Duration::from_secs(args.challenge_ttl_secs);
     config.request_timeout = Duration::from_secs(args.request_timeout_secs);
+    config.connections.max_connections = args.max_connections.max(1);
+    config.connections.idle_timeout = Duration::from_secs(args.idle_timeout_secs.max(1));
+    config.connections.handshake_timeout = Duration::from_secs(args.handshake_timeout_secs.max(1));
+    config.connections.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
     config.replica_id = args.store.replica_id()?;
     config.store = args.store.into_config()?;
     config.attestation = AttestationConfig {
@@ -124,8 +143,11 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let server = start(config).await?;
+        // The handlers are installed before the address is announced: a SIGTERM sent as soon
+        // as the line appears is a graceful stop, not the default action (death by signal).
+        let stop = shutdown_signal()?;
         println!("seedward-coordinator listening on {}", server.local_addr());
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         server.shutdown().await
     })
@@ -134,8 +156,11 @@ fn main() -> anyhow::Result<()> {
 fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .with_context(|| format!("invalid --log-level {filter:?}"))?;
+    // Colours only for a terminal: a redirected log (a file, journald, kubectl logs) gets
+    // plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -144,25 +169,15 @@ fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// Installs the SIGTERM and SIGINT handlers now; the future ends at the first signal.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    })
 }

@@ -21,6 +21,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic_health::ServingStatus;
 
 use crate::backend::StoreConfig;
+use crate::connections::{ActivityLayer, ConnectionLimits, LogLimiter, Registry};
 use crate::core::{Coordinator, CoreConfig, StateView};
 use crate::error::StateName;
 use crate::evidence::{self, AttestationConfig};
@@ -57,6 +58,8 @@ pub struct ServerConfig {
     pub attestation: AttestationConfig,
     /// How it verifies workloads' (and peers') evidence.
     pub verification: VerificationConfig,
+    /// The connection cap, idle and handshake timeouts, keepalive, shutdown grace.
+    pub connections: ConnectionLimits,
 }
 
 /// How evidence from others is verified.
@@ -130,6 +133,7 @@ impl ServerConfig {
             replica_id: "seedward-coordinator".into(),
             attestation: AttestationConfig::default(),
             verification: VerificationConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -144,6 +148,8 @@ pub struct RunningServer {
     /// The replica-set task (etcd only) and what stops it: it revokes this replica's
     /// presence record once the server has stopped.
     replicas: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    registry: Arc<Registry>,
+    shutdown_grace: Duration,
 }
 
 impl RunningServer {
@@ -159,23 +165,63 @@ impl RunningServer {
         self.tls_spki_sha256
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// The number of client connections held right now (handshakes included).
+    pub fn connections(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// Stops accepting and lets in-flight requests finish for at most the shutdown grace
+    /// period (`ConnectionLimits::shutdown_grace`); then every connection still open is
+    /// closed, whatever it is doing, and the server stops.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.wait().await
+        let result = self.stop_server().await;
+        self.stop_replicas().await;
+        result
     }
 
-    /// Waits until the server stops by itself (it does not, unless it fails).
-    pub async fn wait(self) -> anyhow::Result<()> {
-        let result = self.task.await.context("the server task panicked");
-        if let Some((stop, task)) = self.replicas {
+    /// Waits for the server task for the grace period, then closes what is left.
+    async fn stop_server(&mut self) -> anyhow::Result<()> {
+        let grace = self.shutdown_grace;
+        match tokio::time::timeout(grace, &mut self.task).await {
+            Ok(joined) => return joined.context("the server task panicked")?,
+            Err(_) => {
+                let closed = self.registry.evict_all();
+                tracing::warn!(
+                    connections = closed,
+                    grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                    "connections still open after the shutdown grace period: closed"
+                );
+            }
+        }
+        // Evicted connections end at their next poll; a server that still does not stop
+        // (a request stuck on a blocking thread) is abandoned.
+        match tokio::time::timeout(Duration::from_secs(1), &mut self.task).await {
+            Ok(joined) => joined.context("the server task panicked")?,
+            Err(_) => {
+                self.task.abort();
+                tracing::warn!("the server did not stop after closing every connection; abandoned");
+                Ok(())
+            }
+        }
+    }
+
+    /// Stops the replica-set task (etcd only), which revokes this replica's presence.
+    async fn stop_replicas(&mut self) {
+        if let Some((stop, task)) = self.replicas.take() {
             let _ = stop.send(());
             if task.await.is_err() {
                 tracing::warn!("the replica-set task panicked");
             }
         }
+    }
+
+    /// Waits until the server stops by itself (it does not, unless it fails).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let result = (&mut self.task).await.context("the server task panicked");
+        self.stop_replicas().await;
         result?
     }
 }
@@ -339,7 +385,8 @@ async fn serve<S: HistoryStore + 'static>(
         .context("cannot build the reflection service")?;
 
     let mut user_service = UserService::new(core.clone(), tls_spki_sha256, evidence.clone())
-        .with_read_timeout(config.request_timeout);
+        .with_read_timeout(config.request_timeout)
+        .with_write_timeout(config.request_timeout);
     if let Some((set, _, _)) = &replicas {
         user_service = user_service.with_replicas(set.clone());
     }
@@ -356,39 +403,23 @@ async fn serve<S: HistoryStore + 'static>(
     let acceptor = TlsAcceptor::from(Arc::new(
         tls.server_config().context("cannot configure TLS")?,
     ));
+    let limits = config.connections.clone();
+    let registry = Arc::new(Registry::default());
     let (conn_tx, conn_rx) = mpsc::channel(64);
-    let accept_task = tokio::spawn(async move {
-        loop {
-            let (tcp, peer) = match listener.accept().await {
-                Ok(conn) => conn,
-                Err(err) => {
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            // Small gRPC frames must not wait for Nagle's algorithm: without this every
-            // response stalls against the client's delayed ACK (docs/PERFORMANCE.md).
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(%peer, error = %err, "cannot set TCP_NODELAY");
-            }
-            let acceptor = acceptor.clone();
-            let conn_tx = conn_tx.clone();
-            tokio::spawn(async move {
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => {
-                        let _ = conn_tx.send(Ok::<_, std::io::Error>(tls)).await;
-                    }
-                    Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                }
-            });
-        }
-    });
+    let accept_task = tokio::spawn(accept_loop(
+        listener,
+        acceptor,
+        registry.clone(),
+        limits.clone(),
+        conn_tx,
+    ));
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let result = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(limits.keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+            .layer(ActivityLayer)
             .add_service(user_api)
             .add_service(workload_api)
             .add_service(health_service)
@@ -411,5 +442,81 @@ async fn serve<S: HistoryStore + 'static>(
         state,
         tls_spki_sha256,
         replicas: replicas.map(|(_, stop, task)| (stop, task)),
+        registry,
+        shutdown_grace: config.connections.shutdown_grace,
     })
+}
+
+/// Accepts TCP connections, keeps them under the cap, and hands each to a TLS handshake.
+///
+/// At the cap, the connection idle the longest is evicted to make room (so that idle
+/// connections cannot lock out an operator); if every connection has a request in flight,
+/// the new one is closed at once. Accept errors (EMFILE above all) and refusals are logged
+/// at most once a second, with a count.
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    registry: Arc<Registry>,
+    limits: ConnectionLimits,
+    conn_tx: mpsc::Sender<
+        Result<tokio_rustls::server::TlsStream<crate::connections::TrackedIo>, std::io::Error>,
+    >,
+) {
+    let accept_errors = LogLimiter::new(Duration::from_secs(1));
+    let refusals = LogLimiter::new(Duration::from_secs(1));
+    let handshake_failures = Arc::new(LogLimiter::new(Duration::from_secs(1)));
+    loop {
+        let accepted = listener.accept().await;
+        if conn_tx.is_closed() {
+            // The server is shutting down: stop listening.
+            break;
+        }
+        let (tcp, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(err) => {
+                // Out of descriptors despite the cap (something else holds them): free one.
+                let evicted = registry.evict_oldest_idle();
+                if let Some(count) = accept_errors.admit() {
+                    tracing::warn!(error = %err, count, connections = registry.len(), evicted_idle = ?evicted, "accept failed");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let cap = limits.effective_cap();
+        if registry.len() >= cap {
+            if let Some(evicted) = registry.evict_oldest_idle() {
+                tracing::debug!(%peer, %evicted, cap, "at the connection cap: closed the connection idle the longest");
+            } else {
+                if let Some(count) = refusals.admit() {
+                    tracing::warn!(%peer, cap, count, "connection refused: at the connection cap and every connection is busy");
+                }
+                drop(tcp);
+                continue;
+            }
+        }
+        // Small gRPC frames must not wait for Nagle's algorithm: without this every
+        // response stalls against the client's delayed ACK (docs/PERFORMANCE.md).
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, error = %err, "cannot set TCP_NODELAY");
+        }
+        let io = registry.track(tcp, peer, limits.idle_timeout);
+        let acceptor = acceptor.clone();
+        let conn_tx = conn_tx.clone();
+        let handshake_timeout = limits.handshake_timeout;
+        let handshake_failures = handshake_failures.clone();
+        tokio::spawn(async move {
+            let failure = match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
+                Ok(Ok(tls)) => {
+                    let _ = conn_tx.send(Ok(tls)).await;
+                    return;
+                }
+                Ok(Err(err)) => err.to_string(),
+                Err(_) => format!("timed out after {} s", handshake_timeout.as_secs()),
+            };
+            if let Some(count) = handshake_failures.admit() {
+                tracing::info!(%peer, error = %failure, count, "TLS handshake failed");
+            }
+        });
+    }
 }

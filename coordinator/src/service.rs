@@ -4,12 +4,16 @@
 //! challenge key, outside the core's lock. Errors become `Status` through
 //! `From<CoreError>`, the one mapping in [`crate::error`].
 
+use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use seedward_proto::v1 as pb;
 use seedward_shared::history::HistoryStore;
 use tonic::{Request, Response, Status};
 
+use crate::connections::peer_of;
 use crate::convert;
 use crate::core::Coordinator;
 use crate::error::CoreError;
@@ -18,15 +22,18 @@ use crate::replicas::ReplicaSet;
 
 /// The `seedward.v1.UserApi` service.
 ///
-/// Read-only RPCs are bounded by `read_timeout`. `SetManifest` and `Recover` are not: the
-/// work runs on a blocking thread and completes even if the response is cancelled, so a
-/// timeout would only hide from the caller that its change was made (and, on a first set,
-/// lose the seed shares).
+/// Every RPC is bounded by the request timeout and then answered `DEADLINE_EXCEEDED` (no
+/// `seedward-error` reason). For `SetManifest` and `Recover` that answer says that the change
+/// may still be made: the work runs on a blocking thread and completes even after the
+/// answer, so the caller must look (status, history) before retrying. The client's own
+/// deadline is as long (30 s), so the server's bound costs a first set nothing the client's
+/// would not; what it buys is that a stuck write no longer holds the caller's stream open.
 pub struct UserService<S: HistoryStore + 'static> {
     core: Arc<Coordinator<S>>,
     tls_spki_sha256: [u8; 32],
     evidence: Arc<dyn EvidenceProvider>,
-    read_timeout: Option<std::time::Duration>,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
     /// The replica set (etcd only), shown in `GetStatus`.
     replicas: Option<Arc<ReplicaSet>>,
 }
@@ -44,6 +51,7 @@ impl<S: HistoryStore + 'static> UserService<S> {
             tls_spki_sha256,
             evidence,
             read_timeout: None,
+            write_timeout: None,
             replicas: None,
         }
     }
@@ -55,30 +63,71 @@ impl<S: HistoryStore + 'static> UserService<S> {
     }
 
     /// Bounds `GetStatus` and `GetManifests`.
-    pub fn with_read_timeout(mut self, timeout: std::time::Duration) -> Self {
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = Some(timeout);
         self
     }
 
-    async fn read<T, F>(&self, op: &'static str, f: F) -> Result<Response<T>, Status>
+    /// Bounds `SetManifest` and `Recover` (see the type's docs for what the answer means).
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = Some(timeout);
+        self
+    }
+
+    async fn read<T, F>(
+        &self,
+        op: &'static str,
+        peer: Option<SocketAddr>,
+        f: F,
+    ) -> Result<Response<T>, Status>
     where
         T: Send + 'static,
         F: FnOnce(&Coordinator<S>) -> Result<T, CoreError> + Send + 'static,
     {
-        match self.read_timeout {
-            Some(timeout) => tokio::time::timeout(timeout, self.run(op, f))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Status::deadline_exceeded(format!(
-                        "{op} took longer than {} s; the Coordinator may be overloaded or its storage slow; retry",
-                        timeout.as_secs()
-                    )))
-                }),
-            None => self.run(op, f).await,
-        }
+        let Some(timeout) = self.read_timeout else {
+            return self.run(op, peer, f).await;
+        };
+        tokio::time::timeout(timeout, self.run(op, peer, f))
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!(rpc = op, peer = %Peer(peer), timeout_secs = timeout.as_secs(), "request timed out");
+                Err(Status::deadline_exceeded(format!(
+                    "{op} took longer than {} s; the Coordinator may be overloaded or its storage slow; retry",
+                    timeout.as_secs()
+                )))
+            })
     }
 
-    async fn run<T, F>(&self, op: &'static str, f: F) -> Result<Response<T>, Status>
+    async fn write<T, F>(
+        &self,
+        op: &'static str,
+        peer: Option<SocketAddr>,
+        f: F,
+    ) -> Result<Response<T>, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Coordinator<S>) -> Result<T, CoreError> + Send + 'static,
+    {
+        let Some(timeout) = self.write_timeout else {
+            return self.run(op, peer, f).await;
+        };
+        tokio::time::timeout(timeout, self.run(op, peer, f))
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!(rpc = op, peer = %Peer(peer), timeout_secs = timeout.as_secs(), "request timed out; it may still complete");
+                Err(Status::deadline_exceeded(format!(
+                    "{op} did not finish within {} s and may still complete; check the Coordinator's status and history before retrying",
+                    timeout.as_secs()
+                )))
+            })
+    }
+
+    async fn run<T, F>(
+        &self,
+        op: &'static str,
+        peer: Option<SocketAddr>,
+        f: F,
+    ) -> Result<Response<T>, Status>
     where
         T: Send + 'static,
         F: FnOnce(&Coordinator<S>) -> Result<T, CoreError> + Send + 'static,
@@ -92,7 +141,7 @@ impl<S: HistoryStore + 'static> UserService<S> {
         match result {
             Ok(v) => Ok(Response::new(v)),
             Err(err) => {
-                tracing::info!(rpc = op, reason = %err.reason(), "request refused");
+                tracing::info!(rpc = op, peer = %Peer(peer), reason = %err.reason(), "request refused");
                 Err(err.into())
             }
         }
@@ -103,12 +152,12 @@ impl<S: HistoryStore + 'static> UserService<S> {
 impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> {
     async fn get_status(
         &self,
-        _request: Request<pb::GetStatusRequest>,
+        request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
         let tls_spki = self.tls_spki_sha256;
         let evidence = self.evidence.clone();
         let board = self.replicas.as_ref().map(|r| r.board());
-        self.read("GetStatus", move |core| {
+        self.read("GetStatus", peer_of(&request), move |core| {
             let report = core.status()?;
             // Produced after the core's lock is released: a TEE report may take a while.
             let challenge_key = report.challenge.as_ref().map(|c| c.public_key);
@@ -124,8 +173,9 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         &self,
         request: Request<pb::SetManifestRequest>,
     ) -> Result<Response<pb::SetManifestResponse>, Status> {
+        let peer = peer_of(&request);
         let req = request.into_inner();
-        self.run("SetManifest", move |core| {
+        self.write("SetManifest", peer, move |core| {
             core.set_manifest(convert::set_manifest_input(req)?)
                 .map(convert::set_manifest_response)
         })
@@ -134,9 +184,9 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
 
     async fn get_manifests(
         &self,
-        _request: Request<pb::GetManifestsRequest>,
+        request: Request<pb::GetManifestsRequest>,
     ) -> Result<Response<pb::GetManifestsResponse>, Status> {
-        self.read("GetManifests", |core| {
+        self.read("GetManifests", peer_of(&request), |core| {
             core.manifests().map(convert::manifests_response)
         })
         .await
@@ -146,11 +196,25 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         &self,
         request: Request<pb::RecoverRequest>,
     ) -> Result<Response<pb::RecoverResponse>, Status> {
+        let peer = peer_of(&request);
         let req = request.into_inner();
-        self.run("Recover", move |core| {
+        self.write("Recover", peer, move |core| {
             core.recover(convert::recover_input(req)?)
                 .map(convert::recover_response)
         })
         .await
+    }
+}
+
+/// A peer address for the log: `-` when the transport did not say (tests that call the
+/// service directly).
+struct Peer(Option<SocketAddr>);
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => write!(f, "{addr}"),
+            None => f.write_str("-"),
+        }
     }
 }

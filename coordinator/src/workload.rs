@@ -82,6 +82,8 @@ impl<S: HistoryStore + 'static> pb::workload_api_server::WorkloadApi for Workloa
         &self,
         request: Request<pb::GetCredentialsRequest>,
     ) -> Result<Response<pb::GetCredentialsResponse>, Status> {
+        let peer = crate::connections::peer_of(&request)
+            .map_or_else(|| "-".to_string(), |addr| addr.to_string());
         let req = request.into_inner();
         let core = self.core.clone();
         let verifier = self.verifier.clone();
@@ -98,6 +100,7 @@ impl<S: HistoryStore + 'static> pb::workload_api_server::WorkloadApi for Workloa
             Err(err) => {
                 tracing::info!(
                     rpc = "GetCredentials",
+                    %peer,
                     reason = %err.reason(),
                     "request refused"
                 );

@@ -138,10 +138,33 @@ impl CoordinatorProcess {
         log_filter: &str,
         extra: &[&str],
     ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(state_dir)?;
+        Self::start_configured(state_dir, log_filter, extra, |_| {})
+    }
+
+    /// Like [`Self::start_logged`], with `configure` applied to the command last (another
+    /// user, environment, …).
+    pub fn start_configured(
+        state_dir: &Path,
+        log_filter: &str,
+        extra: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> anyhow::Result<Self> {
+        // The daemon creates the state directory itself (0700), as in production; the
+        // harness only makes sure its parent, where the log goes, exists.
+        let parent = state_dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)?;
         let log = state_dir.with_extension(format!("log-{}", rand_suffix()));
         let log_file = std::fs::File::create(&log)?;
-        let mut child = Command::new(coordinator_bin())
+        let mut command = Command::new(coordinator_bin());
+        // A core file, should the daemon ever write one, lands next to its state directory,
+        // not in the test's working directory (tests/tests/coordinator/process_hardening.rs looks there).
+        if state_dir.is_absolute() {
+            command.current_dir(parent);
+        }
+        command
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--state-dir")
@@ -151,7 +174,9 @@ impl CoordinatorProcess {
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log_file)
+            .stderr(log_file);
+        configure(&mut command);
+        let mut child = command
             .spawn()
             .context("cannot start seedward-coordinator")?;
         let stdout = child.stdout.take().context("no stdout")?;
@@ -214,6 +239,16 @@ impl CoordinatorProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// SIGABRT (the signal whose default action is a core dump) and wait: how it ended.
+    pub fn abort(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-ABRT")
+            .arg(child.id().to_string())
+            .status();
+        child.wait().ok()
     }
 
     /// Everything the daemon logged so far.

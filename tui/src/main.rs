@@ -7,6 +7,12 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    // Before an owner key, a share or a seed is in memory: no core dump, no ptrace by the
+    // same user (docs/CLI.md).
+    if let Err(e) = seedward_fs::process::harden() {
+        eprintln!("error: {e}");
+        return ExitCode::from(cli::exit::OTHER);
+    }
     let cli = cli::Cli::parse();
     match cli.command {
         None => {

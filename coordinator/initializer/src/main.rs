@@ -108,6 +108,11 @@ struct CryptsetupArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    // Before the workload key or secret exists: no core dump, no ptrace by the same user.
+    if let Err(e) = seedward_fs::process::harden() {
+        eprintln!("seedward-initializer: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     if let Err(e) = init_logging(&cli.log_level) {
         eprintln!("seedward-initializer: {e:#}");
@@ -219,8 +224,10 @@ async fn cryptsetup(secrets_root: PathBuf, args: CryptsetupArgs) -> anyhow::Resu
 fn init_logging(filter: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .with_context(|| format!("invalid --log-level {filter:?}"))?;
+    // Colours only for a terminal: the pod's log is a file.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     Ok(())

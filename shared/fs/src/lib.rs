@@ -473,5 +473,7 @@ fn read_bounded(file: File, buf: &mut Vec<u8>, limit: u64, path: &Path) -> io::R
     Ok(())
 }
 
+pub mod process;
+
 #[cfg(test)]
 mod tests;

@@ -244,3 +244,41 @@ fn tampered_history_fails_verify_with_exit_3() {
         run.stdout, run.stderr
     );
 }
+
+/// A `seed-shares.json` that others can read still works (the shares are encrypted), but
+/// `seedward` says so once, on stderr, with the fix; stdout (the command's output) is
+/// untouched. A 0600 file gets no warning.
+#[test]
+fn a_seed_share_document_readable_by_others_is_warned_about_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let (_state, _coordinator, cli) = set_up_deployment(tmp.path());
+    let shares = cli.workspace.join("seed-shares.json");
+    assert_eq!(
+        std::fs::metadata(&shares).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let quiet = cli.run(&["verify", "--use-seed-share"]).ok();
+    assert!(
+        !quiet.stderr.contains("chmod"),
+        "no warning for a 0600 file:\n{}",
+        quiet.stderr
+    );
+
+    std::fs::set_permissions(&shares, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let warned = cli.run(&["verify", "--use-seed-share"]).ok();
+    let lines: Vec<&str> = warned
+        .stderr
+        .lines()
+        .filter(|l| l.contains("seed-shares.json"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one warning line:\n{}", warned.stderr);
+    assert!(
+        lines[0].starts_with("warning: ")
+            && lines[0].contains("0644")
+            && lines[0].contains(&format!("chmod 600 {}", shares.display())),
+        "the warning names the mode and the fix: {}",
+        lines[0]
+    );
+    assert!(!warned.stdout.contains("chmod"), "stdout stays the output");
+}

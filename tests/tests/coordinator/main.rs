@@ -13,6 +13,7 @@
 
 mod support;
 
+mod connections;
 mod crash;
 mod deploy_assets;
 mod errors;
@@ -20,6 +21,8 @@ mod etcd_coordinator;
 mod etcd_store;
 mod lifecycle;
 mod load;
+mod logs_and_timeouts;
+mod process_hardening;
 mod python_client;
 mod races;
 mod tamper;

@@ -526,6 +526,7 @@ pub async fn audit_key(
     }
     let owner = store.load_owner(&anchor.share.owner_key)?;
     let share = ops::decrypt_share(&ctx.workspace, Some(&share_file), &owner)?;
+    super::warn_share_permissions(&share);
     let engine = share.engine()?;
     Ok(Some((
         *engine.transaction_verifying_key(),
@@ -688,6 +689,7 @@ pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
     let store = ctx.keystore()?;
     let owner = store.load_owner(&args.share.owner_key)?;
     let share = ops::decrypt_share(&ctx.workspace, args.share.seed_shares.as_deref(), &owner)?;
+    super::warn_share_permissions(&share);
     ctx.out.line(format!(
         "{} decrypted your seed share (owner key {})",
         ctx.out.check(),

@@ -447,6 +447,7 @@ fn verify_bundle_cmd(
             let owner = store.load_owner(&share_args.owner_key)?;
             let share =
                 ops::decrypt_share(&ctx.workspace, share_args.seed_shares.as_deref(), &owner)?;
+            super::warn_share_permissions(&share);
             let engine = share.engine()?;
             BundleAnchor::SeedShare {
                 signing_key: *engine.transaction_verifying_key(),

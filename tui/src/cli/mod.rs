@@ -445,6 +445,17 @@ pub fn run(cli: Cli, command: Command) -> u8 {
     }
 }
 
+/// Says once per process, on stderr (stdout stays the command's output), that the seed
+/// share document is accessible to others, and how to fix it.
+fn warn_share_permissions(share: &ops::DecryptedShare) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Some(warning) = &share.permission_warning
+        && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        eprintln!("warning: {warning}");
+    }
+}
+
 /// With `SEEDWARD_LOG` set (tracing EnvFilter syntax, e.g. `debug` or `seedward=trace`),
 /// subcommands log to stderr; stdout stays the command's output (one JSON object with
 /// `--json`). Without it, nothing is logged.

@@ -37,6 +37,7 @@ pub fn workload_secret(ctx: &Ctx, args: WorkloadSecretArgs) -> Result<(), CliErr
     let store = ctx.keystore()?;
     let owner = store.load_owner(&args.share.owner_key)?;
     let share = ops::decrypt_share(&ctx.workspace, args.share.seed_shares.as_deref(), &owner)?;
+    super::warn_share_permissions(&share);
     let secret = ops::workload_secret(&share, &args.id)?;
     let hex = Zeroizing::new(hex::encode(secret.expose()));
     match &args.out {

@@ -192,6 +192,9 @@ pub struct DecryptedShare {
     pub seed: Seed,
     pub salt: Salt,
     pub owner_fingerprint: String,
+    /// Set when the seed share document was readable by group or others: one line saying so
+    /// and how to fix it (the caller shows it; it is not a refusal, the shares are encrypted).
+    pub permission_warning: Option<String>,
 }
 
 impl std::fmt::Debug for DecryptedShare {
@@ -218,6 +221,7 @@ pub fn decrypt_share(
     let path = path
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.path(SEED_SHARES_FILE));
+    let permission_warning = seed_shares_permission_warning(&path);
     let bytes = std::fs::read(&path).map_err(|e| WorkspaceError::Io {
         path: path.clone(),
         message: if e.kind() == std::io::ErrorKind::NotFound {
@@ -237,6 +241,23 @@ pub fn decrypt_share(
         seed,
         salt,
         owner_fingerprint: owner.public_key().fingerprint().to_string(),
+        permission_warning,
+    })
+}
+
+/// One line when the seed share document at `path` is readable or writable by group or
+/// others. The shares inside are encrypted to their owners, so this is a warning, not a
+/// refusal: but whoever can read the file can try the owners' keys against it offline, and
+/// whoever can write it can swap in another deployment's shares.
+pub fn seed_shares_permission_warning(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} is accessible to group or others (mode {mode:04o}); it holds the encrypted seed shares: run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )
     })
 }
 

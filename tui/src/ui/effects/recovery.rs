@@ -20,6 +20,10 @@ pub(super) async fn decrypt_share(ctx: &Ctx, owner_key: String) -> Event {
     .await;
     match result {
         Ok(share) => {
+            // The console owns the terminal: the warning goes to its log file.
+            if let Some(warning) = &share.permission_warning {
+                tracing::warn!("{warning}");
+            }
             let fingerprint = share.owner_fingerprint.clone();
             *ctx.vault.lock().await = Some(share);
             Event::Decrypted(Ok(fingerprint))
