@@ -26,6 +26,8 @@ pub mod theme;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ux;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
