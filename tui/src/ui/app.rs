@@ -128,7 +128,7 @@ impl App {
         }
         match action {
             Action::Help => {
-                self.popup = Some(Popup::Help { scroll: 0 });
+                self.popup = Some(Popup::help(self.keys.warning.clone()));
                 return Vec::new();
             }
             Action::Quit => {
@@ -384,7 +384,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     render_screen(app, frame, body, theme);
     status_bar(app, frame, status, theme);
     footer_bar(app, frame, footer, theme);
-    if let Some(popup) = &app.popup {
+    if let Some(popup) = app.popup.as_mut() {
         popup.render(frame, area, theme);
     }
 }

@@ -91,3 +91,83 @@ fn item2_a_failed_audit_shows_its_advice_in_full_at_80x24() {
     );
     insta::assert_snapshot!("ux_history_audit_failed", screen);
 }
+
+/// What `keyring` reports with no session bus: raw D-Bus text over several lines.
+const RAW_DBUS: &str = "platform failure: Using X11 for dbus-daemon autolaunch was disabled at compile time, set your DBUS_SESSION_BUS_ADDRESS instead\n\nthe D-Bus session bus is not reachable";
+
+fn no_keyring(app: &mut app::App) {
+    app::on_event(
+        app,
+        Event::Keys {
+            result: Ok(Vec::new()),
+            warning: Some(crate::keystore::fallback_warning(RAW_DBUS)),
+            backend: "0600 files in the workspace (keys/)".into(),
+        },
+    );
+}
+
+#[test]
+fn item3_no_keyring_is_one_line_and_the_detail_is_behind_help() {
+    let mut app = new_app();
+    app::on_event(
+        &mut app,
+        Event::Status {
+            result: Ok(Box::new(status(
+                CoordinatorState::Uninitialized,
+                TrustLevel::FirstUse,
+                0,
+            ))),
+            latency_ms: 3,
+        },
+    );
+    no_keyring(&mut app);
+    let screen = draw(&mut app, 80, 24);
+    assert!(!screen.contains("X11"), "no raw D-Bus text:\n{screen}");
+    let warning_rows = screen.lines().filter(|l| l.contains("keyring")).count();
+    assert_eq!(warning_rows, 1, "{screen}");
+    assert!(screen.contains("? says why"), "{screen}");
+    insta::assert_snapshot!("ux_dashboard_no_keyring", screen);
+    // The setup wizard's choices stay above the fold.
+    press(&mut app, Key::Char('s'));
+    let setup = draw(&mut app, 80, 24);
+    assert!(!setup.contains("X11"), "{setup}");
+    insta::assert_snapshot!("ux_setup_no_keyring", setup);
+    press(&mut app, Key::Esc);
+    // `?` shows the whole warning, on its own lines, with the detail.
+    press(&mut app, Key::Char('?'));
+    let help = draw(&mut app, 80, 24);
+    let joined: String = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(joined.contains("Using X11 for"), "{help}");
+    assert!(joined.contains("gnome-keyring"), "{help}");
+}
+
+#[test]
+fn item11_help_stops_at_its_end() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 3),
+    );
+    press(&mut app, Key::Char('?'));
+    draw(&mut app, 80, 24);
+    for _ in 0..200 {
+        press(&mut app, Key::Down);
+    }
+    let end = draw(&mut app, 80, 24);
+    assert!(
+        end.contains(super::text::HELP_END),
+        "the end of help is in view:\n{end}"
+    );
+    let blank_rows = end
+        .lines()
+        .filter(|l| {
+            l.trim_matches(|c: char| c == '│' || c.is_whitespace())
+                .is_empty()
+        })
+        .count();
+    // One Up moves at once (the position was clamped, not left far past the end).
+    press(&mut app, Key::Up);
+    let up = draw(&mut app, 80, 24);
+    assert_ne!(up, end, "one Up scrolls back at once");
+    assert!(blank_rows < 3, "no blank box past the end:\n{end}");
+}

@@ -10,6 +10,11 @@ pub const HISTORY_TITLE: &str = "History audit";
 pub const UPDATE_TITLE: &str = "Manifest update";
 pub const KEYS_TITLE: &str = "Owner keys";
 pub const HELP_TITLE: &str = "Keys (from the live keymap)";
+/// The key store's fallback warning on one line; the whole warning is in the help overlay.
+pub const KEYRING_FALLBACK_LINE: &str =
+    "⚠ no OS keyring: keys are in 0600 files in keys/ · ? says why and how to fix";
+pub const HELP_NOTE_TITLE: &str = "Key store";
+pub const HELP_END: &str = "(end of help · Esc closes)";
 
 pub const SETUP_STEPS: [&str; 5] = [
     "Owner keys",

@@ -25,8 +25,14 @@ pub enum Confirmed {
 /// The one popup slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Popup {
-    /// The keymap, live ([`help`]).
-    Help { scroll: u16 },
+    /// The keymap, live ([`help`]), after `note` (the key store's full fallback warning,
+    /// which the screens show on one line). `max` is the last scroll position that still
+    /// fills the overlay, as of the last draw.
+    Help {
+        scroll: u16,
+        max: u16,
+        note: Option<String>,
+    },
     /// A notice, or an error ([`message`]).
     Message {
         title: String,
@@ -104,10 +110,14 @@ impl Popup {
     /// Applies a key's action to the popup.
     pub fn handle(&mut self, action: Action) -> Reply {
         match self {
-            Popup::Help { scroll } => match action {
-                Action::Back | Action::Help => return Reply::Close,
-                Action::Down => *scroll = scroll.saturating_add(1),
+            Popup::Help { scroll, max, .. } => match action {
+                Action::Back | Action::Help | Action::Quit => return Reply::Close,
+                Action::Down => *scroll = scroll.saturating_add(1).min(*max),
                 Action::Up => *scroll = scroll.saturating_sub(1),
+                Action::PageDown => *scroll = scroll.saturating_add(10).min(*max),
+                Action::PageUp => *scroll = scroll.saturating_sub(10),
+                Action::Top => *scroll = 0,
+                Action::Bottom => *scroll = *max,
                 _ => {}
             },
             Popup::Message { .. } => {
@@ -136,10 +146,22 @@ impl Popup {
         Reply::Open
     }
 
-    /// Draws the popup over `area` (the whole frame).
-    pub fn render(&self, frame: &mut Frame, area: Rect, theme: Theme) {
+    /// The help overlay, scrolled to the top, with the key store's warning (if any) first.
+    pub fn help(note: Option<String>) -> Self {
+        Popup::Help {
+            scroll: 0,
+            max: u16::MAX,
+            note,
+        }
+    }
+
+    /// Draws the popup over `area` (the whole frame). The help overlay records how far it
+    /// can scroll.
+    pub fn render(&mut self, frame: &mut Frame, area: Rect, theme: Theme) {
         match self {
-            Popup::Help { scroll } => help::render(*scroll, frame, area, theme),
+            Popup::Help { scroll, max, note } => {
+                help::render(scroll, max, note.as_deref(), frame, area, theme)
+            }
             Popup::Message { title, body, error } => {
                 message::render(title, body, *error, frame, area, theme)
             }

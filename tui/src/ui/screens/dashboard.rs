@@ -66,7 +66,7 @@ fn not_now(title: &str, why: impl Into<String>) -> Outcome {
 
 /// Draws the dashboard: the Coordinator, the owner keys, and what to do next.
 pub fn render(frame: &mut Frame, area: Rect, health: &Health, keys: &KeysState, theme: Theme) {
-    let key_rows = keys.list.len().max(1) as u16 + 2 + u16::from(keys.warning.is_some()) * 3;
+    let key_rows = keys.list.len().max(1) as u16 + 2 + u16::from(keys.warning.is_some());
     let [coord, keys_area, next] = Layout::vertical([
         Constraint::Length(9),
         Constraint::Min(key_rows.min(8)),
@@ -101,8 +101,8 @@ pub fn render(frame: &mut Frame, area: Rect, health: &Health, keys: &KeysState, 
     );
 
     let mut key_lines = Vec::new();
-    if let Some(w) = &keys.warning {
-        key_lines.push(Line::styled(format!("⚠ {w}"), theme.warn()));
+    if keys.warning.is_some() {
+        key_lines.push(Line::styled(text::KEYRING_FALLBACK_LINE, theme.warn()));
     }
     if let Some(e) = &keys.error {
         key_lines.push(Line::styled(format!("✗ {e}"), theme.bad()));

@@ -95,8 +95,8 @@ impl SetupWizard {
         } else {
             lines.push(Line::from(vec![Span::raw("  "), chosen(&self.workload)]));
         }
-        if let Some(warning) = &keys.warning {
-            lines.push(Line::styled(format!("⚠ {warning}"), theme.warn()));
+        if keys.warning.is_some() {
+            lines.push(Line::styled(text::KEYRING_FALLBACK_LINE, theme.warn()));
         }
         lines.push(Line::raw(""));
         let items: Vec<String> = self
