@@ -438,12 +438,6 @@ fn title_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
 }
 
 fn status_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let location = match &app.location {
-        Location::Local { address, state_dir } => {
-            text::local_location(address, &state_dir.display().to_string())
-        }
-        Location::Remote { address } => text::remote_location(address),
-    };
     let (health, style) = match &app.health {
         Health::Connecting => (text::HEALTH_CONNECTING.to_string(), theme.dim()),
         Health::Ok { latency_ms, .. } => (text::health_ok(*latency_ms), theme.ok()),
@@ -451,7 +445,20 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
     };
     let width = area.width as usize;
     let health_len = health.chars().count() + 1;
-    let location = truncate(&location, width.saturating_sub(health_len + 1));
+    let room = width.saturating_sub(health_len + 1);
+    // The state directory is shortened in its middle, never at its end: the end names it.
+    let location = match &app.location {
+        Location::Local { address, state_dir } => {
+            let head = text::local_location(address);
+            let path = fit_path(
+                &state_dir.display().to_string(),
+                room.saturating_sub(head.chars().count()),
+            );
+            format!("{head}{path}")
+        }
+        Location::Remote { address } => text::remote_location(address),
+    };
+    let location = truncate(&location, room);
     let pad = width.saturating_sub(location.chars().count() + health_len);
     let line = Line::from(vec![
         Span::raw(location),
@@ -465,16 +472,75 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
     );
 }
 
-fn footer_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let mut spans = Vec::new();
-    let mut used = 0usize;
-    for (keys, hint) in keymap::hints(&app.contexts()) {
-        let len = keys.chars().count() + hint.chars().count() + 3;
-        if used + len > area.width as usize {
+/// `path` in at most `max` characters: the home directory as `~`, then, if still too long,
+/// its first component, `…` and as many of its last components as fit.
+pub fn fit_path(path: &str, max: usize) -> String {
+    let home = std::env::var("HOME").ok().filter(|h| h.len() > 1);
+    let path = match home.as_deref().and_then(|h| path.strip_prefix(h)) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("~{rest}"),
+        _ => path.to_string(),
+    };
+    let count = |s: &str| s.chars().count();
+    if count(&path) <= max {
+        return path;
+    }
+    // The first component (with its leading `/`) and the rest.
+    let split = path
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| *c == '/')
+        .map_or(path.len(), |(i, _)| i);
+    let (first, rest) = path.split_at(split);
+    let mut tail = String::new();
+    for part in rest.rsplit('/').filter(|p| !p.is_empty()) {
+        let longer = format!("/{part}{tail}");
+        if count(first) + 2 + count(&longer) > max {
             break;
         }
-        used += len;
-        spans.push(Span::styled(keys, theme.key()));
+        tail = longer;
+    }
+    if !tail.is_empty() {
+        return format!("{first}/…{tail}");
+    }
+    // Not even the last component fits after the first: the end of the path.
+    let chars: Vec<char> = path.chars().collect();
+    let keep = max.saturating_sub(1).min(chars.len());
+    let end: String = chars[chars.len() - keep..].iter().collect();
+    format!("…{end}")
+}
+
+/// The footer: the screen's hints, then always `? help` and `q quit` (and the list filter)
+/// when they apply; when the row is too narrow, the screen's last hints give way. Each
+/// action shows its first key only (`↓`, not `↓/j`); the help overlay lists them all.
+fn footer_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let all: Vec<(String, &str)> = keymap::hints(&app.contexts())
+        .into_iter()
+        .map(|(keys, hint)| {
+            let first = keys.split('/').next().filter(|k| !k.is_empty());
+            (first.map_or(keys.clone(), str::to_string), hint)
+        })
+        .collect();
+    let pinned = |(keys, hint): &(String, &str)| {
+        [("?", "help"), ("q", "quit"), ("/", "filter")].contains(&(keys.as_str(), *hint))
+    };
+    let len = |(keys, hint): &(String, &str)| keys.chars().count() + hint.chars().count() + 3;
+    let reserved: usize = all.iter().filter(|h| pinned(h)).map(len).sum();
+    let mut room = (area.width as usize).saturating_sub(reserved);
+    let mut shown: Vec<&(String, &str)> = Vec::new();
+    for hint in &all {
+        if pinned(hint) {
+            continue;
+        }
+        if len(hint) > room {
+            break;
+        }
+        room -= len(hint);
+        shown.push(hint);
+    }
+    shown.extend(all.iter().filter(|h| pinned(h)));
+    let mut spans = Vec::new();
+    for (keys, hint) in shown {
+        spans.push(Span::styled(keys.clone(), theme.key()));
         spans.push(Span::raw(format!(" {hint}  ")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -171,3 +171,40 @@ fn item11_help_stops_at_its_end() {
     assert_ne!(up, end, "one Up scrolls back at once");
     assert!(blank_rows < 3, "no blank box past the end:\n{end}");
 }
+
+#[test]
+fn item4_footers_keep_help_and_quit_and_the_status_bar_keeps_the_end_of_the_state_path() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 3),
+    );
+    let screen = draw(&mut app, 80, 24);
+    let footer = screen.lines().nth(23).unwrap();
+    assert!(footer.ends_with("? help  q quit"), "{footer:?}");
+    assert!(footer.contains("o owner keys"), "{footer:?}");
+    let status_bar = screen.lines().nth(22).unwrap();
+    assert!(
+        status_bar.contains("/home/…/seedward/coordinator"),
+        "the end of the state path shows: {status_bar:?}"
+    );
+    let mut history = history_app();
+    for width in [80, 120] {
+        let screen = draw(&mut history, width, 24);
+        let footer = screen.lines().nth(23).unwrap();
+        assert!(
+            footer.ends_with("/ filter  ? help  q quit"),
+            "{width}: {footer:?}"
+        );
+    }
+}
+
+#[test]
+fn item4_fit_path_shortens_in_the_middle() {
+    use super::app::fit_path;
+    let p = "/srv/seedward/a/very/long/path/to/the/state/coordinator";
+    assert_eq!(fit_path(p, 200), p);
+    assert_eq!(fit_path(p, 30), "/srv/…/the/state/coordinator");
+    assert!(fit_path(p, 30).chars().count() <= 30);
+    assert_eq!(fit_path("/x/averyveryverylongname", 10), "…ylongname");
+}

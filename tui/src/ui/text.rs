@@ -43,8 +43,9 @@ pub fn too_small(w: u16, h: u16, min_w: u16, min_h: u16) -> String {
 }
 
 // Status bar
-pub fn local_location(address: &str, dir: &str) -> String {
-    format!("local Coordinator on {address}, state in {dir}")
+/// The status bar's location of an embedded Coordinator, before its state directory.
+pub fn local_location(address: &str) -> String {
+    format!("local {address} · state ")
 }
 pub fn remote_location(address: &str) -> String {
     format!("Coordinator at {address}")
