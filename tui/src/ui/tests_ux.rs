@@ -208,3 +208,48 @@ fn item4_fit_path_shortens_in_the_middle() {
     assert!(fit_path(p, 30).chars().count() <= 30);
     assert_eq!(fit_path("/x/averyveryverylongname", 10), "…ylongname");
 }
+
+/// The style of the first cell of the row that contains `needle`, after the label.
+fn style_of(app: &mut app::App, needle: &str) -> ratatui::style::Style {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal.draw(|f| app::render(app, f)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    for y in 0..24 {
+        let row: String = (0..80)
+            .map(|x| buffer[(x, y)].symbol().to_string())
+            .collect();
+        if let Some(byte) = row.find(needle) {
+            let x = row[..byte].chars().count() as u16;
+            return buffer[(x, y)].style();
+        }
+    }
+    panic!("{needle:?} not on screen")
+}
+
+#[test]
+fn item6_not_yet_recovered_is_calm_and_a_takeover_stays_red() {
+    use ratatui::style::{Color, Modifier};
+    let mut app = new_app();
+    app.no_color = false;
+    with_status(
+        &mut app,
+        status(
+            CoordinatorState::RecoveryRequired,
+            TrustLevel::PinMismatch,
+            3,
+        ),
+    );
+    let expected = style_of(&mut app, super::text::TRUST_MISMATCH);
+    assert_ne!(expected.fg, Some(Color::Red), "{expected:?}");
+    assert!(!expected.add_modifier.contains(Modifier::BOLD));
+    assert!(!super::text::TRUST_MISMATCH.contains('✗'));
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::PinMismatch, 3),
+    );
+    let takeover = style_of(&mut app, "✗ TAKEOVER");
+    assert_eq!(takeover.fg, Some(Color::Red));
+    assert_ne!(expected.fg, takeover.fg);
+}
