@@ -395,10 +395,13 @@ fn render_screen(app: &mut App, frame: &mut Frame, area: Rect, theme: Theme) {
         health,
         keys,
         pane,
+        location,
         ..
     } = app;
     match screen {
-        Screen::Dashboard => dashboard::render(frame, area, health, keys, theme),
+        Screen::Dashboard => {
+            dashboard::render(frame, area, health, keys, location.address(), theme)
+        }
         Screen::Setup(w) => w.render(frame, area, keys, theme, pane),
         Screen::Recovery(r) => r.render(frame, area, keys, theme, pane),
         Screen::History(h) => h.render(frame, area, theme),

@@ -253,3 +253,39 @@ fn item6_not_yet_recovered_is_calm_and_a_takeover_stays_red() {
     assert_eq!(takeover.fg, Some(Color::Red));
     assert_ne!(expected.fg, takeover.fg);
 }
+
+#[test]
+fn item7_unreachable_says_what_to_check_and_an_http_server_is_named_as_such() {
+    let mut app = new_app();
+    app::on_event(
+        &mut app,
+        Event::Status {
+            result: Err(
+                "cannot reach the Coordinator at 127.0.0.1:1313: connection refused".into(),
+            ),
+            latency_ms: 0,
+        },
+    );
+    let screen = draw(&mut app, 80, 24);
+    assert!(!screen.contains("wait for the first refresh"), "{screen}");
+    let joined: String = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        joined.contains("Nothing usable answers at 127.0.0.1:1313"),
+        "{screen}"
+    );
+    assert!(joined.contains("F5 retries now"), "{screen}");
+    insta::assert_snapshot!("ux_dashboard_unreachable", screen);
+    let message = crate::ops::OpsError::from(tonic::Status::unknown(
+        "grpc-status header missing, mapped from HTTP status code 404",
+    ))
+    .to_string();
+    let line = super::text::health_failed(&message);
+    assert!(
+        line.starts_with(
+            "✗ wrong server: the server at this address is not a Seedward Coordinator"
+        ),
+        "{line}"
+    );
+    assert!(!line.contains("refused"), "{line}");
+    assert!(!line.contains("unreachable"), "{line}");
+}

@@ -54,8 +54,22 @@ pub fn health_ok(ms: u64) -> String {
     format!("✓ connected ({ms} ms)")
 }
 pub const HEALTH_CONNECTING: &str = "… connecting";
+/// The connection line when the last refresh failed. A server that answered, but not as a
+/// Coordinator (plain HTTP on that port), is said to be that, not "unreachable".
 pub fn health_failed(message: &str) -> String {
+    if message.contains("is not a Seedward Coordinator") {
+        let what = message
+            .strip_prefix("the Coordinator refused: ")
+            .unwrap_or(message);
+        return format!("✗ wrong server: {what}");
+    }
     format!("✗ unreachable: {message}")
+}
+/// What to do next while the Coordinator does not answer.
+pub fn next_unreachable(address: &str) -> String {
+    format!(
+        "Nothing usable answers at {address}: check that the Coordinator runs there and the address and port are right (--coordinator ADDR). The dashboard retries every 2 s; F5 retries now."
+    )
 }
 
 // Dashboard

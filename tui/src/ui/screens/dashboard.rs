@@ -11,6 +11,7 @@ use super::{Outcome, Screen};
 use crate::ops::{CoordinatorState, StatusView};
 use crate::ui::components::coordinator::{evidence_spans, state_line, trust_span};
 use crate::ui::components::popup::Popup;
+use crate::ui::components::scroll_pane::wrap_lines;
 use crate::ui::components::{block, label, truncate};
 use crate::ui::effects::Effect;
 use crate::ui::keymap::{Action, Context};
@@ -65,12 +66,33 @@ fn not_now(title: &str, why: impl Into<String>) -> Outcome {
 }
 
 /// Draws the dashboard: the Coordinator, the owner keys, and what to do next.
-pub fn render(frame: &mut Frame, area: Rect, health: &Health, keys: &KeysState, theme: Theme) {
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    health: &Health,
+    keys: &KeysState,
+    address: &str,
+    theme: Theme,
+) {
+    let next_lines = match (health, health.status()) {
+        (Health::Failed { .. }, last) => vec![Line::raw(text::next_unreachable(
+            last.map_or(address, |s| s.address.as_str()),
+        ))],
+        (_, Some(s)) => vec![
+            Line::raw(s.state.next_step()),
+            Line::styled(text::dashboard_keys_hint(s.state.label()), theme.bold()),
+        ],
+        (_, None) => vec![Line::raw(text::NO_STATUS_YET)],
+    };
+    // "What to do next" takes the rows its advice needs (at least two).
+    let next_rows = wrap_lines(&next_lines, area.width.saturating_sub(2) as usize)
+        .len()
+        .clamp(2, 5) as u16;
     let key_rows = keys.list.len().max(1) as u16 + 2 + u16::from(keys.warning.is_some());
     let [coord, keys_area, next] = Layout::vertical([
         Constraint::Length(9),
         Constraint::Min(key_rows.min(8)),
-        Constraint::Length(4),
+        Constraint::Length(next_rows + 2),
     ])
     .areas(area);
     let inner_width = coord.width.saturating_sub(2) as usize;
@@ -125,13 +147,6 @@ pub fn render(frame: &mut Frame, area: Rect, health: &Health, keys: &KeysState, 
         keys_area,
     );
 
-    let next_lines = match health.status() {
-        Some(s) => vec![
-            Line::raw(s.state.next_step()),
-            Line::styled(text::dashboard_keys_hint(s.state.label()), theme.bold()),
-        ],
-        None => vec![Line::raw(text::NO_STATUS_YET)],
-    };
     frame.render_widget(
         Paragraph::new(next_lines)
             .block(block(text::NEXT_BLOCK))
