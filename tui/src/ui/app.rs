@@ -175,6 +175,10 @@ impl App {
                 self.popup = None;
                 self.confirmed(then)
             }
+            Reply::Pass(action) => {
+                self.popup = None;
+                self.handle(action)
+            }
         }
     }
 
@@ -335,9 +339,11 @@ fn report(event: &Event) -> Option<Popup> {
         Event::Manifests(Err(e)) | Event::TemplateWritten(Err(e)) => {
             Popup::error(text::WORKSPACE_ERROR_TITLE, e.clone())
         }
-        Event::BundleExported(Ok(export)) => {
-            Popup::notice(text::BUNDLE_EXPORTED_TITLE, text::bundle_exported(export))
-        }
+        Event::BundleExported(Ok(export)) => Popup::notice_offering(
+            text::BUNDLE_EXPORTED_TITLE,
+            text::bundle_exported(export),
+            Action::VerifyBundle,
+        ),
         Event::BundleVerified(Ok(check)) if check.ok => {
             Popup::notice(text::BUNDLE_VERIFIED_TITLE, text::bundle_verified(check))
         }

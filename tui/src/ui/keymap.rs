@@ -209,6 +209,8 @@ pub const KEYMAP: &[Binding] = &[
     b(K::End, C::Help, A::Bottom, None),
     b(K::Enter, C::Message, A::Back, Some("close")),
     b(K::Esc, C::Message, A::Back, None),
+    // Only where the message offers it ("press v to verify it offline here").
+    b(K::Char('v'), C::Message, A::VerifyBundle, None),
     b(K::Char('y'), C::QuitConfirm, A::Yes, Some("quit")),
     b(K::Char('n'), C::QuitConfirm, A::No, Some("stay")),
     b(K::Esc, C::QuitConfirm, A::No, None),
@@ -237,6 +239,8 @@ pub const KEYMAP: &[Binding] = &[
     b(K::Esc, C::Update, A::Back, Some("back")),
     b(K::PageDown, C::Update, A::ScrollDown, Some("scroll")),
     b(K::PageUp, C::Update, A::ScrollUp, None),
+    // Only on the pick step, which says so (a footer hint would show on every step).
+    b(K::F(5), C::Update, A::Refresh, None),
     b(K::Tab, C::History, A::NextView, Some("view")),
     b(
         K::Char('x'),

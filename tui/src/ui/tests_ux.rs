@@ -289,3 +289,105 @@ fn item7_unreachable_says_what_to_check_and_an_http_server_is_named_as_such() {
     assert!(!line.contains("refused"), "{line}");
     assert!(!line.contains("unreachable"), "{line}");
 }
+
+#[test]
+fn item8_v_in_the_export_notice_verifies_at_once() {
+    let mut app = history_app();
+    press(&mut app, Key::Char('x'));
+    let path = PathBuf::from("/home/op/deploy/history-bundle-gen2.json");
+    app::on_event(
+        &mut app,
+        Event::BundleExported(Ok(BundleExport {
+            path: path.clone(),
+            digest: Digest::of(b"bundle bytes"),
+            generation: 2,
+            signing_key_included: true,
+        })),
+    );
+    assert!(app.popup.is_some());
+    press(&mut app, Key::Char('v'));
+    assert!(app.popup.is_none(), "v closed the notice");
+    assert!(app.typing(), "and opened the verify prompt");
+    let effects = press(&mut app, Key::Enter);
+    assert!(
+        matches!(effects.as_slice(), [Effect::VerifyBundle { path: p }] if *p == path),
+        "{effects:?}"
+    );
+    // An error message offers nothing: v does not act through it.
+    app::on_event(&mut app, Event::BundleVerified(Err("no such file".into())));
+    press(&mut app, Key::Char('v'));
+    assert!(app.popup.is_some(), "an error stays until closed");
+}
+
+/// The update screen at the review of generation 2 of [`audited`], active generation 1.
+fn update_review() -> app::App {
+    use super::tests::{loaded, template};
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(CoordinatorState::Ready, TrustLevel::Pinned, 2),
+    );
+    press(&mut app, Key::Char('u'));
+    let mut audit = audited();
+    audit.entries.truncate(1);
+    app::on_event(&mut app, Event::Audited(Ok(Box::new(audit))));
+    app::on_event(
+        &mut app,
+        Event::Manifests(Ok(vec!["manifest-v2.json".into(), "manifest.json".into()])),
+    );
+    press(&mut app, Key::Enter);
+    let new = audited().entries[1].manifest.clone().unwrap();
+    let mut candidate = loaded(new, template().1);
+    candidate.path = PathBuf::from("/home/op/deploy/manifest-v2.json");
+    app::on_event(&mut app, Event::ManifestLoaded(Box::new(candidate)));
+    app
+}
+
+#[test]
+fn item8_a_wrong_confirmation_word_is_said_and_the_update_names_manifest_previous() {
+    let mut app = update_review();
+    press(&mut app, Key::Enter);
+    let ask = draw(&mut app, 80, 24);
+    assert!(ask.contains("manifest.json.previous"), "{ask}");
+    type_str(&mut app, "updte");
+    let effects = press(&mut app, Key::Enter);
+    assert!(effects.is_empty(), "nothing sent: {effects:?}");
+    let wrong = draw(&mut app, 80, 24);
+    assert!(
+        wrong.contains("✗ \"updte\" is not \"update\": nothing was sent"),
+        "{wrong}"
+    );
+    insta::assert_snapshot!("ux_update_wrong_word", wrong);
+    type_str(&mut app, "update");
+    let effects = press(&mut app, Key::Enter);
+    assert!(
+        matches!(effects.as_slice(), [Effect::UpdateManifest { .. }]),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn item8_f5_reads_the_update_files_again() {
+    let mut app = update_review();
+    // Back to the files: they are read again.
+    let effects = press(&mut app, Key::Esc);
+    assert!(
+        matches!(effects.as_slice(), [Effect::ListManifests]),
+        "{effects:?}"
+    );
+    let effects = press(&mut app, Key::F(5));
+    assert!(
+        matches!(effects.as_slice(), [Effect::ListManifests]),
+        "{effects:?}"
+    );
+    app::on_event(
+        &mut app,
+        Event::Manifests(Ok(vec![
+            "manifest-v2.json".into(),
+            "manifest-v3.json".into(),
+            "manifest.json".into(),
+        ])),
+    );
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.contains("manifest-v3.json"), "{screen}");
+}

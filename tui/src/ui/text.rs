@@ -340,7 +340,7 @@ pub const BUNDLE_VERIFIED_TITLE: &str = "✓ Bundle verifies";
 pub const BUNDLE_FAILED_TITLE: &str = "Bundle does not verify";
 pub fn bundle_exported(e: &super::effects::BundleExport) -> String {
     format!(
-        "Generations 1–{} written to\n{}\nSHA-256 of the file:\n{}\n{}\nPress v to verify it offline here, or elsewhere run:\nseedward history verify-bundle FILE --signing-key history-signing-key.pem",
+        "Generations 1–{} written to\n{}\nSHA-256 of the file:\n{}\n{}\nPress v to verify it offline here (Enter closes), or elsewhere run:\nseedward history verify-bundle FILE --signing-key history-signing-key.pem",
         e.generation,
         e.path.display(),
         e.digest.to_hex(),
@@ -375,7 +375,8 @@ pub fn bundle_verified(c: &super::effects::BundleCheck) -> String {
 }
 
 // Update
-pub const UPDATE_PICK: &str = "Choose the new manifest (a *.json file in the workspace):";
+pub const UPDATE_PICK: &str =
+    "Choose the new manifest (a *.json file in the workspace; F5 reads the files again):";
 pub const UPDATE_NO_FILES: &str = "No *.json files in the workspace. Put the new manifest there.";
 pub const UPDATING: &str = "… signing and sending the update";
 pub const UPDATE_NEEDS_AUDIT: &str =
@@ -395,7 +396,8 @@ pub fn confirm_update_body(hash: &str) -> Vec<String> {
     vec![
         format!("New manifest {hash}"),
         "is signed with your workload owner key and set atomically".into(),
-        "against the audited latest transition.".into(),
+        "against the audited latest transition. It is then written to".into(),
+        "manifest.json (the file it replaces is kept as manifest.json.previous).".into(),
         format!("Type {CONFIRM_UPDATE_WORD} and press Enter to send; Esc cancels."),
     ]
 }
@@ -415,7 +417,7 @@ pub const CHANGED_MEANWHILE: &str =
     "What changed meanwhile (your audited version → the current one):";
 pub fn update_done(generation: u64, transition: &str) -> String {
     format!(
-        "✓ update set: generation {generation}, transition {transition}. Workloads pick up the new mesh CA on restart. Press Enter for the dashboard."
+        "✓ update set: generation {generation}, transition {transition}. Written to manifest.json (the file it replaced is kept as manifest.json.previous). Workloads pick up the new mesh CA on restart. Press Enter for the dashboard."
     )
 }
 pub const SIGN_WITH: &str = "Signs with";
@@ -425,4 +427,9 @@ pub const QUIT_TITLE: &str = "Quit during a ceremony?";
 pub const QUIT_BODY: &str = "A ceremony is in progress; what is not finished is left as it is (nothing half-sent). Quit anyway?";
 pub fn typed_mismatch(expected: &str) -> String {
     format!("type exactly: {expected}")
+}
+/// A submitted word that was not the expected one: nothing was sent.
+pub fn typed_rejected(word: &str, expected: &str) -> String {
+    let word: String = word.chars().filter(|c| !c.is_control()).take(24).collect();
+    format!("✗ \"{word}\" is not \"{expected}\": nothing was sent; type {expected}")
 }

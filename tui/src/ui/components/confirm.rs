@@ -26,16 +26,32 @@ pub fn render_quit(frame: &mut Frame, area: Rect) {
 
 /// Draws a typed confirmation over `area`: `body`, then the field, and whether what is typed
 /// is `expected`.
+/// The field of a typed confirmation: the word expected, what is typed, the last word
+/// rejected.
+pub struct TypedField<'a> {
+    pub expected: &'a str,
+    pub input: &'a Input,
+    pub rejected: Option<&'a str>,
+}
+
 pub fn render_typed(
     title: &str,
     body: &[String],
-    expected: &str,
-    input: &Input,
+    field: TypedField<'_>,
     frame: &mut Frame,
     area: Rect,
     theme: Theme,
 ) {
-    let rect = centered(area, 68, body.len() as u16 + 6);
+    let TypedField {
+        expected,
+        input,
+        rejected,
+    } = field;
+    let rect = centered(
+        area,
+        68,
+        body.len() as u16 + 6 + u16::from(rejected.is_some()),
+    );
     frame.render_widget(Clear, rect);
     let mut lines: Vec<Line> = body.iter().map(|l| Line::raw(l.clone())).collect();
     lines.push(Line::raw(""));
@@ -52,6 +68,12 @@ pub fn render_typed(
             Span::styled(text::typed_mismatch(expected), theme.dim())
         },
     ]));
+    if let Some(word) = rejected {
+        lines.push(Line::styled(
+            text::typed_rejected(word, expected),
+            theme.bad(),
+        ));
+    }
     frame.render_widget(
         Paragraph::new(lines)
             .block(block(title))

@@ -38,6 +38,9 @@ pub enum Popup {
         title: String,
         body: String,
         error: bool,
+        /// A key the message offers ("press v to verify it"): it closes the message and
+        /// then does what it does on the screen below.
+        offers: Option<Action>,
     },
     /// "Quit during a ceremony?" ([`confirm`]).
     QuitConfirm,
@@ -48,6 +51,8 @@ pub enum Popup {
         expected: &'static str,
         input: Input,
         then: Confirmed,
+        /// The last word submitted that was not `expected` (said, then the field starts over).
+        rejected: Option<String>,
     },
 }
 
@@ -61,6 +66,8 @@ pub enum Reply {
     Quit,
     /// The expected word was typed: close, and do what it unlocks.
     Confirmed(Confirmed),
+    /// The key a message offered: close, then give the action to the screen.
+    Pass(Action),
 }
 
 impl Popup {
@@ -69,6 +76,7 @@ impl Popup {
             title: title.to_string(),
             body: body.into(),
             error: true,
+            offers: None,
         }
     }
 
@@ -77,6 +85,17 @@ impl Popup {
             title: title.to_string(),
             body: body.into(),
             error: false,
+            offers: None,
+        }
+    }
+
+    /// A notice whose text offers `action`'s key: that key closes it and acts.
+    pub fn notice_offering(title: &str, body: impl Into<String>, action: Action) -> Self {
+        Popup::Message {
+            title: title.to_string(),
+            body: body.into(),
+            error: false,
+            offers: Some(action),
         }
     }
 
@@ -88,6 +107,7 @@ impl Popup {
             expected,
             input: Input::default(),
             then,
+            rejected: None,
         }
     }
 
@@ -120,9 +140,12 @@ impl Popup {
                 Action::Bottom => *scroll = *max,
                 _ => {}
             },
-            Popup::Message { .. } => {
+            Popup::Message { offers, .. } => {
                 if action == Action::Back {
                     return Reply::Close;
+                }
+                if *offers == Some(action) {
+                    return Reply::Pass(action);
                 }
             }
             Popup::QuitConfirm => match action {
@@ -134,12 +157,17 @@ impl Popup {
                 expected,
                 input,
                 then,
+                rejected,
                 ..
             } => match input.edit(action) {
+                // The rejection is said until the next word is being typed.
+                Edit::Typing if !input.value.is_empty() => *rejected = None,
                 Edit::Typing => {}
                 Edit::Cancel => return Reply::Close,
-                // A wrong word sends nothing and starts the field over.
-                Edit::Submit if input.value.trim() != *expected => input.value.clear(),
+                // A wrong word sends nothing, says so, and starts the field over.
+                Edit::Submit if input.value.trim() != *expected => {
+                    *rejected = Some(std::mem::take(&mut input.value));
+                }
                 Edit::Submit => return Reply::Confirmed(*then),
             },
         }
@@ -162,17 +190,29 @@ impl Popup {
             Popup::Help { scroll, max, note } => {
                 help::render(scroll, max, note.as_deref(), frame, area, theme)
             }
-            Popup::Message { title, body, error } => {
-                message::render(title, body, *error, frame, area, theme)
-            }
+            Popup::Message {
+                title, body, error, ..
+            } => message::render(title, body, *error, frame, area, theme),
             Popup::QuitConfirm => confirm::render_quit(frame, area),
             Popup::Typed {
                 title,
                 body,
                 expected,
                 input,
+                rejected,
                 ..
-            } => confirm::render_typed(title, body, expected, input, frame, area, theme),
+            } => confirm::render_typed(
+                title,
+                body,
+                confirm::TypedField {
+                    expected,
+                    input,
+                    rejected: rejected.as_deref(),
+                },
+                frame,
+                area,
+                theme,
+            ),
         }
     }
 }
