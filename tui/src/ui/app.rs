@@ -133,7 +133,10 @@ impl App {
             }
             Action::Quit => {
                 if self.in_ceremony() {
-                    self.popup = Some(Popup::QuitConfirm);
+                    self.popup = Some(Popup::QuitConfirm {
+                        flow: self.screen.flow(),
+                        quit: true,
+                    });
                 } else {
                     self.quit = true;
                 }
@@ -170,6 +173,12 @@ impl App {
                 self.popup = None;
                 self.quit = true;
                 vec![Effect::ForgetShare]
+            }
+            Reply::Leave => {
+                self.popup = None;
+                self.screen = Screen::Dashboard;
+                self.refreshing = true;
+                vec![Effect::ForgetShare, Effect::Refresh, Effect::ListKeys]
             }
             Reply::Confirmed(then) => {
                 self.popup = None;

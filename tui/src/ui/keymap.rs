@@ -98,7 +98,7 @@ pub enum Context {
     Help,
     /// A message popup (error, notice).
     Message,
-    /// The "quit during a ceremony?" question.
+    /// The "quit / leave the unfinished flow?" question.
     QuitConfirm,
 }
 
@@ -117,7 +117,7 @@ impl Context {
             Context::Input => "Text fields",
             Context::Help => "Help",
             Context::Message => "Messages",
-            Context::QuitConfirm => "Quit?",
+            Context::QuitConfirm => "Quit or leave?",
         }
     }
 }
@@ -211,7 +211,7 @@ pub const KEYMAP: &[Binding] = &[
     b(K::Esc, C::Message, A::Back, None),
     // Only where the message offers it ("press v to verify it offline here").
     b(K::Char('v'), C::Message, A::VerifyBundle, None),
-    b(K::Char('y'), C::QuitConfirm, A::Yes, Some("quit")),
+    b(K::Char('y'), C::QuitConfirm, A::Yes, Some("yes")),
     b(K::Char('n'), C::QuitConfirm, A::No, Some("stay")),
     b(K::Esc, C::QuitConfirm, A::No, None),
     // Text fields

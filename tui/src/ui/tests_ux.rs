@@ -391,3 +391,89 @@ fn item8_f5_reads_the_update_files_again() {
     let screen = draw(&mut app, 80, 24);
     assert!(screen.contains("manifest-v3.json"), "{screen}");
 }
+
+#[test]
+fn item9_esc_and_q_ask_the_same_plain_question_when_a_flow_is_unfinished() {
+    use super::components::popup::Popup;
+    use super::screens::Screen;
+    use super::tests::owner_key;
+    let recovering = || {
+        let mut app = new_app();
+        with_status(
+            &mut app,
+            status(
+                CoordinatorState::RecoveryRequired,
+                TrustLevel::PinMismatch,
+                3,
+            ),
+        );
+        press(&mut app, Key::Char('r'));
+        press(&mut app, Key::Enter);
+        app::on_event(
+            &mut app,
+            Event::Decrypted(Ok(owner_key().public_key().fingerprint().to_string())),
+        );
+        app::on_event(
+            &mut app,
+            Event::Preflighted(Ok(Box::new(crate::ops::Preflight {
+                status: status(
+                    CoordinatorState::RecoveryRequired,
+                    TrustLevel::PinMismatch,
+                    3,
+                ),
+                generation: 3,
+                latest: Digest::of(b"latest transition"),
+                root_key: p384::SecretKey::from_slice(&[0x33; 48])
+                    .unwrap()
+                    .public_key(),
+                chain: vec![Digest::of(b"latest transition")],
+                expectation: crate::client::evidence::Expectation::unknown(),
+            }))),
+        );
+        app
+    };
+    // Esc in the recovery with a share decrypted asks, in words used nowhere else.
+    let mut app = recovering();
+    press(&mut app, Key::Esc);
+    assert!(
+        matches!(app.popup, Some(Popup::QuitConfirm { quit: false, .. })),
+        "{:?}",
+        app.popup
+    );
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.contains("Leave the recovery?"), "{screen}");
+    assert!(!screen.contains("ceremony"), "{screen}");
+    insta::assert_snapshot!("ux_recovery_leave_question", screen);
+    // n stays; y leaves and forgets the share.
+    press(&mut app, Key::Char('n'));
+    assert!(matches!(app.screen, Screen::Recovery(_)));
+    press(&mut app, Key::Esc);
+    let effects = press(&mut app, Key::Char('y'));
+    assert!(matches!(app.screen, Screen::Dashboard));
+    assert!(!app.quit);
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::ForgetShare)),
+        "{effects:?}"
+    );
+    // q asks the quit question.
+    let mut app = recovering();
+    press(&mut app, Key::Char('q'));
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.contains("Quit Seedward?"), "{screen}");
+    press(&mut app, Key::Char('y'));
+    assert!(app.quit);
+    // Before anything was chosen, Esc just leaves.
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(
+            CoordinatorState::RecoveryRequired,
+            TrustLevel::PinMismatch,
+            3,
+        ),
+    );
+    press(&mut app, Key::Char('r'));
+    press(&mut app, Key::Esc);
+    assert!(app.popup.is_none());
+    assert!(matches!(app.screen, Screen::Dashboard));
+}

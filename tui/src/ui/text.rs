@@ -423,8 +423,26 @@ pub fn update_done(generation: u64, transition: &str) -> String {
 pub const SIGN_WITH: &str = "Signs with";
 
 // Popups
-pub const QUIT_TITLE: &str = "Quit during a ceremony?";
-pub const QUIT_BODY: &str = "A ceremony is in progress; what is not finished is left as it is (nothing half-sent). Quit anyway?";
+pub const QUIT_TITLE: &str = "Quit Seedward?";
+pub const FLOW_SETUP: &str = "first-time setup";
+pub const FLOW_RECOVERY: &str = "recovery";
+pub const FLOW_UPDATE: &str = "manifest update";
+pub fn leave_title(flow: &str) -> String {
+    format!("Leave the {flow}?")
+}
+/// The body of the quit / leave question for an unfinished `flow`.
+pub fn unfinished_body(flow: &str, quit: bool) -> String {
+    let action = if quit { "Quit" } else { "Leave" };
+    let share = if flow == FLOW_RECOVERY {
+        ", and the decrypted seed share is forgotten"
+    } else {
+        ""
+    };
+    format!(
+        "The {flow} is not finished. Nothing is half-sent: what was not sent stays unsent{share}. {action} anyway? y: {} · n or Esc: stay",
+        action.to_lowercase()
+    )
+}
 pub fn typed_mismatch(expected: &str) -> String {
     format!("type exactly: {expected}")
 }

@@ -1,4 +1,4 @@
-//! The confirmation prompts: "quit during a ceremony?" (y/n), and the typed confirmation
+//! The confirmation prompts: "quit / leave the unfinished flow?" (y/n), and the typed confirmation
 //! before anything irreversible (the exact word, then Enter).
 
 use ratatui::Frame;
@@ -12,13 +12,18 @@ use super::popup::centered;
 use crate::ui::text;
 use crate::ui::theme::Theme;
 
-/// Draws the quit question over `area`.
-pub fn render_quit(frame: &mut Frame, area: Rect) {
-    let rect = centered(area, 56, 7);
+/// Draws the question "quit (or leave `flow`) although it is unfinished?" over `area`.
+pub fn render_quit(flow: &str, quit: bool, frame: &mut Frame, area: Rect) {
+    let rect = centered(area, 60, 8);
     frame.render_widget(Clear, rect);
+    let title = if quit {
+        text::QUIT_TITLE.to_string()
+    } else {
+        text::leave_title(flow)
+    };
     frame.render_widget(
-        Paragraph::new(vec![Line::raw(text::QUIT_BODY)])
-            .block(block(text::QUIT_TITLE))
+        Paragraph::new(vec![Line::raw(text::unfinished_body(flow, quit))])
+            .block(block(&title))
             .wrap(Wrap { trim: true }),
         rect,
     );

@@ -42,8 +42,9 @@ pub enum Popup {
         /// then does what it does on the screen below.
         offers: Option<Action>,
     },
-    /// "Quit during a ceremony?" ([`confirm`]).
-    QuitConfirm,
+    /// "Quit Seedward?" / "Leave the recovery?" while a flow is unfinished ([`confirm`]):
+    /// `flow` names it; `quit` is q (quit the program), else Esc (back to the dashboard).
+    QuitConfirm { flow: &'static str, quit: bool },
     /// A typed confirmation before something irreversible ([`confirm`]).
     Typed {
         title: String,
@@ -64,6 +65,8 @@ pub enum Reply {
     Close,
     /// "Quit anyway" was answered yes.
     Quit,
+    /// "Leave the flow" was answered yes: back to the dashboard.
+    Leave,
     /// The expected word was typed: close, and do what it unlocks.
     Confirmed(Confirmed),
     /// The key a message offered: close, then give the action to the screen.
@@ -121,7 +124,7 @@ impl Popup {
         let own = match self {
             Popup::Help { .. } => Context::Help,
             Popup::Message { .. } => Context::Message,
-            Popup::QuitConfirm => Context::QuitConfirm,
+            Popup::QuitConfirm { .. } => Context::QuitConfirm,
             Popup::Typed { .. } => Context::Input,
         };
         vec![own, Context::Global]
@@ -148,8 +151,9 @@ impl Popup {
                     return Reply::Pass(action);
                 }
             }
-            Popup::QuitConfirm => match action {
-                Action::Yes => return Reply::Quit,
+            Popup::QuitConfirm { quit, .. } => match action {
+                Action::Yes if *quit => return Reply::Quit,
+                Action::Yes => return Reply::Leave,
                 Action::No | Action::Back => return Reply::Close,
                 _ => {}
             },
@@ -193,7 +197,7 @@ impl Popup {
             Popup::Message {
                 title, body, error, ..
             } => message::render(title, body, *error, frame, area, theme),
-            Popup::QuitConfirm => confirm::render_quit(frame, area),
+            Popup::QuitConfirm { flow, quit } => confirm::render_quit(flow, *quit, frame, area),
             Popup::Typed {
                 title,
                 body,

@@ -144,6 +144,14 @@ impl RecoveryWizard {
             if self.running() {
                 return Outcome::none();
             }
+            // Esc leaves the wizard; with a share decrypted and nothing finished, it asks
+            // first, as q does (the wizard's steps run on their own: there is no step back).
+            if self.in_ceremony() {
+                return Outcome::popup(Popup::QuitConfirm {
+                    flow: text::FLOW_RECOVERY,
+                    quit: false,
+                });
+            }
             return leave();
         }
         if self.running() {
