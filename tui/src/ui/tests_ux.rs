@@ -477,3 +477,44 @@ fn item9_esc_and_q_ask_the_same_plain_question_when_a_flow_is_unfinished() {
     assert!(app.popup.is_none());
     assert!(matches!(app.screen, Screen::Dashboard));
 }
+
+#[test]
+fn item5_keys_in_an_unreachable_keyring_are_not_said_to_be_in_files() {
+    let mut app = new_app();
+    with_status(
+        &mut app,
+        status(
+            CoordinatorState::RecoveryRequired,
+            TrustLevel::PinMismatch,
+            3,
+        ),
+    );
+    app::on_event(
+        &mut app,
+        Event::Keys {
+            result: Ok(super::tests::key_infos()),
+            warning: Some(crate::keystore::stranded_warning(
+                "the keyring did not answer within 3 s",
+                &["seedshare-owner", "workload-owner"],
+            )),
+            backend: "0600 files in the workspace (keys/)".into(),
+        },
+    );
+    let screen = draw(&mut app, 80, 24);
+    assert!(
+        screen.contains(super::text::KEYRING_STRANDED_LINE),
+        "{screen}"
+    );
+    assert!(!screen.contains("0600"), "{screen}");
+    press(&mut app, Key::Char('?'));
+    let help = draw(&mut app, 80, 24);
+    assert!(help.contains("seedshare-owner, workload-owner"), "{help}");
+    // Loading such a key fails with advice that can help: not --key-store file.
+    let error = crate::keystore::KeyStoreError::Keyring {
+        name: "seedshare-owner".into(),
+        detail: "no access to the keyring (is it locked?)".into(),
+    }
+    .to_string();
+    assert!(error.contains("start and unlock the keyring"), "{error}");
+    assert!(!error.contains("or use --key-store file"), "{error}");
+}

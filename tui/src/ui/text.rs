@@ -14,6 +14,17 @@ pub const HELP_TITLE: &str = "Keys (from the live keymap)";
 pub const KEYRING_FALLBACK_LINE: &str =
     "⚠ no OS keyring: keys are in 0600 files in keys/ · ? says why and how to fix";
 pub const HELP_NOTE_TITLE: &str = "Key store";
+/// The key store's warning when the unreachable keyring holds this workspace's keys.
+pub const KEYRING_STRANDED_LINE: &str =
+    "✗ OS keyring unreachable and your keys are in it: unlock it · ? says more";
+/// The one line for the key store's warning (the whole warning is in the help overlay).
+pub fn keyring_warning_line(warning: &str) -> &'static str {
+    if warning.starts_with(crate::keystore::STRANDED_PREFIX) {
+        KEYRING_STRANDED_LINE
+    } else {
+        KEYRING_FALLBACK_LINE
+    }
+}
 pub const HELP_END: &str = "(end of help · Esc closes)";
 
 pub const SETUP_STEPS: [&str; 5] = [

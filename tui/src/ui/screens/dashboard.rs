@@ -123,8 +123,8 @@ pub fn render(
     );
 
     let mut key_lines = Vec::new();
-    if keys.warning.is_some() {
-        key_lines.push(Line::styled(text::KEYRING_FALLBACK_LINE, theme.warn()));
+    if let Some(w) = &keys.warning {
+        key_lines.push(Line::styled(text::keyring_warning_line(w), theme.warn()));
     }
     if let Some(e) = &keys.error {
         key_lines.push(Line::styled(format!("✗ {e}"), theme.bad()));

@@ -128,8 +128,8 @@ impl KeysScreen {
     pub fn render(&self, frame: &mut Frame, area: Rect, keys: &KeysState, theme: Theme) {
         let mut lines: Vec<Line> = Vec::new();
         lines.push(Line::raw(text::keystore_line(&keys.backend)));
-        if keys.warning.is_some() {
-            lines.push(Line::styled(text::KEYRING_FALLBACK_LINE, theme.warn()));
+        if let Some(w) = &keys.warning {
+            lines.push(Line::styled(text::keyring_warning_line(w), theme.warn()));
         }
         if let Some(e) = &keys.error {
             lines.push(Line::styled(format!("✗ {e}"), theme.bad()));

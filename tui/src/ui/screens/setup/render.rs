@@ -95,8 +95,8 @@ impl SetupWizard {
         } else {
             lines.push(Line::from(vec![Span::raw("  "), chosen(&self.workload)]));
         }
-        if keys.warning.is_some() {
-            lines.push(Line::styled(text::KEYRING_FALLBACK_LINE, theme.warn()));
+        if let Some(w) = &keys.warning {
+            lines.push(Line::styled(text::keyring_warning_line(w), theme.warn()));
         }
         lines.push(Line::raw(""));
         let items: Vec<String> = self
