@@ -98,9 +98,20 @@ pub fn run(opts: UiOptions) -> anyhow::Result<()> {
                     "no data directory for the local Coordinator's state could be found; pass --state-dir DIR or --coordinator ADDR"
                 ),
             };
-            let server = runtime.block_on(crate::embedded::start(&state_dir))?;
-            let address = server.local_addr().to_string();
-            (Some(server), Location::Local { address, state_dir })
+            match crate::state_lock::acquire(&state_dir)? {
+                crate::state_lock::Acquired::Held(mut lock) => {
+                    let server = runtime.block_on(crate::embedded::start(&state_dir))?;
+                    let address = server.local_addr().to_string();
+                    lock.record_address(&address)?;
+                    (Some((server, lock)), Location::Local { address, state_dir })
+                }
+                crate::state_lock::Acquired::Busy(holder) => {
+                    match offer_the_holder(&state_dir, &holder)? {
+                        Some(address) => (None, Location::Remote { address }),
+                        None => return Ok(()),
+                    }
+                }
+            }
         }
     };
 
@@ -121,13 +132,45 @@ pub fn run(opts: UiOptions) -> anyhow::Result<()> {
     ratatui::restore();
     runner.forget_share();
 
-    if let Some(server) = server {
+    // The lock is released only after the Coordinator stopped writing the state directory.
+    if let Some((server, _lock)) = server {
         runtime
             .block_on(server.shutdown())
             .context("the local Coordinator did not shut down cleanly")?;
     }
     runtime.shutdown_timeout(Duration::from_secs(2));
     result
+}
+
+/// Another `seedward` holds the state directory: say who, and offer to connect to its
+/// Coordinator (a line typed on the terminal, before the UI starts). `None`: exit.
+fn offer_the_holder(
+    state_dir: &std::path::Path,
+    holder: &crate::state_lock::Holder,
+) -> anyhow::Result<Option<String>> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let held = text::state_dir_held(
+        &state_dir.display().to_string(),
+        holder.pid,
+        holder.address.as_deref(),
+    );
+    let Some(address) = holder.address.clone() else {
+        anyhow::bail!("{held}; try again in a moment")
+    };
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("{held}; connect to it with --coordinator {address}")
+    }
+    let mut out = std::io::stdout();
+    write!(out, "{held}.\n{}", text::CONNECT_OR_EXIT)?;
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim().eq_ignore_ascii_case("c") {
+        Ok(Some(address))
+    } else {
+        writeln!(out, "{}", text::EXITED_NOTHING_STARTED)?;
+        Ok(None)
+    }
 }
 
 fn event_loop(

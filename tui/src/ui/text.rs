@@ -58,6 +58,19 @@ pub fn too_small(w: u16, h: u16, min_w: u16, min_h: u16) -> String {
 pub fn local_location(address: &str) -> String {
     format!("local {address} · state ")
 }
+/// A second `seedward` on a state directory that another one holds.
+pub fn state_dir_held(dir: &str, pid: Option<u32>, address: Option<&str>) -> String {
+    let who = pid.map_or("another seedward".to_string(), |p| {
+        format!("another seedward (pid {p})")
+    });
+    let serving = address.map_or(" (still starting)".to_string(), |a| format!(" on {a}"));
+    format!(
+        "{who} already runs the local Coordinator with its state in {dir}{serving}; a second one would write the same files"
+    )
+}
+pub const CONNECT_OR_EXIT: &str =
+    "Type c and Enter to connect to that Coordinator, or just Enter to exit: ";
+pub const EXITED_NOTHING_STARTED: &str = "Exited; nothing was started.";
 pub fn remote_location(address: &str) -> String {
     format!("Coordinator at {address}")
 }
