@@ -254,3 +254,61 @@ fn item13_a_second_seedward_on_the_same_state_dir_names_the_first_and_connects_t
     again.keys(&["q"]);
     again.wait_for("SEEDWARD EXITED 0");
 }
+
+/// Item 14, the small CLI fixes, through the real binary.
+#[test]
+fn item14_cli_names_the_right_flag_notes_an_unused_secret_id_and_needs_a_terminal_for_the_console()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let coordinator = CoordinatorProcess::start(&tmp.path().join("state")).unwrap();
+    let ws = tmp.path().join("ws");
+    let cli = Cli::new(tmp.path(), &ws, &coordinator.addr);
+    set_up(&cli, &tmp.path().join("input"));
+
+    // `manifest template` twice names its own flag.
+    let out = tmp.path().join("deploy");
+    cli.run(&["manifest", "template", "--out-dir", p(&out)])
+        .ok();
+    let again = cli.run(&["manifest", "template", "--out-dir", p(&out)]);
+    assert_ne!(again.code, 0);
+    assert!(
+        again.stderr.contains("choose another --out-dir"),
+        "{}",
+        again.stderr
+    );
+
+    // A WorkloadSecretID no policy uses: the secret is printed, with a note on stderr.
+    let typo = cli
+        .run(&["workload-secret", "--id", "apps/v1/Deployment/default/wbe"])
+        .ok();
+    assert_eq!(typo.stdout.trim().len(), 128, "{}", typo.stdout);
+    assert!(
+        typo.stderr
+            .contains("no policy of the active manifest.json uses WorkloadSecretID"),
+        "{}",
+        typo.stderr
+    );
+    assert!(
+        typo.stderr.contains("apps/v1/Deployment/default/web"),
+        "{}",
+        typo.stderr
+    );
+    let right = cli
+        .run(&["workload-secret", "--id", "apps/v1/Deployment/default/web"])
+        .ok();
+    assert!(!right.stderr.contains("no policy"), "{}", right.stderr);
+
+    // The console without a terminal points to the subcommands, and starts nothing.
+    let console = cli.run(&[]);
+    assert_ne!(console.code, 0);
+    assert!(
+        console.stderr.contains("needs an interactive terminal"),
+        "{}",
+        console.stderr
+    );
+    assert!(
+        console.stderr.contains("seedward --help"),
+        "{}",
+        console.stderr
+    );
+}

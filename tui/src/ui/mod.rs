@@ -66,6 +66,11 @@ pub fn data_dir() -> Option<PathBuf> {
 
 /// Runs the TUI until the user quits.
 pub fn run(opts: UiOptions) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    // Say so before anything starts (a local Coordinator, the state lock).
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(text::NO_TERMINAL);
+    }
     let no_color = opts.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -126,7 +131,7 @@ pub fn run(opts: UiOptions) -> anyhow::Result<()> {
     );
     let mut app = App::new(location, opts.workspace.clone(), no_color);
 
-    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let mut terminal = ratatui::try_init().context(text::NO_TERMINAL)?;
     watch_for_hangup();
     let result = event_loop(&mut terminal, &mut app, &runner, &rx);
     ratatui::restore();

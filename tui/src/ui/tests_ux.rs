@@ -518,3 +518,25 @@ fn item5_keys_in_an_unreachable_keyring_are_not_said_to_be_in_files() {
     assert!(error.contains("start and unlock the keyring"), "{error}");
     assert!(!error.contains("or use --key-store file"), "{error}");
 }
+
+#[test]
+fn item14_an_added_policy_shows_its_workload_secret_id_in_the_diff() {
+    use super::tests::template;
+    use seedward_shared::manifest::Manifest;
+    let (old, _) = template();
+    let mut doc: serde_json::Value = serde_json::from_slice(old.raw()).unwrap();
+    doc["Policies"][&"ab".repeat(32)] = serde_json::json!({
+        "SANs": ["db"],
+        "WorkloadSecretID": "apps/v1/StatefulSet/default/db",
+    });
+    let new = Manifest::parse(doc.to_string().into_bytes()).unwrap();
+    let diff = seedward_shared::manifest::ManifestDiff::between(&old, &new);
+    let theme = super::theme::Theme::new(false);
+    let lines = super::components::manifest::diff_lines(&diff, theme);
+    let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter().any(|l| l.starts_with("+ policy")
+            && l.contains("WorkloadSecretID apps/v1/StatefulSet/default/db")),
+        "{text:?}"
+    );
+}

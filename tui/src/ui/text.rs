@@ -68,6 +68,8 @@ pub fn state_dir_held(dir: &str, pid: Option<u32>, address: Option<&str>) -> Str
         "{who} already runs the local Coordinator with its state in {dir}{serving}; a second one would write the same files"
     )
 }
+/// `seedward` with no subcommand and no terminal (a script, `< /dev/null`, a pipe).
+pub const NO_TERMINAL: &str = "the console needs an interactive terminal, and this one has none; in scripts use the subcommands (`seedward --help` lists them, e.g. `seedward status`)";
 pub const CONNECT_OR_EXIT: &str =
     "Type c and Enter to connect to that Coordinator, or just Enter to exit: ";
 pub const EXITED_NOTHING_STARTED: &str = "Exited; nothing was started.";
