@@ -312,3 +312,75 @@ fn item14_cli_names_the_right_flag_notes_an_unused_secret_id_and_needs_a_termina
         console.stderr
     );
 }
+
+/// Item 10: a new laptop with only `seed-shares.json` and the owner key (from backups). The
+/// status works unpinned and says so; the recovery derives the root CA key from the seed,
+/// checks the Coordinator against it after `Recover`, and writes the pin.
+#[test]
+fn item10_a_bare_seed_share_is_enough_to_recover_and_pin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut coordinator = CoordinatorProcess::start(&state).unwrap();
+    let old_ws = tmp.path().join("old-laptop");
+    let old = Cli::new(tmp.path(), &old_ws, &coordinator.addr);
+    set_up(&old, &tmp.path().join("input"));
+    let backup = tmp.path().join("owner-backup.pem");
+    old.run(&[
+        "--yes",
+        "keys",
+        "export",
+        "--kind",
+        "owner",
+        "--private",
+        "--out",
+        p(&backup),
+    ])
+    .ok();
+    coordinator.kill();
+    let coordinator = CoordinatorProcess::start(&state).unwrap();
+
+    // The new workspace: the seed share file and the imported key, nothing else.
+    let ws = tmp.path().join("new-laptop");
+    let new = Cli::new(tmp.path(), &ws, &coordinator.addr);
+    std::fs::copy(old_ws.join("seed-shares.json"), ws.join("seed-shares.json")).unwrap();
+    new.run(&["keys", "import", "--kind", "owner", p(&backup)])
+        .ok();
+    assert!(!ws.join("coordinator-root-ca.pem").exists());
+    let status = new.run(&["status"]).ok();
+    assert!(status.stdout.contains("unpinned"), "{}", status.stdout);
+
+    let t = Tmux::start_small(tmp.path(), &[], &client_args(&coordinator.addr, &ws));
+    let screen = t.wait_for("recovery required");
+    let screen = if screen.contains("! unpinned") {
+        screen
+    } else {
+        t.wait_for("! unpinned")
+    };
+    assert!(!screen.contains("TAKEOVER"), "{screen}");
+    t.keys(&["r"]);
+    t.wait_for("› seedshare-owner");
+    t.keys(&["Enter"]);
+    t.wait_for("4/7 Check Coordinator");
+    t.keys(&["Enter"]);
+    t.wait_for("Send your seed to this Coordinator?");
+    t.type_text("unattested");
+    t.keys(&["Enter"]);
+    t.wait_for("7/7 Checklist");
+    let pin = std::fs::read_to_string(ws.join("coordinator-root-ca.pem")).unwrap();
+    assert!(pin.contains("BEGIN CERTIFICATE"), "{pin}");
+    // The pin is the deployment's root CA key: the recovered Coordinator is pinned from
+    // the new workspace and from the old laptop's pin alike.
+    let old = Cli::new(tmp.path(), &old_ws, &coordinator.addr);
+    for cli in [&new, &old] {
+        let status = cli.run(&["status"]).ok();
+        assert!(
+            status.stdout.contains("pinned (the certificate chains"),
+            "{}",
+            status.stdout
+        );
+    }
+    t.keys(&["Enter"]);
+    t.wait_for("✓ pinned");
+    t.keys(&["q"]);
+    t.wait_for("SEEDWARD EXITED 0");
+}
