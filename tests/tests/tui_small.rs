@@ -384,3 +384,40 @@ fn item10_a_bare_seed_share_is_enough_to_recover_and_pin() {
     t.keys(&["q"]);
     t.wait_for("SEEDWARD EXITED 0");
 }
+
+/// Item 12: `TERM=dumb` gets the plain UI (no box drawing, no colour, ASCII marks next to
+/// words), and `--read-only` binds no setup, recovery or update key at all.
+#[test]
+fn item12_term_dumb_is_plain_and_read_only_audits_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let coordinator = CoordinatorProcess::start(&tmp.path().join("state")).unwrap();
+    let ws = tmp.path().join("ws");
+    let cli = Cli::new(tmp.path(), &ws, &coordinator.addr);
+    set_up(&cli, &tmp.path().join("input"));
+    let mut args = client_args(&coordinator.addr, &ws);
+    args.push("--read-only");
+    let t = Tmux::start_small(tmp.path(), &[("TERM", "dumb")], &args);
+    let screen = t.wait_for("+ ready");
+    assert!(
+        screen.is_ascii(),
+        "only ASCII on a dumb terminal:\n{screen}"
+    );
+    assert!(screen.contains("+--"), "ASCII borders:\n{screen}");
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    // No setup / update key: s and u do nothing, not even a notice.
+    t.keys(&["u"]);
+    t.keys(&["s"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let screen = t.screen();
+    assert!(screen.contains("What to do next"), "{screen}");
+    assert!(!screen.contains("Manifest update"), "{screen}");
+    assert!(!screen.contains("Notice"), "{screen}");
+    // The history works.
+    t.keys(&["h"]);
+    let screen = t.wait_for("+ every entry re-hashed");
+    assert!(screen.is_ascii(), "{screen}");
+    t.keys(&["Escape"]);
+    t.wait_for("What to do next");
+    t.keys(&["q"]);
+    t.wait_for("SEEDWARD EXITED 0");
+}

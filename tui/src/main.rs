@@ -40,8 +40,10 @@ fn main() -> ExitCode {
                 return ExitCode::from(cli::exit::OTHER);
             }
             let shown = workspace.display().to_string();
-            let no_color =
-                cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            let plain = cli.plain || std::env::var("TERM").is_ok_and(|t| t == "dumb");
+            let no_color = plain
+                || cli.no_color
+                || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
             let appraisal = match cli.appraisal_policy() {
                 Ok(policy) => policy,
                 Err(e) => {
@@ -54,6 +56,8 @@ fn main() -> ExitCode {
                 coordinator: cli.coordinator.clone(),
                 workspace,
                 no_color,
+                plain,
+                read_only: cli.read_only,
                 key_store: cli.key_store.into(),
                 state_dir: cli.state_dir.clone(),
             };

@@ -61,6 +61,10 @@ pub struct App {
     pub location: Location,
     pub workspace: PathBuf,
     pub no_color: bool,
+    /// Plain output: ASCII only, no box drawing (`--plain`, `TERM=dumb`).
+    pub plain: bool,
+    /// Auditor mode: the dashboard offers the history only.
+    pub read_only: bool,
     pub quit: bool,
     /// A status refresh is in flight.
     pub refreshing: bool,
@@ -79,6 +83,8 @@ impl App {
             location,
             workspace,
             no_color,
+            plain: false,
+            read_only: false,
             quit: false,
             refreshing: false,
             pane: PaneScroll::default(),
@@ -107,7 +113,12 @@ impl App {
         if self.typing() {
             return vec![Context::Input, Context::Global];
         }
-        let mut out = self.screen.contexts();
+        let mut out = match self.screen {
+            // The auditor's dashboard binds the history only: the other screens' keys do
+            // not exist in this mode.
+            Screen::Dashboard if self.read_only => vec![Context::Audit],
+            _ => self.screen.contexts(),
+        };
         out.push(Context::Nav);
         out.push(Context::Global);
         out
@@ -402,6 +413,37 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     if let Some(popup) = app.popup.as_mut() {
         popup.render(frame, area, theme);
     }
+    if app.plain {
+        plain_buffer(frame.buffer_mut());
+    }
+}
+
+/// `--plain`: every box-drawing character and mark becomes ASCII (the words next to each
+/// mark carry its meaning), so that screen readers and dumb terminals get plain text.
+fn plain_buffer(buffer: &mut ratatui::buffer::Buffer) {
+    for cell in buffer.content.iter_mut() {
+        let plain = match cell.symbol() {
+            "─" | "━" => "-",
+            "│" | "┃" => "|",
+            "┌" | "┐" | "└" | "┘" | "├" | "┤" | "┬" | "┴" | "┼" => "+",
+            "✓" => "+",
+            "✗" => "x",
+            "⚠" => "!",
+            "…" => ".",
+            "·" => "-",
+            "█" => "_",
+            "▶" | "›" | "→" => ">",
+            "←" => "<",
+            "↓" => "v",
+            "↑" => "^",
+            "○" => "o",
+            "•" => "*",
+            "–" | "—" => "-",
+            other if other.is_ascii() => continue,
+            _ => "?",
+        };
+        cell.set_symbol(plain);
+    }
 }
 
 fn render_screen(app: &mut App, frame: &mut Frame, area: Rect, theme: Theme) {
@@ -411,12 +453,21 @@ fn render_screen(app: &mut App, frame: &mut Frame, area: Rect, theme: Theme) {
         keys,
         pane,
         location,
+        read_only,
         ..
     } = app;
     match screen {
-        Screen::Dashboard => {
-            dashboard::render(frame, area, health, keys, location.address(), theme)
-        }
+        Screen::Dashboard => dashboard::render(
+            frame,
+            area,
+            health,
+            keys,
+            dashboard::Facts {
+                address: location.address(),
+                read_only: *read_only,
+            },
+            theme,
+        ),
         Screen::Setup(w) => w.render(frame, area, keys, theme, pane),
         Screen::Recovery(r) => r.render(frame, area, keys, theme, pane),
         Screen::History(h) => h.render(frame, area, theme),
@@ -450,8 +501,12 @@ fn title_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
         Span::styled(app.screen.title(), theme.bold()),
     ]);
     frame.render_widget(Paragraph::new(left), area);
-    let right =
-        Line::from(vec![Span::styled("?", theme.key()), Span::raw(" help ")]).right_aligned();
+    let mut right = vec![Span::styled("?", theme.key()), Span::raw(" help ")];
+    if app.read_only {
+        right.insert(0, Span::styled(text::READ_ONLY_BADGE, theme.badge()));
+        right.insert(1, Span::raw("  "));
+    }
+    let right = Line::from(right).right_aligned();
     frame.render_widget(Paragraph::new(right), area);
 }
 

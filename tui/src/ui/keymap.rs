@@ -87,6 +87,8 @@ pub enum Context {
     /// A screen with a selectable list.
     List,
     Dashboard,
+    /// The dashboard in auditor mode (`--read-only`): the history only.
+    Audit,
     Setup,
     Recovery,
     History,
@@ -109,6 +111,7 @@ impl Context {
             Context::Nav => "Navigation",
             Context::List => "Lists",
             Context::Dashboard => "Dashboard",
+            Context::Audit => "Dashboard (--read-only)",
             Context::Setup => "First-time setup",
             Context::Recovery => "Recovery",
             Context::History => "History audit",
@@ -226,6 +229,8 @@ pub const KEYMAP: &[Binding] = &[
     b(K::Char('o'), C::Dashboard, A::OpenKeys, Some("owner keys")),
     b(K::F(5), C::Dashboard, A::Refresh, Some("refresh")),
     b(K::Ctrl('r'), C::Dashboard, A::Refresh, None),
+    b(K::Char('h'), C::Audit, A::OpenHistory, Some("history")),
+    b(K::F(5), C::Audit, A::Refresh, Some("refresh")),
     // Wizards and screens
     b(K::Enter, C::Setup, A::Select, Some("choose")),
     b(K::Esc, C::Setup, A::Back, Some("back")),
@@ -349,6 +354,7 @@ pub fn help_sections() -> Vec<(&'static str, Vec<(String, &'static str)>)> {
         Context::Nav,
         Context::List,
         Context::Dashboard,
+        Context::Audit,
         Context::Setup,
         Context::Recovery,
         Context::History,

@@ -48,6 +48,10 @@ pub struct UiOptions {
     pub coordinator: Option<String>,
     pub workspace: PathBuf,
     pub no_color: bool,
+    /// No box drawing, no colour, ASCII marks (`--plain`, `TERM=dumb`).
+    pub plain: bool,
+    /// Auditor mode (`--read-only`): no setup, recovery, update or key management keys.
+    pub read_only: bool,
     pub key_store: KeyStorePreference,
     /// State directory of the local Coordinator (default: the platform data dir).
     pub state_dir: Option<PathBuf>,
@@ -129,7 +133,9 @@ pub fn run(opts: UiOptions) -> anyhow::Result<()> {
         keys,
         std::sync::Arc::new(opts.appraisal.clone()),
     );
-    let mut app = App::new(location, opts.workspace.clone(), no_color);
+    let mut app = App::new(location, opts.workspace.clone(), no_color || opts.plain);
+    app.plain = opts.plain;
+    app.read_only = opts.read_only;
 
     let mut terminal = ratatui::try_init().context(text::NO_TERMINAL)?;
     watch_for_hangup();

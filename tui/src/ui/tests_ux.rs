@@ -540,3 +540,43 @@ fn item14_an_added_policy_shows_its_workload_secret_id_in_the_diff() {
         "{text:?}"
     );
 }
+
+#[test]
+fn item12_plain_mode_is_ascii_and_read_only_has_no_setup_recovery_or_update_keys() {
+    let mut app = new_app();
+    app.plain = true;
+    with_status(
+        &mut app,
+        status(
+            CoordinatorState::RecoveryRequired,
+            TrustLevel::PinMismatch,
+            3,
+        ),
+    );
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.is_ascii(), "{screen}");
+    assert!(screen.contains("x recovery required"), "{screen}");
+    insta::assert_snapshot!("ux_plain_dashboard", screen);
+
+    let mut app = new_app();
+    app.read_only = true;
+    with_status(
+        &mut app,
+        status(
+            CoordinatorState::RecoveryRequired,
+            TrustLevel::PinMismatch,
+            3,
+        ),
+    );
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    let footer = screen.lines().nth(23).unwrap();
+    assert!(footer.starts_with("h history"), "{footer:?}");
+    for key in ['s', 'r', 'u', 'o'] {
+        assert!(press(&mut app, Key::Char(key)).is_empty());
+        assert!(app.popup.is_none(), "{key}: {:?}", app.popup);
+        assert!(matches!(app.screen, super::screens::Screen::Dashboard));
+    }
+    let effects = press(&mut app, Key::Char('h'));
+    assert!(matches!(effects.as_slice(), [Effect::Audit]), "{effects:?}");
+}

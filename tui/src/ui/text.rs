@@ -126,6 +126,11 @@ pub const TRUST_FIRST_USE: &str = "first use: nothing pinned yet (pinned after s
 pub const ATTESTED_BADGE: &str = " ATTESTED ";
 pub const REFRESHING: &str = "refreshing every 2 s";
 
+pub const READ_ONLY_BADGE: &str = " READ-ONLY ";
+pub const READ_ONLY_NEXT: &str =
+    "Auditor mode (--read-only): nothing can be set, recovered or updated from here.";
+pub const READ_ONLY_KEYS: &str =
+    "Press h to audit the history: diff (Tab, m), export (x), verify a bundle (v).";
 pub fn dashboard_keys_hint(state: &str) -> &'static str {
     match state {
         "uninitialized" => "Press s to start the first-time setup.",

@@ -65,19 +65,32 @@ fn not_now(title: &str, why: impl Into<String>) -> Outcome {
     Outcome::popup(Popup::notice(title, why))
 }
 
+/// What the dashboard says besides the health and the keys.
+pub struct Facts<'a> {
+    /// The Coordinator's address (for the advice when it does not answer).
+    pub address: &'a str,
+    /// Auditor mode: the advice names the history only.
+    pub read_only: bool,
+}
+
 /// Draws the dashboard: the Coordinator, the owner keys, and what to do next.
 pub fn render(
     frame: &mut Frame,
     area: Rect,
     health: &Health,
     keys: &KeysState,
-    address: &str,
+    facts: Facts<'_>,
     theme: Theme,
 ) {
+    let Facts { address, read_only } = facts;
     let next_lines = match (health, health.status()) {
         (Health::Failed { .. }, last) => vec![Line::raw(text::next_unreachable(
             last.map_or(address, |s| s.address.as_str()),
         ))],
+        (_, Some(_)) if read_only => vec![
+            Line::raw(text::READ_ONLY_NEXT),
+            Line::styled(text::READ_ONLY_KEYS, theme.bold()),
+        ],
         (_, Some(s)) => vec![
             Line::raw(s.state.next_step()),
             Line::styled(text::dashboard_keys_hint(s.state.label()), theme.bold()),
