@@ -421,3 +421,25 @@ fn item12_term_dumb_is_plain_and_read_only_audits_only() {
     t.keys(&["q"]);
     t.wait_for("SEEDWARD EXITED 0");
 }
+
+/// Item 11: Ctrl-C ends the console with status 130, like a process ended by SIGINT.
+#[test]
+fn item11_ctrl_c_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let t = Tmux::start_small(
+        tmp.path(),
+        &[],
+        &[
+            "--coordinator",
+            "127.0.0.1:1",
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--key-store",
+            "file",
+        ],
+    );
+    t.wait_for("What to do next");
+    t.keys(&["C-c"]);
+    t.wait_for("SEEDWARD EXITED 130");
+}

@@ -62,11 +62,15 @@ fn main() -> ExitCode {
                 state_dir: cli.state_dir.clone(),
             };
             match seedward::ui::run(opts) {
-                Ok(()) => {
+                Ok(ended) => {
                     println!(
                         "seedward: workspace (seed shares, pinned root CA, manifest) in {shown}"
                     );
-                    ExitCode::SUCCESS
+                    match ended {
+                        seedward::ui::Ended::Quit => ExitCode::SUCCESS,
+                        // Like a process ended by SIGINT.
+                        seedward::ui::Ended::Interrupted => ExitCode::from(130),
+                    }
                 }
                 Err(e) => {
                     eprintln!("error: {e:#}");

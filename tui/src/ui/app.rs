@@ -66,6 +66,10 @@ pub struct App {
     /// Auditor mode: the dashboard offers the history only.
     pub read_only: bool,
     pub quit: bool,
+    /// Ctrl-C ended the UI (the process exits with status 130).
+    pub interrupted: bool,
+    /// Ctrl-L: the event loop clears the terminal before the next draw.
+    pub redraw: bool,
     /// A status refresh is in flight.
     pub refreshing: bool,
     /// Where the wizard pane (setup, recovery, update) is scrolled to; back to the top
@@ -86,6 +90,8 @@ impl App {
             plain: false,
             read_only: false,
             quit: false,
+            interrupted: false,
+            redraw: false,
             refreshing: false,
             pane: PaneScroll::default(),
         }
@@ -130,8 +136,13 @@ impl App {
 
     /// A key's action: the keys every screen shares, the open popup's, else the screen's.
     fn handle(&mut self, action: Action) -> Vec<Effect> {
+        if action == Action::Redraw {
+            self.redraw = true;
+            return Vec::new();
+        }
         if action == Action::ForceQuit {
             self.quit = true;
+            self.interrupted = true;
             return vec![Effect::ForgetShare];
         }
         if self.popup.is_some() {

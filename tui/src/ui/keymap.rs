@@ -130,6 +130,9 @@ impl Context {
 pub enum Action {
     Quit,
     ForceQuit,
+    /// Ctrl-L: clear the terminal and draw everything again (after another program wrote
+    /// over the screen).
+    Redraw,
     Help,
     Back,
     Up,
@@ -295,6 +298,7 @@ pub const KEYMAP: &[Binding] = &[
     // Everywhere
     b(K::F(1), C::Global, A::Help, None),
     b(K::Ctrl('c'), C::Global, A::ForceQuit, None),
+    b(K::Ctrl('l'), C::Global, A::Redraw, None),
 ];
 
 /// The action bound to `key` in the first of `contexts` that binds it. In a text field any
@@ -386,7 +390,8 @@ pub fn help_sections() -> Vec<(&'static str, Vec<(String, &'static str)>)> {
 fn action_text(action: Action) -> &'static str {
     match action {
         Action::Help => "help",
-        Action::ForceQuit => "quit now (restores the terminal)",
+        Action::ForceQuit => "quit now (exit status 130; restores the terminal)",
+        Action::Redraw => "redraw the screen",
         Action::Up => "move up",
         Action::Down => "move down",
         Action::PageUp => "page up",

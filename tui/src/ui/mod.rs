@@ -69,7 +69,15 @@ pub fn data_dir() -> Option<PathBuf> {
 }
 
 /// Runs the TUI until the user quits.
-pub fn run(opts: UiOptions) -> anyhow::Result<()> {
+/// How the UI ended: quit normally, or interrupted with Ctrl-C (exit status 130, like a
+/// process ended by SIGINT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Quit,
+    Interrupted,
+}
+
+pub fn run(opts: UiOptions) -> anyhow::Result<Ended> {
     use std::io::IsTerminal as _;
     // Say so before anything starts (a local Coordinator, the state lock).
     if !std::io::stdout().is_terminal() {
@@ -117,7 +125,7 @@ pub fn run(opts: UiOptions) -> anyhow::Result<()> {
                 crate::state_lock::Acquired::Busy(holder) => {
                     match offer_the_holder(&state_dir, &holder)? {
                         Some(address) => (None, Location::Remote { address }),
-                        None => return Ok(()),
+                        None => return Ok(Ended::Quit),
                     }
                 }
             }
@@ -150,7 +158,12 @@ pub fn run(opts: UiOptions) -> anyhow::Result<()> {
             .context("the local Coordinator did not shut down cleanly")?;
     }
     runtime.shutdown_timeout(Duration::from_secs(2));
-    result
+    result?;
+    Ok(if app.interrupted {
+        Ended::Interrupted
+    } else {
+        Ended::Quit
+    })
 }
 
 /// Another `seedward` holds the state directory: say who, and offer to connect to its
@@ -195,6 +208,9 @@ fn event_loop(
     }
     let mut last_refresh = Instant::now();
     while !app.quit {
+        if std::mem::take(&mut app.redraw) {
+            terminal.clear().context("cannot clear the terminal")?;
+        }
         terminal
             .draw(|frame| app::render(app, frame))
             .context("cannot draw")?;

@@ -580,3 +580,24 @@ fn item12_plain_mode_is_ascii_and_read_only_has_no_setup_recovery_or_update_keys
     let effects = press(&mut app, Key::Char('h'));
     assert!(matches!(effects.as_slice(), [Effect::Audit]), "{effects:?}");
 }
+
+#[test]
+fn item11_slash_starts_a_fresh_filter_says_no_matches_and_ctrl_keys_work() {
+    let mut app = history_app();
+    press(&mut app, Key::Char('/'));
+    type_str(&mut app, "zzz-nothing");
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.contains("no matches"), "{screen}");
+    press(&mut app, Key::Enter);
+    // `/` again starts over instead of editing "zzz-nothing".
+    press(&mut app, Key::Char('/'));
+    let screen = draw(&mut app, 80, 24);
+    assert!(!screen.contains("zzz-nothing"), "{screen}");
+    assert!(!screen.contains("no matches"), "{screen}");
+    press(&mut app, Key::Esc);
+    // Ctrl-L asks for a redraw; Ctrl-C quits as interrupted (exit status 130).
+    press(&mut app, Key::Ctrl('l'));
+    assert!(app.redraw);
+    press(&mut app, Key::Ctrl('c'));
+    assert!(app.quit && app.interrupted);
+}

@@ -126,6 +126,7 @@ pub const TRUST_FIRST_USE: &str = "first use: nothing pinned yet (pinned after s
 pub const ATTESTED_BADGE: &str = " ATTESTED ";
 pub const REFRESHING: &str = "refreshing every 2 s";
 
+pub const NO_MATCHES: &str = "   no matches · Esc clears the filter";
 pub const READ_ONLY_BADGE: &str = " READ-ONLY ";
 pub const READ_ONLY_NEXT: &str =
     "Auditor mode (--read-only): nothing can be set, recovered or updated from here.";

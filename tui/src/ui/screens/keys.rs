@@ -158,7 +158,7 @@ impl KeysScreen {
                 Line::raw(row)
             });
         }
-        lines.extend(self.list.filter_line(theme));
+        lines.extend(self.list.filter_line(visible.len(), theme));
         if let Some((import, cursor)) = &self.choose_kind {
             lines.push(Line::raw(""));
             lines.push(Line::styled(

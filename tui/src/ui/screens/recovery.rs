@@ -404,7 +404,7 @@ impl RecoveryWizard {
             lines.push(Line::styled(text::RECOVERY_NO_KEYS, theme.warn()));
         }
         lines.extend(choice_lines(&owners, self.list.cursor, theme));
-        lines.extend(self.list.filter_line(theme));
+        lines.extend(self.list.filter_line(owners.len(), theme));
         lines
     }
 

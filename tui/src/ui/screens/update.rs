@@ -349,7 +349,7 @@ impl UpdateView {
                     lines.push(Line::raw(text::UPDATE_NO_FILES));
                 }
                 lines.extend(choice_lines(&files, self.list.cursor, theme));
-                lines.extend(self.list.filter_line(theme));
+                lines.extend(self.list.filter_line(files.len(), theme));
             }
             UpdateStep::Review => lines.extend(self.review_lines(keys, width, theme)),
             UpdateStep::Done => {

@@ -163,7 +163,7 @@ impl SetupWizard {
             })
             .collect();
         let mut lines = choice_lines(&items, self.list.cursor, theme);
-        lines.extend(self.list.filter_line(theme));
+        lines.extend(self.list.filter_line(items.len(), theme));
         lines.extend(busy_line(self.busy, theme));
         lines.push(Line::raw(""));
         match &self.manifest {
