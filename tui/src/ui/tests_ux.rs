@@ -601,3 +601,28 @@ fn item11_slash_starts_a_fresh_filter_says_no_matches_and_ctrl_keys_work() {
     press(&mut app, Key::Ctrl('c'));
     assert!(app.quit && app.interrupted);
 }
+
+#[test]
+fn item11_wrapped_diff_lines_keep_their_marker_and_the_detail_pane_says_where_it_is() {
+    use ratatui::text::Line;
+    let line = Line::raw(format!(
+        "+ policy {} (role none)",
+        "svc.default.cluster ".repeat(6)
+    ));
+    let rows = super::components::scroll_pane::wrap_lines(&[line], 40);
+    assert!(rows.len() > 2);
+    for row in &rows {
+        assert!(row.to_string().starts_with("+ "), "{rows:?}");
+        assert!(row.width() <= 40, "{rows:?}");
+    }
+    // The history's detail pane at 80×24: the raw JSON does not fit, and its bottom border
+    // says which lines show and which keys scroll.
+    let mut app = history_app();
+    press(&mut app, Key::Tab);
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.contains("lines 1–"), "{screen}");
+    assert!(screen.contains("K/J"), "{screen}");
+    press(&mut app, Key::Char('J'));
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.contains("lines 6–"), "{screen}");
+}
