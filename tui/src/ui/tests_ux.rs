@@ -626,3 +626,14 @@ fn item11_wrapped_diff_lines_keep_their_marker_and_the_detail_pane_says_where_it
     let screen = draw(&mut app, 80, 24);
     assert!(screen.contains("lines 6–"), "{screen}");
 }
+
+#[test]
+fn item11_the_recovery_checklist_has_no_boxes_that_look_toggleable() {
+    for item in super::text::CHECKLIST {
+        assert!(!item.contains('☐'), "{item}");
+        assert!(
+            item.chars().next().is_some_and(|c| c.is_ascii_digit()),
+            "{item}"
+        );
+    }
+}

@@ -319,11 +319,14 @@ pub fn reverify_problems(root_ok: bool, history_ok: bool) -> String {
     }
     out.join("; ")
 }
+pub const CHECKLIST_HEAD: &str = "Now, for you to do (not tracked here):";
+/// What to do after a recovery: numbered steps for the operator, not checkboxes (the UI does
+/// not track them, so nothing should look toggleable).
 pub const CHECKLIST: [&str; 4] = [
-    "☐ The mesh CA changed: restart every workload so that it gets a certificate from the new mesh CA.",
-    "☐ Distribute the new mesh-ca.pem (saved in the workspace) to clients that verify workloads.",
-    "☐ Audit the history (h on the dashboard) if anything above was not ✓.",
-    "☐ Keep seed-shares.json and your owner key safe for the next restart.",
+    "1. The mesh CA changed: restart every workload so that it gets a certificate from the new mesh CA.",
+    "2. Distribute the new mesh-ca.pem (saved in the workspace) to clients that verify workloads.",
+    "3. Audit the history (h on the dashboard) if anything above was not ✓.",
+    "4. Keep seed-shares.json and your owner key safe for the next restart.",
 ];
 pub const RECOVERY_NEXT_FAILED: &str = "Nothing further was sent. Fix the cause above and press Enter to retry this step, or Esc to leave.";
 pub const RECOVERY_DECRYPT_FAILED: &str = "Press Enter to choose another key, or Esc to leave.";

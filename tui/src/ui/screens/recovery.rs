@@ -482,6 +482,7 @@ impl RecoveryWizard {
                 ));
             }
         }
+        lines.push(Line::styled(text::CHECKLIST_HEAD, theme.bold()));
         for item in text::CHECKLIST {
             lines.push(Line::raw(item));
         }
