@@ -46,8 +46,10 @@ fn main() -> ExitCode {
                 return ExitCode::from(cli::exit::OTHER);
             }
             let shown = workspace.display().to_string();
-            let no_color =
-                cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            let plain = cli.plain || std::env::var("TERM").is_ok_and(|t| t == "dumb");
+            let no_color = plain
+                || cli.no_color
+                || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
             let appraisal = match cli.appraisal_policy() {
                 Ok(policy) => policy,
                 Err(e) => {
@@ -60,15 +62,21 @@ fn main() -> ExitCode {
                 coordinator: cli.coordinator.clone(),
                 workspace,
                 no_color,
+                plain,
+                read_only: cli.read_only,
                 key_store: cli.key_store.into(),
                 state_dir: cli.state_dir.clone(),
             };
             match seedward::ui::run(opts) {
-                Ok(()) => {
+                Ok(ended) => {
                     println!(
                         "seedward: workspace (seed shares, pinned root CA, manifest) in {shown}"
                     );
-                    ExitCode::SUCCESS
+                    match ended {
+                        seedward::ui::Ended::Quit => ExitCode::SUCCESS,
+                        // Like a process ended by SIGINT.
+                        seedward::ui::Ended::Interrupted => ExitCode::from(130),
+                    }
                 }
                 Err(e) => {
                     eprintln!("error: {e:#}");

@@ -28,6 +28,23 @@ impl Tmux {
     /// Like [`Tmux::start`], with extra environment variables for `seedward` (e.g.
     /// `SEEDWARD_LOG`), set on its command line inside the pane, never on the test's.
     pub fn start_with_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Tmux {
+        Self::start_at(dir, "seedward", env, args, (100, 30))
+    }
+
+    /// Like [`Tmux::start_with_env`] at 80×24, the smallest size the UI supports.
+    pub fn start_small(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Tmux {
+        Self::start_at(dir, "seedward", env, args, (80, 24))
+    }
+
+    /// A session named `name` (its own socket in `dir`, so that several can run side by
+    /// side) of `width`×`height`.
+    pub fn start_at(
+        dir: &Path,
+        name: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+        (width, height): (u16, u16),
+    ) -> Tmux {
         assert!(
             Command::new("tmux")
                 .arg("-V")
@@ -35,8 +52,13 @@ impl Tmux {
                 .is_ok_and(|o| o.status.success()),
             "tmux is needed for the TUI end-to-end tests; run scripts/install-test-deps.sh"
         );
-        let socket = dir.join("tmux.sock");
-        let name = "seedward".to_string();
+        let socket = if name == "seedward" {
+            dir.join("tmux.sock")
+        } else {
+            dir.join(format!("tmux-{name}.sock"))
+        };
+        let name = name.to_string();
+        let (width, height) = (width.to_string(), height.to_string());
         let data = dir.join("xdg-data");
         let mut cmd = format!(
             "NO_COLOR=1 XDG_DATA_HOME={}",
@@ -64,9 +86,9 @@ impl Tmux {
                 "-s",
                 &name,
                 "-x",
-                "100",
+                &width,
                 "-y",
-                "30",
+                &height,
             ])
             .arg(script)
             .status()

@@ -258,8 +258,12 @@ pub fn diff_lines(d: &ManifestDiff) -> Vec<String> {
     let mut lines = Vec::new();
     let short = |h: &str| h.chars().take(16).collect::<String>();
     for (hash, entry) in &d.policies_added {
+        let secret = match entry.workload_secret_id.as_deref() {
+            Some(id) if !id.is_empty() => format!(" WorkloadSecretID {id}"),
+            _ => String::new(),
+        };
         lines.push(format!(
-            "+ policy {} role {} SANs [{}]",
+            "+ policy {} role {} SANs [{}]{secret}",
             short(hash),
             entry.role,
             entry.sans.join(", ")
@@ -384,7 +388,7 @@ async fn export(ctx: &Ctx, out_path: PathBuf, anchor: &AnchorArgs) -> Result<(),
         print!("{text}");
         return Ok(());
     }
-    super::keys::write_new_public(&out_path, text.as_bytes())?;
+    super::keys::write_new_public(&out_path, text.as_bytes(), "--out")?;
     let out = &ctx.out;
     out.line(format!(
         "{} wrote {} generation(s) to {} ({})",

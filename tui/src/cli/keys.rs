@@ -182,7 +182,7 @@ pub fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
                         print!("{pem}");
                     }
                     Some(path) => {
-                        write_new_public(path, pem.as_bytes())?;
+                        write_new_public(path, pem.as_bytes(), "--out")?;
                         ctx.out.line(format!(
                             "{} public key {name:?} written to {}",
                             ctx.out.check(),
@@ -320,14 +320,15 @@ fn read_pem(file: &std::path::Path) -> Result<Zeroizing<String>, CliError> {
     Ok(text)
 }
 
-/// Writes a new public file (0644), refusing to overwrite (a symlink included).
-pub fn write_new_public(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+/// Writes a new public file (0644), refusing to overwrite (a symlink included). `flag` is the
+/// option that chose the path (`--out`, `--out-dir`), named in the error.
+pub fn write_new_public(path: &std::path::Path, bytes: &[u8], flag: &str) -> Result<(), CliError> {
     let (dir, name) = seedward_fs::Dir::parent_of(path, 0o755)
         .map_err(|e| CliError::other(format!("cannot create {}: {e}", path.display())))?;
     dir.create_new(&name, bytes, 0o644).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             CliError::other(format!(
-                "{} already exists; choose another --out or move it away",
+                "{} already exists; choose another {flag} or move it away",
                 path.display()
             ))
         } else {

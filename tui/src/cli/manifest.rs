@@ -81,11 +81,11 @@ pub fn run(ctx: &Ctx, cmd: ManifestCommand) -> Result<(), CliError> {
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| CliError::other(format!("cannot create {}: {e}", out_dir.display())))?;
     let manifest_path = out_dir.join("manifest.json");
-    super::keys::write_new_public(&manifest_path, &template.manifest)?;
+    super::keys::write_new_public(&manifest_path, &template.manifest, "--out-dir")?;
     let mut policy_paths = Vec::new();
     for (i, policy) in template.policies.iter().enumerate() {
         let path = out_dir.join(format!("policy-{}.toml", i + 1));
-        super::keys::write_new_public(&path, policy)?;
+        super::keys::write_new_public(&path, policy, "--out-dir")?;
         policy_paths.push((path, Digest::of(policy)));
     }
     ctx.out.line(format!(

@@ -74,6 +74,14 @@ pub struct Cli {
     /// No colours (also when NO_COLOR is set).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Console: plain text for screen readers and simple terminals: no box drawing, no
+    /// colour, every mark in ASCII next to its words (also when TERM=dumb).
+    #[arg(long)]
+    pub plain: bool,
+    /// Console: auditor mode: history, diff, export and verify only; no setup, recovery,
+    /// update or key management keys at all.
+    #[arg(long)]
+    pub read_only: bool,
     /// Where owner keys live: the OS keyring, 0600 files in the workspace, or auto (keyring if reachable).
     #[arg(long, global = true, value_enum, default_value_t = KeyStoreArg::Auto, value_name = "STORE")]
     pub key_store: KeyStoreArg,

@@ -30,6 +30,31 @@ pub struct WorkloadSecretArgs {
     pub share: ShareArgs,
 }
 
+/// A note when the workspace's active manifest has no policy with WorkloadSecretID `id` (a
+/// typo derives a secret as readily as the right ID, and no workload would ever get it).
+fn unused_id_note(ctx: &Ctx, id: &str) -> Option<String> {
+    use seedward::workspace::MANIFEST_FILE;
+    let bytes = ctx.workspace.read(MANIFEST_FILE).ok()??;
+    let manifest = seedward_shared::manifest::Manifest::parse(bytes).ok()?;
+    let ids: Vec<&str> = manifest
+        .policies()
+        .values()
+        .filter_map(|p| p.workload_secret_id.as_deref())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if ids.contains(&id) {
+        return None;
+    }
+    let known = if ids.is_empty() {
+        "it has none".to_string()
+    } else {
+        format!("it has {}", ids.join(", "))
+    };
+    Some(format!(
+        "no policy of the active {MANIFEST_FILE} uses WorkloadSecretID {id:?} ({known}); no workload receives this secret. Check the ID"
+    ))
+}
+
 pub fn workload_secret(ctx: &Ctx, args: WorkloadSecretArgs) -> Result<(), CliError> {
     if args.id.is_empty() {
         return Err(CliError::usage("--id must not be empty"));
@@ -39,6 +64,9 @@ pub fn workload_secret(ctx: &Ctx, args: WorkloadSecretArgs) -> Result<(), CliErr
     let share = ops::decrypt_share(&ctx.workspace, args.share.seed_shares.as_deref(), &owner)?;
     super::warn_share_permissions(&share);
     let secret = ops::workload_secret(&share, &args.id)?;
+    if let Some(note) = unused_id_note(ctx, &args.id) {
+        ctx.out.warn(&note);
+    }
     let hex = Zeroizing::new(hex::encode(secret.expose()));
     match &args.out {
         Some(path) => {

@@ -209,7 +209,7 @@ pub enum KeyStoreError {
     )]
     KeyringUnreachable { detail: String },
     #[error(
-        "the OS keyring failed for key {name:?}: {detail}. Unlock the keyring and try again, or use --key-store file"
+        "the OS keyring failed for key {name:?}: {detail}. The key is kept in the keyring only: start and unlock the keyring and try again (--key-store file cannot reach it; if the keyring lost it, import your backup with `seedward keys import`)"
     )]
     Keyring { name: String, detail: String },
     #[error(
@@ -283,6 +283,18 @@ pub fn fallback_warning(detail: &str) -> String {
     )
 }
 
+/// How [`stranded_warning`] starts (the UI tells it from the plain fallback by this).
+pub const STRANDED_PREFIX: &str = "the OS keyring is not reachable, and it holds your keys";
+
+/// The warning when `Auto` falls back to files although the index lists keys kept in the
+/// keyring: those keys are only reachable through it.
+pub fn stranded_warning(detail: &str, names: &[&str]) -> String {
+    format!(
+        "{STRANDED_PREFIX} {} ({detail}). Start and unlock it (gnome-keyring, or KeePassXC's Secret Service integration) and run seedward again; --key-store file cannot reach keys kept in the keyring. Until then new keys would go to 0600 files under keys/",
+        names.join(", ")
+    )
+}
+
 /// The workspace id used in keyring account names: lowercase hex of the first 8 bytes of
 /// SHA-256 over the canonical workspace path.
 pub fn workspace_id(canonical: &Path) -> String {
@@ -302,6 +314,7 @@ impl KeyStore {
         Dir::create(dir, 0o700).map_err(|e| io(dir, e))?;
         let canonical = fs::canonicalize(dir).map_err(|e| io(dir, e))?;
         let id = workspace_id(&canonical);
+        let mut fallback_detail = None;
         let (backend, warning) = match pref {
             KeyStorePreference::File => (Backend::File, None),
             KeyStorePreference::Keyring => match probe_keyring(&id) {
@@ -310,16 +323,32 @@ impl KeyStore {
             },
             KeyStorePreference::Auto => match probe_keyring(&id) {
                 Ok(()) => (Backend::Keyring, None),
-                Err(detail) => (Backend::File, Some(fallback_warning(&detail))),
+                Err(detail) => {
+                    let warning = fallback_warning(&detail);
+                    fallback_detail = Some(detail);
+                    (Backend::File, Some(warning))
+                }
             },
         };
-        Ok(Self {
+        let mut store = Self {
             workspace: Workspace::new(canonical),
             backend,
             warning,
             workspace_id: id,
             memory: None,
-        })
+        };
+        // Keys already kept in the unreachable keyring: files are no way to reach them.
+        if let (Some(detail), Ok(index)) = (fallback_detail, store.read_index()) {
+            let stranded: Vec<&str> = index
+                .iter()
+                .filter(|e| e.backend == Backend::Keyring)
+                .map(|e| e.name.as_str())
+                .collect();
+            if !stranded.is_empty() {
+                store.warning = Some(stranded_warning(&detail, &stranded));
+            }
+        }
+        Ok(store)
     }
 
     /// A store that keeps everything in memory (tests); nothing touches the disk.

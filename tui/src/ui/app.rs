@@ -61,7 +61,15 @@ pub struct App {
     pub location: Location,
     pub workspace: PathBuf,
     pub no_color: bool,
+    /// Plain output: ASCII only, no box drawing (`--plain`, `TERM=dumb`).
+    pub plain: bool,
+    /// Auditor mode: the dashboard offers the history only.
+    pub read_only: bool,
     pub quit: bool,
+    /// Ctrl-C ended the UI (the process exits with status 130).
+    pub interrupted: bool,
+    /// Ctrl-L: the event loop clears the terminal before the next draw.
+    pub redraw: bool,
     /// A status refresh is in flight.
     pub refreshing: bool,
     /// Where the wizard pane (setup, recovery, update) is scrolled to; back to the top
@@ -79,7 +87,11 @@ impl App {
             location,
             workspace,
             no_color,
+            plain: false,
+            read_only: false,
             quit: false,
+            interrupted: false,
+            redraw: false,
             refreshing: false,
             pane: PaneScroll::default(),
         }
@@ -107,7 +119,12 @@ impl App {
         if self.typing() {
             return vec![Context::Input, Context::Global];
         }
-        let mut out = self.screen.contexts();
+        let mut out = match self.screen {
+            // The auditor's dashboard binds the history only: the other screens' keys do
+            // not exist in this mode.
+            Screen::Dashboard if self.read_only => vec![Context::Audit],
+            _ => self.screen.contexts(),
+        };
         out.push(Context::Nav);
         out.push(Context::Global);
         out
@@ -119,8 +136,13 @@ impl App {
 
     /// A key's action: the keys every screen shares, the open popup's, else the screen's.
     fn handle(&mut self, action: Action) -> Vec<Effect> {
+        if action == Action::Redraw {
+            self.redraw = true;
+            return Vec::new();
+        }
         if action == Action::ForceQuit {
             self.quit = true;
+            self.interrupted = true;
             return vec![Effect::ForgetShare];
         }
         if self.popup.is_some() {
@@ -128,12 +150,15 @@ impl App {
         }
         match action {
             Action::Help => {
-                self.popup = Some(Popup::Help { scroll: 0 });
+                self.popup = Some(Popup::help(self.keys.warning.clone()));
                 return Vec::new();
             }
             Action::Quit => {
                 if self.in_ceremony() {
-                    self.popup = Some(Popup::QuitConfirm);
+                    self.popup = Some(Popup::QuitConfirm {
+                        flow: self.screen.flow(),
+                        quit: true,
+                    });
                 } else {
                     self.quit = true;
                 }
@@ -171,9 +196,19 @@ impl App {
                 self.quit = true;
                 vec![Effect::ForgetShare]
             }
+            Reply::Leave => {
+                self.popup = None;
+                self.screen = Screen::Dashboard;
+                self.refreshing = true;
+                vec![Effect::ForgetShare, Effect::Refresh, Effect::ListKeys]
+            }
             Reply::Confirmed(then) => {
                 self.popup = None;
                 self.confirmed(then)
+            }
+            Reply::Pass(action) => {
+                self.popup = None;
+                self.handle(action)
             }
         }
     }
@@ -335,9 +370,11 @@ fn report(event: &Event) -> Option<Popup> {
         Event::Manifests(Err(e)) | Event::TemplateWritten(Err(e)) => {
             Popup::error(text::WORKSPACE_ERROR_TITLE, e.clone())
         }
-        Event::BundleExported(Ok(export)) => {
-            Popup::notice(text::BUNDLE_EXPORTED_TITLE, text::bundle_exported(export))
-        }
+        Event::BundleExported(Ok(export)) => Popup::notice_offering(
+            text::BUNDLE_EXPORTED_TITLE,
+            text::bundle_exported(export),
+            Action::VerifyBundle,
+        ),
         Event::BundleVerified(Ok(check)) if check.ok => {
             Popup::notice(text::BUNDLE_VERIFIED_TITLE, text::bundle_verified(check))
         }
@@ -384,8 +421,39 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     render_screen(app, frame, body, theme);
     status_bar(app, frame, status, theme);
     footer_bar(app, frame, footer, theme);
-    if let Some(popup) = &app.popup {
+    if let Some(popup) = app.popup.as_mut() {
         popup.render(frame, area, theme);
+    }
+    if app.plain {
+        plain_buffer(frame.buffer_mut());
+    }
+}
+
+/// `--plain`: every box-drawing character and mark becomes ASCII (the words next to each
+/// mark carry its meaning), so that screen readers and dumb terminals get plain text.
+fn plain_buffer(buffer: &mut ratatui::buffer::Buffer) {
+    for cell in buffer.content.iter_mut() {
+        let plain = match cell.symbol() {
+            "─" | "━" => "-",
+            "│" | "┃" => "|",
+            "┌" | "┐" | "└" | "┘" | "├" | "┤" | "┬" | "┴" | "┼" => "+",
+            "✓" => "+",
+            "✗" => "x",
+            "⚠" => "!",
+            "…" => ".",
+            "·" => "-",
+            "█" => "_",
+            "▶" | "›" | "→" => ">",
+            "←" => "<",
+            "↓" => "v",
+            "↑" => "^",
+            "○" => "o",
+            "•" => "*",
+            "–" | "—" => "-",
+            other if other.is_ascii() => continue,
+            _ => "?",
+        };
+        cell.set_symbol(plain);
     }
 }
 
@@ -395,10 +463,22 @@ fn render_screen(app: &mut App, frame: &mut Frame, area: Rect, theme: Theme) {
         health,
         keys,
         pane,
+        location,
+        read_only,
         ..
     } = app;
     match screen {
-        Screen::Dashboard => dashboard::render(frame, area, health, keys, theme),
+        Screen::Dashboard => dashboard::render(
+            frame,
+            area,
+            health,
+            keys,
+            dashboard::Facts {
+                address: location.address(),
+                read_only: *read_only,
+            },
+            theme,
+        ),
         Screen::Setup(w) => w.render(frame, area, keys, theme, pane),
         Screen::Recovery(r) => r.render(frame, area, keys, theme, pane),
         Screen::History(h) => h.render(frame, area, theme),
@@ -432,18 +512,16 @@ fn title_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
         Span::styled(app.screen.title(), theme.bold()),
     ]);
     frame.render_widget(Paragraph::new(left), area);
-    let right =
-        Line::from(vec![Span::styled("?", theme.key()), Span::raw(" help ")]).right_aligned();
+    let mut right = vec![Span::styled("?", theme.key()), Span::raw(" help ")];
+    if app.read_only {
+        right.insert(0, Span::styled(text::READ_ONLY_BADGE, theme.badge()));
+        right.insert(1, Span::raw("  "));
+    }
+    let right = Line::from(right).right_aligned();
     frame.render_widget(Paragraph::new(right), area);
 }
 
 fn status_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let location = match &app.location {
-        Location::Local { address, state_dir } => {
-            text::local_location(address, &state_dir.display().to_string())
-        }
-        Location::Remote { address } => text::remote_location(address),
-    };
     let (health, style) = match &app.health {
         Health::Connecting => (text::HEALTH_CONNECTING.to_string(), theme.dim()),
         Health::Ok { latency_ms, .. } => (text::health_ok(*latency_ms), theme.ok()),
@@ -451,7 +529,20 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
     };
     let width = area.width as usize;
     let health_len = health.chars().count() + 1;
-    let location = truncate(&location, width.saturating_sub(health_len + 1));
+    let room = width.saturating_sub(health_len + 1);
+    // The state directory is shortened in its middle, never at its end: the end names it.
+    let location = match &app.location {
+        Location::Local { address, state_dir } => {
+            let head = text::local_location(address);
+            let path = fit_path(
+                &state_dir.display().to_string(),
+                room.saturating_sub(head.chars().count()),
+            );
+            format!("{head}{path}")
+        }
+        Location::Remote { address } => text::remote_location(address),
+    };
+    let location = truncate(&location, room);
     let pad = width.saturating_sub(location.chars().count() + health_len);
     let line = Line::from(vec![
         Span::raw(location),
@@ -465,16 +556,75 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
     );
 }
 
-fn footer_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let mut spans = Vec::new();
-    let mut used = 0usize;
-    for (keys, hint) in keymap::hints(&app.contexts()) {
-        let len = keys.chars().count() + hint.chars().count() + 3;
-        if used + len > area.width as usize {
+/// `path` in at most `max` characters: the home directory as `~`, then, if still too long,
+/// its first component, `…` and as many of its last components as fit.
+pub fn fit_path(path: &str, max: usize) -> String {
+    let home = std::env::var("HOME").ok().filter(|h| h.len() > 1);
+    let path = match home.as_deref().and_then(|h| path.strip_prefix(h)) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("~{rest}"),
+        _ => path.to_string(),
+    };
+    let count = |s: &str| s.chars().count();
+    if count(&path) <= max {
+        return path;
+    }
+    // The first component (with its leading `/`) and the rest.
+    let split = path
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| *c == '/')
+        .map_or(path.len(), |(i, _)| i);
+    let (first, rest) = path.split_at(split);
+    let mut tail = String::new();
+    for part in rest.rsplit('/').filter(|p| !p.is_empty()) {
+        let longer = format!("/{part}{tail}");
+        if count(first) + 2 + count(&longer) > max {
             break;
         }
-        used += len;
-        spans.push(Span::styled(keys, theme.key()));
+        tail = longer;
+    }
+    if !tail.is_empty() {
+        return format!("{first}/…{tail}");
+    }
+    // Not even the last component fits after the first: the end of the path.
+    let chars: Vec<char> = path.chars().collect();
+    let keep = max.saturating_sub(1).min(chars.len());
+    let end: String = chars[chars.len() - keep..].iter().collect();
+    format!("…{end}")
+}
+
+/// The footer: the screen's hints, then always `? help` and `q quit` (and the list filter)
+/// when they apply; when the row is too narrow, the screen's last hints give way. Each
+/// action shows its first key only (`↓`, not `↓/j`); the help overlay lists them all.
+fn footer_bar(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let all: Vec<(String, &str)> = keymap::hints(&app.contexts())
+        .into_iter()
+        .map(|(keys, hint)| {
+            let first = keys.split('/').next().filter(|k| !k.is_empty());
+            (first.map_or(keys.clone(), str::to_string), hint)
+        })
+        .collect();
+    let pinned = |(keys, hint): &(String, &str)| {
+        [("?", "help"), ("q", "quit"), ("/", "filter")].contains(&(keys.as_str(), *hint))
+    };
+    let len = |(keys, hint): &(String, &str)| keys.chars().count() + hint.chars().count() + 3;
+    let reserved: usize = all.iter().filter(|h| pinned(h)).map(len).sum();
+    let mut room = (area.width as usize).saturating_sub(reserved);
+    let mut shown: Vec<&(String, &str)> = Vec::new();
+    for hint in &all {
+        if pinned(hint) {
+            continue;
+        }
+        if len(hint) > room {
+            break;
+        }
+        room -= len(hint);
+        shown.push(hint);
+    }
+    shown.extend(all.iter().filter(|h| pinned(h)));
+    let mut spans = Vec::new();
+    for (keys, hint) in shown {
+        spans.push(Span::styled(keys.clone(), theme.key()));
         spans.push(Span::raw(format!(" {hint}  ")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

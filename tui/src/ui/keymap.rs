@@ -87,6 +87,8 @@ pub enum Context {
     /// A screen with a selectable list.
     List,
     Dashboard,
+    /// The dashboard in auditor mode (`--read-only`): the history only.
+    Audit,
     Setup,
     Recovery,
     History,
@@ -98,7 +100,7 @@ pub enum Context {
     Help,
     /// A message popup (error, notice).
     Message,
-    /// The "quit during a ceremony?" question.
+    /// The "quit / leave the unfinished flow?" question.
     QuitConfirm,
 }
 
@@ -109,6 +111,7 @@ impl Context {
             Context::Nav => "Navigation",
             Context::List => "Lists",
             Context::Dashboard => "Dashboard",
+            Context::Audit => "Dashboard (--read-only)",
             Context::Setup => "First-time setup",
             Context::Recovery => "Recovery",
             Context::History => "History audit",
@@ -117,7 +120,7 @@ impl Context {
             Context::Input => "Text fields",
             Context::Help => "Help",
             Context::Message => "Messages",
-            Context::QuitConfirm => "Quit?",
+            Context::QuitConfirm => "Quit or leave?",
         }
     }
 }
@@ -127,6 +130,9 @@ impl Context {
 pub enum Action {
     Quit,
     ForceQuit,
+    /// Ctrl-L: clear the terminal and draw everything again (after another program wrote
+    /// over the screen).
+    Redraw,
     Help,
     Back,
     Up,
@@ -203,9 +209,15 @@ pub const KEYMAP: &[Binding] = &[
     b(K::Char('j'), C::Help, A::Down, None),
     b(K::Up, C::Help, A::Up, None),
     b(K::Char('k'), C::Help, A::Up, None),
+    b(K::PageDown, C::Help, A::PageDown, None),
+    b(K::PageUp, C::Help, A::PageUp, None),
+    b(K::Home, C::Help, A::Top, None),
+    b(K::End, C::Help, A::Bottom, None),
     b(K::Enter, C::Message, A::Back, Some("close")),
     b(K::Esc, C::Message, A::Back, None),
-    b(K::Char('y'), C::QuitConfirm, A::Yes, Some("quit")),
+    // Only where the message offers it ("press v to verify it offline here").
+    b(K::Char('v'), C::Message, A::VerifyBundle, None),
+    b(K::Char('y'), C::QuitConfirm, A::Yes, Some("yes")),
     b(K::Char('n'), C::QuitConfirm, A::No, Some("stay")),
     b(K::Esc, C::QuitConfirm, A::No, None),
     // Text fields
@@ -220,6 +232,8 @@ pub const KEYMAP: &[Binding] = &[
     b(K::Char('o'), C::Dashboard, A::OpenKeys, Some("owner keys")),
     b(K::F(5), C::Dashboard, A::Refresh, Some("refresh")),
     b(K::Ctrl('r'), C::Dashboard, A::Refresh, None),
+    b(K::Char('h'), C::Audit, A::OpenHistory, Some("history")),
+    b(K::F(5), C::Audit, A::Refresh, Some("refresh")),
     // Wizards and screens
     b(K::Enter, C::Setup, A::Select, Some("choose")),
     b(K::Esc, C::Setup, A::Back, Some("back")),
@@ -233,6 +247,8 @@ pub const KEYMAP: &[Binding] = &[
     b(K::Esc, C::Update, A::Back, Some("back")),
     b(K::PageDown, C::Update, A::ScrollDown, Some("scroll")),
     b(K::PageUp, C::Update, A::ScrollUp, None),
+    // Only on the pick step, which says so (a footer hint would show on every step).
+    b(K::F(5), C::Update, A::Refresh, None),
     b(K::Tab, C::History, A::NextView, Some("view")),
     b(
         K::Char('x'),
@@ -282,6 +298,7 @@ pub const KEYMAP: &[Binding] = &[
     // Everywhere
     b(K::F(1), C::Global, A::Help, None),
     b(K::Ctrl('c'), C::Global, A::ForceQuit, None),
+    b(K::Ctrl('l'), C::Global, A::Redraw, None),
 ];
 
 /// The action bound to `key` in the first of `contexts` that binds it. In a text field any
@@ -341,6 +358,7 @@ pub fn help_sections() -> Vec<(&'static str, Vec<(String, &'static str)>)> {
         Context::Nav,
         Context::List,
         Context::Dashboard,
+        Context::Audit,
         Context::Setup,
         Context::Recovery,
         Context::History,
@@ -372,7 +390,8 @@ pub fn help_sections() -> Vec<(&'static str, Vec<(String, &'static str)>)> {
 fn action_text(action: Action) -> &'static str {
     match action {
         Action::Help => "help",
-        Action::ForceQuit => "quit now (restores the terminal)",
+        Action::ForceQuit => "quit now (exit status 130; restores the terminal)",
+        Action::Redraw => "redraw the screen",
         Action::Up => "move up",
         Action::Down => "move down",
         Action::PageUp => "page up",

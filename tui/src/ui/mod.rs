@@ -26,6 +26,8 @@ pub mod theme;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ux;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -46,6 +48,10 @@ pub struct UiOptions {
     pub coordinator: Option<String>,
     pub workspace: PathBuf,
     pub no_color: bool,
+    /// No box drawing, no colour, ASCII marks (`--plain`, `TERM=dumb`).
+    pub plain: bool,
+    /// Auditor mode (`--read-only`): no setup, recovery, update or key management keys.
+    pub read_only: bool,
     pub key_store: KeyStorePreference,
     /// State directory of the local Coordinator (default: the platform data dir).
     pub state_dir: Option<PathBuf>,
@@ -63,7 +69,20 @@ pub fn data_dir() -> Option<PathBuf> {
 }
 
 /// Runs the TUI until the user quits.
-pub fn run(opts: UiOptions) -> anyhow::Result<()> {
+/// How the UI ended: quit normally, or interrupted with Ctrl-C (exit status 130, like a
+/// process ended by SIGINT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Quit,
+    Interrupted,
+}
+
+pub fn run(opts: UiOptions) -> anyhow::Result<Ended> {
+    use std::io::IsTerminal as _;
+    // Say so before anything starts (a local Coordinator, the state lock).
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(text::NO_TERMINAL);
+    }
     let no_color = opts.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -96,9 +115,20 @@ pub fn run(opts: UiOptions) -> anyhow::Result<()> {
                     "no data directory for the local Coordinator's state could be found; pass --state-dir DIR or --coordinator ADDR"
                 ),
             };
-            let server = runtime.block_on(crate::embedded::start(&state_dir))?;
-            let address = server.local_addr().to_string();
-            (Some(server), Location::Local { address, state_dir })
+            match crate::state_lock::acquire(&state_dir)? {
+                crate::state_lock::Acquired::Held(mut lock) => {
+                    let server = runtime.block_on(crate::embedded::start(&state_dir))?;
+                    let address = server.local_addr().to_string();
+                    lock.record_address(&address)?;
+                    (Some((server, lock)), Location::Local { address, state_dir })
+                }
+                crate::state_lock::Acquired::Busy(holder) => {
+                    match offer_the_holder(&state_dir, &holder)? {
+                        Some(address) => (None, Location::Remote { address }),
+                        None => return Ok(Ended::Quit),
+                    }
+                }
+            }
         }
     };
 
@@ -111,21 +141,60 @@ pub fn run(opts: UiOptions) -> anyhow::Result<()> {
         keys,
         std::sync::Arc::new(opts.appraisal.clone()),
     );
-    let mut app = App::new(location, opts.workspace.clone(), no_color);
+    let mut app = App::new(location, opts.workspace.clone(), no_color || opts.plain);
+    app.plain = opts.plain;
+    app.read_only = opts.read_only;
 
-    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let mut terminal = ratatui::try_init().context(text::NO_TERMINAL)?;
     watch_for_hangup();
     let result = event_loop(&mut terminal, &mut app, &runner, &rx);
     ratatui::restore();
     runner.forget_share();
 
-    if let Some(server) = server {
+    // The lock is released only after the Coordinator stopped writing the state directory.
+    if let Some((server, _lock)) = server {
         runtime
             .block_on(server.shutdown())
             .context("the local Coordinator did not shut down cleanly")?;
     }
     runtime.shutdown_timeout(Duration::from_secs(2));
-    result
+    result?;
+    Ok(if app.interrupted {
+        Ended::Interrupted
+    } else {
+        Ended::Quit
+    })
+}
+
+/// Another `seedward` holds the state directory: say who, and offer to connect to its
+/// Coordinator (a line typed on the terminal, before the UI starts). `None`: exit.
+fn offer_the_holder(
+    state_dir: &std::path::Path,
+    holder: &crate::state_lock::Holder,
+) -> anyhow::Result<Option<String>> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let held = text::state_dir_held(
+        &state_dir.display().to_string(),
+        holder.pid,
+        holder.address.as_deref(),
+    );
+    let Some(address) = holder.address.clone() else {
+        anyhow::bail!("{held}; try again in a moment")
+    };
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("{held}; connect to it with --coordinator {address}")
+    }
+    let mut out = std::io::stdout();
+    write!(out, "{held}.\n{}", text::CONNECT_OR_EXIT)?;
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim().eq_ignore_ascii_case("c") {
+        Ok(Some(address))
+    } else {
+        writeln!(out, "{}", text::EXITED_NOTHING_STARTED)?;
+        Ok(None)
+    }
 }
 
 fn event_loop(
@@ -139,6 +208,9 @@ fn event_loop(
     }
     let mut last_refresh = Instant::now();
     while !app.quit {
+        if std::mem::take(&mut app.redraw) {
+            terminal.clear().context("cannot clear the terminal")?;
+        }
         terminal
             .draw(|frame| app::render(app, frame))
             .context("cannot draw")?;

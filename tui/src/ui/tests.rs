@@ -26,16 +26,16 @@ use crate::ops::{
     TrustLevel,
 };
 
-fn owner_key() -> OwnerKeyPair {
+pub(super) fn owner_key() -> OwnerKeyPair {
     OwnerKeyPair::from_secret_bytes([7; 32])
 }
 
-fn workload_key() -> WorkloadOwnerKeyPair {
+pub(super) fn workload_key() -> WorkloadOwnerKeyPair {
     let sk = p384::SecretKey::from_slice(&[0x11; 48]).unwrap();
     WorkloadOwnerKeyPair::from_pkcs8_der(sk.to_pkcs8_der().unwrap().as_bytes()).unwrap()
 }
 
-fn key_infos() -> Vec<KeyInfo> {
+pub(super) fn key_infos() -> Vec<KeyInfo> {
     let o = owner_key().public_key();
     let w = workload_key().public_key();
     vec![
@@ -56,7 +56,7 @@ fn key_infos() -> Vec<KeyInfo> {
     ]
 }
 
-fn status(state: CoordinatorState, trust: TrustLevel, generation: u64) -> StatusView {
+pub(super) fn status(state: CoordinatorState, trust: TrustLevel, generation: u64) -> StatusView {
     StatusView {
         address: "127.0.0.1:1313".into(),
         trust,
@@ -75,7 +75,7 @@ fn status(state: CoordinatorState, trust: TrustLevel, generation: u64) -> Status
 }
 
 /// Development evidence that binds the connection it came on, as a real status shows it.
-fn unattested_evidence() -> EvidenceView {
+pub(super) fn unattested_evidence() -> EvidenceView {
     use crate::client::evidence::{AppraisalPolicy, Expectation, appraise};
     let tls: [u8; 32] = *Digest::of(b"tls key").as_bytes();
     let evidence = seedward_proto::v1::Evidence {
@@ -94,7 +94,7 @@ fn unattested_evidence() -> EvidenceView {
     )
 }
 
-fn new_app() -> App {
+pub(super) fn new_app() -> App {
     App::new(
         Location::Local {
             address: "127.0.0.1:1313".into(),
@@ -105,7 +105,7 @@ fn new_app() -> App {
     )
 }
 
-fn with_status(app: &mut App, s: StatusView) {
+pub(super) fn with_status(app: &mut App, s: StatusView) {
     app::on_event(
         app,
         Event::Status {
@@ -124,20 +124,20 @@ fn with_status(app: &mut App, s: StatusView) {
 }
 
 /// Presses a key through the keymap, like the event loop does.
-fn press(app: &mut App, key: Key) -> Vec<Effect> {
+pub(super) fn press(app: &mut App, key: Key) -> Vec<Effect> {
     match keymap::action_for(&app.contexts(), key) {
         Some(action) => app::update(app, action),
         None => Vec::new(),
     }
 }
 
-fn type_str(app: &mut App, s: &str) {
+pub(super) fn type_str(app: &mut App, s: &str) {
     for c in s.chars() {
         press(app, Key::Char(c));
     }
 }
 
-fn draw(app: &mut App, width: u16, height: u16) -> String {
+pub(super) fn draw(app: &mut App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|f| app::render(app, f)).unwrap();
     let buffer = terminal.backend().buffer();
@@ -153,7 +153,7 @@ fn draw(app: &mut App, width: u16, height: u16) -> String {
     out
 }
 
-fn template() -> (Manifest, Vec<Vec<u8>>) {
+pub(super) fn template() -> (Manifest, Vec<Vec<u8>>) {
     let t = Manifest::template(
         &[owner_key().public_key().to_hex()],
         &[workload_key().public_key().to_hex()],
@@ -161,7 +161,7 @@ fn template() -> (Manifest, Vec<Vec<u8>>) {
     (Manifest::parse(t.manifest).unwrap(), t.policies)
 }
 
-fn loaded(manifest: Manifest, policies: Vec<Vec<u8>>) -> LoadedManifest {
+pub(super) fn loaded(manifest: Manifest, policies: Vec<Vec<u8>>) -> LoadedManifest {
     LoadedManifest {
         path: PathBuf::from("/home/op/deploy/manifest.json"),
         warnings: manifest
@@ -364,7 +364,10 @@ fn the_whole_setup_wizard() {
 
     // q during the ceremony asks first.
     press(&mut app, Key::Char('q'));
-    assert_eq!(app.popup, Some(Popup::QuitConfirm));
+    assert!(matches!(
+        app.popup,
+        Some(Popup::QuitConfirm { quit: true, .. })
+    ));
     insta::assert_snapshot!("setup_quit_confirm", draw(&mut app, 80, 24));
     press(&mut app, Key::Char('n'));
     assert!(!app.quit);
@@ -713,7 +716,7 @@ fn a_stale_update_is_explained_with_what_changed_meanwhile() {
     assert_eq!(*audited_latest, audited().latest.transition_hash());
 }
 
-fn audited() -> ops::AuditedHistory {
+pub(super) fn audited() -> ops::AuditedHistory {
     let (m1, _) = template();
     let t2 = Manifest::template(
         &[owner_key().public_key().to_hex()],
@@ -899,7 +902,7 @@ fn docs_keymap_table_is_current() {
 }
 
 /// A valid manifest with `n` extra policies, so that its structured view is long.
-fn long_manifest(n: usize) -> Manifest {
+pub(super) fn long_manifest(n: usize) -> Manifest {
     let t = Manifest::template(
         &[owner_key().public_key().to_hex()],
         &[workload_key().public_key().to_hex()],
@@ -915,7 +918,7 @@ fn long_manifest(n: usize) -> Manifest {
     Manifest::parse(serde_json::to_vec_pretty(&v).unwrap()).unwrap()
 }
 
-fn scroll_line(screen: &str) -> Option<&str> {
+pub(super) fn scroll_line(screen: &str) -> Option<&str> {
     screen
         .lines()
         .find(|l| l.contains(" lines ") && l.contains(" of "))

@@ -10,6 +10,22 @@ pub const HISTORY_TITLE: &str = "History audit";
 pub const UPDATE_TITLE: &str = "Manifest update";
 pub const KEYS_TITLE: &str = "Owner keys";
 pub const HELP_TITLE: &str = "Keys (from the live keymap)";
+/// The key store's fallback warning on one line; the whole warning is in the help overlay.
+pub const KEYRING_FALLBACK_LINE: &str =
+    "⚠ no OS keyring: keys are in 0600 files in keys/ · ? says why and how to fix";
+pub const HELP_NOTE_TITLE: &str = "Key store";
+/// The key store's warning when the unreachable keyring holds this workspace's keys.
+pub const KEYRING_STRANDED_LINE: &str =
+    "✗ OS keyring unreachable and your keys are in it: unlock it · ? says more";
+/// The one line for the key store's warning (the whole warning is in the help overlay).
+pub fn keyring_warning_line(warning: &str) -> &'static str {
+    if warning.starts_with(crate::keystore::STRANDED_PREFIX) {
+        KEYRING_STRANDED_LINE
+    } else {
+        KEYRING_FALLBACK_LINE
+    }
+}
+pub const HELP_END: &str = "(end of help · Esc closes)";
 
 pub const SETUP_STEPS: [&str; 5] = [
     "Owner keys",
@@ -38,9 +54,25 @@ pub fn too_small(w: u16, h: u16, min_w: u16, min_h: u16) -> String {
 }
 
 // Status bar
-pub fn local_location(address: &str, dir: &str) -> String {
-    format!("local Coordinator on {address}, state in {dir}")
+/// The status bar's location of an embedded Coordinator, before its state directory.
+pub fn local_location(address: &str) -> String {
+    format!("local {address} · state ")
 }
+/// A second `seedward` on a state directory that another one holds.
+pub fn state_dir_held(dir: &str, pid: Option<u32>, address: Option<&str>) -> String {
+    let who = pid.map_or("another seedward".to_string(), |p| {
+        format!("another seedward (pid {p})")
+    });
+    let serving = address.map_or(" (still starting)".to_string(), |a| format!(" on {a}"));
+    format!(
+        "{who} already runs the local Coordinator with its state in {dir}{serving}; a second one would write the same files"
+    )
+}
+/// `seedward` with no subcommand and no terminal (a script, `< /dev/null`, a pipe).
+pub const NO_TERMINAL: &str = "the console needs an interactive terminal, and this one has none; in scripts use the subcommands (`seedward --help` lists them, e.g. `seedward status`)";
+pub const CONNECT_OR_EXIT: &str =
+    "Type c and Enter to connect to that Coordinator, or just Enter to exit: ";
+pub const EXITED_NOTHING_STARTED: &str = "Exited; nothing was started.";
 pub fn remote_location(address: &str) -> String {
     format!("Coordinator at {address}")
 }
@@ -48,8 +80,22 @@ pub fn health_ok(ms: u64) -> String {
     format!("✓ connected ({ms} ms)")
 }
 pub const HEALTH_CONNECTING: &str = "… connecting";
+/// The connection line when the last refresh failed. A server that answered, but not as a
+/// Coordinator (plain HTTP on that port), is said to be that, not "unreachable".
 pub fn health_failed(message: &str) -> String {
+    if message.contains("is not a Seedward Coordinator") {
+        let what = message
+            .strip_prefix("the Coordinator refused: ")
+            .unwrap_or(message);
+        return format!("✗ wrong server: {what}");
+    }
     format!("✗ unreachable: {message}")
+}
+/// What to do next while the Coordinator does not answer.
+pub fn next_unreachable(address: &str) -> String {
+    format!(
+        "Nothing usable answers at {address}: check that the Coordinator runs there and the address and port are right (--coordinator ADDR). The dashboard retries every 2 s; F5 retries now."
+    )
 }
 
 // Dashboard
@@ -80,6 +126,12 @@ pub const TRUST_FIRST_USE: &str = "first use: nothing pinned yet (pinned after s
 pub const ATTESTED_BADGE: &str = " ATTESTED ";
 pub const REFRESHING: &str = "refreshing every 2 s";
 
+pub const NO_MATCHES: &str = "   no matches · Esc clears the filter";
+pub const READ_ONLY_BADGE: &str = " READ-ONLY ";
+pub const READ_ONLY_NEXT: &str =
+    "Auditor mode (--read-only): nothing can be set, recovered or updated from here.";
+pub const READ_ONLY_KEYS: &str =
+    "Press h to audit the history: diff (Tab, m), export (x), verify a bundle (v).";
 pub fn dashboard_keys_hint(state: &str) -> &'static str {
     match state {
         "uninitialized" => "Press s to start the first-time setup.",
@@ -267,11 +319,14 @@ pub fn reverify_problems(root_ok: bool, history_ok: bool) -> String {
     }
     out.join("; ")
 }
+pub const CHECKLIST_HEAD: &str = "Now, for you to do (not tracked here):";
+/// What to do after a recovery: numbered steps for the operator, not checkboxes (the UI does
+/// not track them, so nothing should look toggleable).
 pub const CHECKLIST: [&str; 4] = [
-    "☐ The mesh CA changed: restart every workload so that it gets a certificate from the new mesh CA.",
-    "☐ Distribute the new mesh-ca.pem (saved in the workspace) to clients that verify workloads.",
-    "☐ Audit the history (h on the dashboard) if anything above was not ✓.",
-    "☐ Keep seed-shares.json and your owner key safe for the next restart.",
+    "1. The mesh CA changed: restart every workload so that it gets a certificate from the new mesh CA.",
+    "2. Distribute the new mesh-ca.pem (saved in the workspace) to clients that verify workloads.",
+    "3. Audit the history (h on the dashboard) if anything above was not ✓.",
+    "4. Keep seed-shares.json and your owner key safe for the next restart.",
 ];
 pub const RECOVERY_NEXT_FAILED: &str = "Nothing further was sent. Fix the cause above and press Enter to retry this step, or Esc to leave.";
 pub const RECOVERY_DECRYPT_FAILED: &str = "Press Enter to choose another key, or Esc to leave.";
@@ -320,7 +375,7 @@ pub const BUNDLE_VERIFIED_TITLE: &str = "✓ Bundle verifies";
 pub const BUNDLE_FAILED_TITLE: &str = "Bundle does not verify";
 pub fn bundle_exported(e: &super::effects::BundleExport) -> String {
     format!(
-        "Generations 1–{} written to\n{}\nSHA-256 of the file:\n{}\n{}\nPress v to verify it offline here, or elsewhere run:\nseedward history verify-bundle FILE --signing-key history-signing-key.pem",
+        "Generations 1–{} written to\n{}\nSHA-256 of the file:\n{}\n{}\nPress v to verify it offline here (Enter closes), or elsewhere run:\nseedward history verify-bundle FILE --signing-key history-signing-key.pem",
         e.generation,
         e.path.display(),
         e.digest.to_hex(),
@@ -355,7 +410,8 @@ pub fn bundle_verified(c: &super::effects::BundleCheck) -> String {
 }
 
 // Update
-pub const UPDATE_PICK: &str = "Choose the new manifest (a *.json file in the workspace):";
+pub const UPDATE_PICK: &str =
+    "Choose the new manifest (a *.json file in the workspace; F5 reads the files again):";
 pub const UPDATE_NO_FILES: &str = "No *.json files in the workspace. Put the new manifest there.";
 pub const UPDATING: &str = "… signing and sending the update";
 pub const UPDATE_NEEDS_AUDIT: &str =
@@ -375,7 +431,8 @@ pub fn confirm_update_body(hash: &str) -> Vec<String> {
     vec![
         format!("New manifest {hash}"),
         "is signed with your workload owner key and set atomically".into(),
-        "against the audited latest transition.".into(),
+        "against the audited latest transition. It is then written to".into(),
+        "manifest.json (the file it replaces is kept as manifest.json.previous).".into(),
         format!("Type {CONFIRM_UPDATE_WORD} and press Enter to send; Esc cancels."),
     ]
 }
@@ -395,14 +452,37 @@ pub const CHANGED_MEANWHILE: &str =
     "What changed meanwhile (your audited version → the current one):";
 pub fn update_done(generation: u64, transition: &str) -> String {
     format!(
-        "✓ update set: generation {generation}, transition {transition}. Workloads pick up the new mesh CA on restart. Press Enter for the dashboard."
+        "✓ update set: generation {generation}, transition {transition}. Written to manifest.json (the file it replaced is kept as manifest.json.previous). Workloads pick up the new mesh CA on restart. Press Enter for the dashboard."
     )
 }
 pub const SIGN_WITH: &str = "Signs with";
 
 // Popups
-pub const QUIT_TITLE: &str = "Quit during a ceremony?";
-pub const QUIT_BODY: &str = "A ceremony is in progress; what is not finished is left as it is (nothing half-sent). Quit anyway?";
+pub const QUIT_TITLE: &str = "Quit Seedward?";
+pub const FLOW_SETUP: &str = "first-time setup";
+pub const FLOW_RECOVERY: &str = "recovery";
+pub const FLOW_UPDATE: &str = "manifest update";
+pub fn leave_title(flow: &str) -> String {
+    format!("Leave the {flow}?")
+}
+/// The body of the quit / leave question for an unfinished `flow`.
+pub fn unfinished_body(flow: &str, quit: bool) -> String {
+    let action = if quit { "Quit" } else { "Leave" };
+    let share = if flow == FLOW_RECOVERY {
+        ", and the decrypted seed share is forgotten"
+    } else {
+        ""
+    };
+    format!(
+        "The {flow} is not finished. Nothing is half-sent: what was not sent stays unsent{share}. {action} anyway? y: {} · n or Esc: stay",
+        action.to_lowercase()
+    )
+}
 pub fn typed_mismatch(expected: &str) -> String {
     format!("type exactly: {expected}")
+}
+/// A submitted word that was not the expected one: nothing was sent.
+pub fn typed_rejected(word: &str, expected: &str) -> String {
+    let word: String = word.chars().filter(|c| !c.is_control()).take(24).collect();
+    format!("✗ \"{word}\" is not \"{expected}\": nothing was sent; type {expected}")
 }

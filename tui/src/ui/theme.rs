@@ -31,6 +31,11 @@ impl Theme {
     pub fn warn(&self) -> Style {
         self.fg(Color::Yellow)
     }
+    /// An expected, passing state that asks for nothing alarming (not yet recovered, first
+    /// use): neither the warning yellow nor the alarm red.
+    pub fn calm(&self) -> Style {
+        self.fg(Color::LightBlue)
+    }
     pub fn dim(&self) -> Style {
         if self.color {
             Style::new().fg(Color::DarkGray)

@@ -57,9 +57,9 @@ pub fn trust_span(trust: TrustLevel, state: CoordinatorState, theme: Theme) -> S
         TrustLevel::PinMismatch if state == CoordinatorState::Ready => {
             Span::styled(text::TRUST_TAKEOVER, theme.bad())
         }
-        TrustLevel::PinMismatch => Span::styled(text::TRUST_MISMATCH, theme.warn()),
+        TrustLevel::PinMismatch => Span::styled(text::TRUST_MISMATCH, theme.calm()),
         TrustLevel::MissingPin => Span::styled(text::TRUST_MISSING_PIN, theme.warn()),
-        TrustLevel::FirstUse => Span::styled(text::TRUST_FIRST_USE, theme.warn()),
+        TrustLevel::FirstUse => Span::styled(text::TRUST_FIRST_USE, theme.calm()),
     }
 }
 

@@ -48,9 +48,11 @@ impl ListState {
             Action::PageDown => self.move_by(10, len),
             Action::Top => self.cursor = 0,
             Action::Bottom => self.cursor = len.saturating_sub(1),
+            // `/` starts a fresh filter (as in k9s, lazygit): the old one is not edited.
             Action::Filter => {
                 self.filtering = true;
-                self.filter.get_or_insert_with(Input::default);
+                self.filter = Some(Input::default());
+                self.cursor = 0;
             }
             _ => {}
         }
@@ -83,15 +85,20 @@ impl ListState {
         true
     }
 
-    /// The filter as a line (`/text`, with a cursor while typing), if there is one.
-    pub fn filter_line(&self, theme: Theme) -> Option<Line<'static>> {
+    /// The filter as a line (`/text`, with a cursor while typing), if there is one; with
+    /// `shown` (the items it lets through) 0, the line says there are no matches.
+    pub fn filter_line(&self, shown: usize, theme: Theme) -> Option<Line<'static>> {
         let f = self.filter.as_ref()?;
         let cursor = if self.filtering { "█" } else { "" };
-        Some(Line::from(vec![
+        let mut spans = vec![
             Span::styled("/", theme.key()),
             Span::raw(f.value.clone()),
             Span::styled(cursor, theme.key()),
-        ]))
+        ];
+        if shown == 0 && !f.value.is_empty() {
+            spans.push(Span::styled(crate::ui::text::NO_MATCHES, theme.warn()));
+        }
+        Some(Line::from(spans))
     }
 }
 

@@ -134,6 +134,15 @@ pub fn owner_line(hex: &str, mine: bool, width: usize, theme: Theme) -> Line<'st
     Line::from(spans)
 }
 
+/// `, WorkloadSecretID X` for a policy that has one (an added policy's secret matters as
+/// much as its SANs).
+pub fn secret_id_part(id: Option<&str>) -> String {
+    match id {
+        Some(id) if !id.is_empty() => format!(", WorkloadSecretID {id}"),
+        _ => String::new(),
+    }
+}
+
 /// A semantic diff as lines: `+` added, `-` removed, `~` changed.
 pub fn diff_lines(d: &ManifestDiff, theme: Theme) -> Vec<Line<'static>> {
     if d.is_empty() {
@@ -145,10 +154,11 @@ pub fn diff_lines(d: &ManifestDiff, theme: Theme) -> Vec<Line<'static>> {
     let chg = |s: String| Line::styled(format!("~ {s}"), theme.warn());
     for (hash, entry) in &d.policies_added {
         out.push(add(format!(
-            "policy {} (role {}, SANs {})",
+            "policy {} (role {}, SANs {}{})",
             truncate(hash, 16),
             entry.role,
-            entry.sans.join(", ")
+            entry.sans.join(", "),
+            secret_id_part(entry.workload_secret_id.as_deref())
         )));
     }
     for (hash, entry) in &d.policies_removed {

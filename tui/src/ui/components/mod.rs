@@ -5,7 +5,7 @@
 //! | [`popup`] | the one popup slot: what can be in it, the keys it takes, drawing it |
 //! | [`help`] | the help overlay, from the keymap |
 //! | [`message`] | a notice or an error |
-//! | [`confirm`] | "quit during a ceremony?" and the typed confirmation |
+//! | [`confirm`] | "quit / leave the unfinished flow?" and the typed confirmation |
 //! | [`input`] | a single-line text field |
 //! | [`list`] | a list cursor with a `/` filter |
 //! | [`scroll_pane`] | a bordered pane of wrapped lines that scrolls by pages (a `StatefulWidget`) |

@@ -25,16 +25,26 @@ pub enum Confirmed {
 /// The one popup slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Popup {
-    /// The keymap, live ([`help`]).
-    Help { scroll: u16 },
+    /// The keymap, live ([`help`]), after `note` (the key store's full fallback warning,
+    /// which the screens show on one line). `max` is the last scroll position that still
+    /// fills the overlay, as of the last draw.
+    Help {
+        scroll: u16,
+        max: u16,
+        note: Option<String>,
+    },
     /// A notice, or an error ([`message`]).
     Message {
         title: String,
         body: String,
         error: bool,
+        /// A key the message offers ("press v to verify it"): it closes the message and
+        /// then does what it does on the screen below.
+        offers: Option<Action>,
     },
-    /// "Quit during a ceremony?" ([`confirm`]).
-    QuitConfirm,
+    /// "Quit Seedward?" / "Leave the recovery?" while a flow is unfinished ([`confirm`]):
+    /// `flow` names it; `quit` is q (quit the program), else Esc (back to the dashboard).
+    QuitConfirm { flow: &'static str, quit: bool },
     /// A typed confirmation before something irreversible ([`confirm`]).
     Typed {
         title: String,
@@ -42,6 +52,8 @@ pub enum Popup {
         expected: &'static str,
         input: Input,
         then: Confirmed,
+        /// The last word submitted that was not `expected` (said, then the field starts over).
+        rejected: Option<String>,
     },
 }
 
@@ -53,8 +65,12 @@ pub enum Reply {
     Close,
     /// "Quit anyway" was answered yes.
     Quit,
+    /// "Leave the flow" was answered yes: back to the dashboard.
+    Leave,
     /// The expected word was typed: close, and do what it unlocks.
     Confirmed(Confirmed),
+    /// The key a message offered: close, then give the action to the screen.
+    Pass(Action),
 }
 
 impl Popup {
@@ -63,6 +79,7 @@ impl Popup {
             title: title.to_string(),
             body: body.into(),
             error: true,
+            offers: None,
         }
     }
 
@@ -71,6 +88,17 @@ impl Popup {
             title: title.to_string(),
             body: body.into(),
             error: false,
+            offers: None,
+        }
+    }
+
+    /// A notice whose text offers `action`'s key: that key closes it and acts.
+    pub fn notice_offering(title: &str, body: impl Into<String>, action: Action) -> Self {
+        Popup::Message {
+            title: title.to_string(),
+            body: body.into(),
+            error: false,
+            offers: Some(action),
         }
     }
 
@@ -82,6 +110,7 @@ impl Popup {
             expected,
             input: Input::default(),
             then,
+            rejected: None,
         }
     }
 
@@ -95,7 +124,7 @@ impl Popup {
         let own = match self {
             Popup::Help { .. } => Context::Help,
             Popup::Message { .. } => Context::Message,
-            Popup::QuitConfirm => Context::QuitConfirm,
+            Popup::QuitConfirm { .. } => Context::QuitConfirm,
             Popup::Typed { .. } => Context::Input,
         };
         vec![own, Context::Global]
@@ -104,19 +133,27 @@ impl Popup {
     /// Applies a key's action to the popup.
     pub fn handle(&mut self, action: Action) -> Reply {
         match self {
-            Popup::Help { scroll } => match action {
-                Action::Back | Action::Help => return Reply::Close,
-                Action::Down => *scroll = scroll.saturating_add(1),
+            Popup::Help { scroll, max, .. } => match action {
+                Action::Back | Action::Help | Action::Quit => return Reply::Close,
+                Action::Down => *scroll = scroll.saturating_add(1).min(*max),
                 Action::Up => *scroll = scroll.saturating_sub(1),
+                Action::PageDown => *scroll = scroll.saturating_add(10).min(*max),
+                Action::PageUp => *scroll = scroll.saturating_sub(10),
+                Action::Top => *scroll = 0,
+                Action::Bottom => *scroll = *max,
                 _ => {}
             },
-            Popup::Message { .. } => {
+            Popup::Message { offers, .. } => {
                 if action == Action::Back {
                     return Reply::Close;
                 }
+                if *offers == Some(action) {
+                    return Reply::Pass(action);
+                }
             }
-            Popup::QuitConfirm => match action {
-                Action::Yes => return Reply::Quit,
+            Popup::QuitConfirm { quit, .. } => match action {
+                Action::Yes if *quit => return Reply::Quit,
+                Action::Yes => return Reply::Leave,
                 Action::No | Action::Back => return Reply::Close,
                 _ => {}
             },
@@ -124,33 +161,62 @@ impl Popup {
                 expected,
                 input,
                 then,
+                rejected,
                 ..
             } => match input.edit(action) {
+                // The rejection is said until the next word is being typed.
+                Edit::Typing if !input.value.is_empty() => *rejected = None,
                 Edit::Typing => {}
                 Edit::Cancel => return Reply::Close,
-                // A wrong word sends nothing and starts the field over.
-                Edit::Submit if input.value.trim() != *expected => input.value.clear(),
+                // A wrong word sends nothing, says so, and starts the field over.
+                Edit::Submit if input.value.trim() != *expected => {
+                    *rejected = Some(std::mem::take(&mut input.value));
+                }
                 Edit::Submit => return Reply::Confirmed(*then),
             },
         }
         Reply::Open
     }
 
-    /// Draws the popup over `area` (the whole frame).
-    pub fn render(&self, frame: &mut Frame, area: Rect, theme: Theme) {
+    /// The help overlay, scrolled to the top, with the key store's warning (if any) first.
+    pub fn help(note: Option<String>) -> Self {
+        Popup::Help {
+            scroll: 0,
+            max: u16::MAX,
+            note,
+        }
+    }
+
+    /// Draws the popup over `area` (the whole frame). The help overlay records how far it
+    /// can scroll.
+    pub fn render(&mut self, frame: &mut Frame, area: Rect, theme: Theme) {
         match self {
-            Popup::Help { scroll } => help::render(*scroll, frame, area, theme),
-            Popup::Message { title, body, error } => {
-                message::render(title, body, *error, frame, area, theme)
+            Popup::Help { scroll, max, note } => {
+                help::render(scroll, max, note.as_deref(), frame, area, theme)
             }
-            Popup::QuitConfirm => confirm::render_quit(frame, area),
+            Popup::Message {
+                title, body, error, ..
+            } => message::render(title, body, *error, frame, area, theme),
+            Popup::QuitConfirm { flow, quit } => confirm::render_quit(flow, *quit, frame, area),
             Popup::Typed {
                 title,
                 body,
                 expected,
                 input,
+                rejected,
                 ..
-            } => confirm::render_typed(title, body, expected, input, frame, area, theme),
+            } => confirm::render_typed(
+                title,
+                body,
+                confirm::TypedField {
+                    expected,
+                    input,
+                    rejected: rejected.as_deref(),
+                },
+                frame,
+                area,
+                theme,
+            ),
         }
     }
 }

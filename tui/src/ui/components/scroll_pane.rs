@@ -110,13 +110,33 @@ fn char_width(c: char) -> usize {
     Span::raw(&*c.encode_utf8(&mut buf)).width()
 }
 
+/// The marker of a diff line (`+ `, `- `, `~ `) that its wrapped rows repeat.
+fn diff_marker(line: &Line<'static>) -> Option<&'static str> {
+    let first = line.spans.first()?;
+    ["+ ", "- ", "~ "]
+        .into_iter()
+        .find(|m| first.content.starts_with(m))
+}
+
 /// Word-wraps styled lines to `width` columns (a word longer than a row is split), so that
-/// the number of rows is known before drawing.
+/// the number of rows is known before drawing. A diff line (`+ `, `- `, `~ `) keeps its
+/// marker on every row it wraps to, like a unified diff.
 pub fn wrap_lines(lines: &[Line<'static>], width: usize) -> Vec<Line<'static>> {
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
         if width == 0 || line.width() <= width {
             out.push(line.clone());
+            continue;
+        }
+        if let Some(marker) = diff_marker(line).filter(|_| width > 8) {
+            let mut rest = line.clone();
+            let first = &mut rest.spans[0];
+            let style = first.style;
+            first.content = first.content[marker.len()..].to_string().into();
+            for mut row in wrap_lines(&[rest], width - marker.len()) {
+                row.spans.insert(0, Span::styled(marker, style));
+                out.push(row);
+            }
             continue;
         }
         let cells: Vec<(char, Style)> = line

@@ -11,6 +11,7 @@ use super::{Outcome, Screen};
 use crate::ops::{CoordinatorState, StatusView};
 use crate::ui::components::coordinator::{evidence_spans, state_line, trust_span};
 use crate::ui::components::popup::Popup;
+use crate::ui::components::scroll_pane::wrap_lines;
 use crate::ui::components::{block, label, truncate};
 use crate::ui::effects::Effect;
 use crate::ui::keymap::{Action, Context};
@@ -64,13 +65,47 @@ fn not_now(title: &str, why: impl Into<String>) -> Outcome {
     Outcome::popup(Popup::notice(title, why))
 }
 
+/// What the dashboard says besides the health and the keys.
+pub struct Facts<'a> {
+    /// The Coordinator's address (for the advice when it does not answer).
+    pub address: &'a str,
+    /// Auditor mode: the advice names the history only.
+    pub read_only: bool,
+}
+
 /// Draws the dashboard: the Coordinator, the owner keys, and what to do next.
-pub fn render(frame: &mut Frame, area: Rect, health: &Health, keys: &KeysState, theme: Theme) {
-    let key_rows = keys.list.len().max(1) as u16 + 2 + u16::from(keys.warning.is_some()) * 3;
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    health: &Health,
+    keys: &KeysState,
+    facts: Facts<'_>,
+    theme: Theme,
+) {
+    let Facts { address, read_only } = facts;
+    let next_lines = match (health, health.status()) {
+        (Health::Failed { .. }, last) => vec![Line::raw(text::next_unreachable(
+            last.map_or(address, |s| s.address.as_str()),
+        ))],
+        (_, Some(_)) if read_only => vec![
+            Line::raw(text::READ_ONLY_NEXT),
+            Line::styled(text::READ_ONLY_KEYS, theme.bold()),
+        ],
+        (_, Some(s)) => vec![
+            Line::raw(s.state.next_step()),
+            Line::styled(text::dashboard_keys_hint(s.state.label()), theme.bold()),
+        ],
+        (_, None) => vec![Line::raw(text::NO_STATUS_YET)],
+    };
+    // "What to do next" takes the rows its advice needs (at least two).
+    let next_rows = wrap_lines(&next_lines, area.width.saturating_sub(2) as usize)
+        .len()
+        .clamp(2, 5) as u16;
+    let key_rows = keys.list.len().max(1) as u16 + 2 + u16::from(keys.warning.is_some());
     let [coord, keys_area, next] = Layout::vertical([
         Constraint::Length(9),
         Constraint::Min(key_rows.min(8)),
-        Constraint::Length(4),
+        Constraint::Length(next_rows + 2),
     ])
     .areas(area);
     let inner_width = coord.width.saturating_sub(2) as usize;
@@ -102,7 +137,7 @@ pub fn render(frame: &mut Frame, area: Rect, health: &Health, keys: &KeysState, 
 
     let mut key_lines = Vec::new();
     if let Some(w) = &keys.warning {
-        key_lines.push(Line::styled(format!("⚠ {w}"), theme.warn()));
+        key_lines.push(Line::styled(text::keyring_warning_line(w), theme.warn()));
     }
     if let Some(e) = &keys.error {
         key_lines.push(Line::styled(format!("✗ {e}"), theme.bad()));
@@ -125,13 +160,6 @@ pub fn render(frame: &mut Frame, area: Rect, health: &Health, keys: &KeysState, 
         keys_area,
     );
 
-    let next_lines = match health.status() {
-        Some(s) => vec![
-            Line::raw(s.state.next_step()),
-            Line::styled(text::dashboard_keys_hint(s.state.label()), theme.bold()),
-        ],
-        None => vec![Line::raw(text::NO_STATUS_YET)],
-    };
     frame.render_widget(
         Paragraph::new(next_lines)
             .block(block(text::NEXT_BLOCK))

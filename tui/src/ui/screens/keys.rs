@@ -129,7 +129,7 @@ impl KeysScreen {
         let mut lines: Vec<Line> = Vec::new();
         lines.push(Line::raw(text::keystore_line(&keys.backend)));
         if let Some(w) = &keys.warning {
-            lines.push(Line::styled(format!("⚠ {w}"), theme.warn()));
+            lines.push(Line::styled(text::keyring_warning_line(w), theme.warn()));
         }
         if let Some(e) = &keys.error {
             lines.push(Line::styled(format!("✗ {e}"), theme.bad()));
@@ -158,7 +158,7 @@ impl KeysScreen {
                 Line::raw(row)
             });
         }
-        lines.extend(self.list.filter_line(theme));
+        lines.extend(self.list.filter_line(visible.len(), theme));
         if let Some((import, cursor)) = &self.choose_kind {
             lines.push(Line::raw(""));
             lines.push(Line::styled(

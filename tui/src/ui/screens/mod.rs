@@ -51,6 +51,16 @@ impl Screen {
         }
     }
 
+    /// The flow the screen is, in words ("recovery"), for the quit / leave question.
+    pub fn flow(&self) -> &'static str {
+        match self {
+            Screen::Setup(_) => text::FLOW_SETUP,
+            Screen::Recovery(_) => text::FLOW_RECOVERY,
+            Screen::Update(_) => text::FLOW_UPDATE,
+            _ => "",
+        }
+    }
+
     /// Whether the user is typing into one of the screen's text fields.
     pub fn typing(&self) -> bool {
         match self {

@@ -144,6 +144,14 @@ impl RecoveryWizard {
             if self.running() {
                 return Outcome::none();
             }
+            // Esc leaves the wizard; with a share decrypted and nothing finished, it asks
+            // first, as q does (the wizard's steps run on their own: there is no step back).
+            if self.in_ceremony() {
+                return Outcome::popup(Popup::QuitConfirm {
+                    flow: text::FLOW_RECOVERY,
+                    quit: false,
+                });
+            }
             return leave();
         }
         if self.running() {
@@ -396,7 +404,7 @@ impl RecoveryWizard {
             lines.push(Line::styled(text::RECOVERY_NO_KEYS, theme.warn()));
         }
         lines.extend(choice_lines(&owners, self.list.cursor, theme));
-        lines.extend(self.list.filter_line(theme));
+        lines.extend(self.list.filter_line(owners.len(), theme));
         lines
     }
 
@@ -474,6 +482,7 @@ impl RecoveryWizard {
                 ));
             }
         }
+        lines.push(Line::styled(text::CHECKLIST_HEAD, theme.bold()));
         for item in text::CHECKLIST {
             lines.push(Line::raw(item));
         }

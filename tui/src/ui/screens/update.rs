@@ -153,6 +153,8 @@ impl UpdateView {
             return Outcome::none();
         }
         match self.step {
+            // F5 reads the workspace's files again (a manifest copied in meanwhile).
+            UpdateStep::Pick if action == Action::Refresh => Outcome::effect(Effect::ListManifests),
             UpdateStep::Pick => self.pick(action),
             UpdateStep::Review if action == Action::Select => self.ask_to_confirm(keys),
             UpdateStep::Done if action == Action::Select => Outcome::leave(),
@@ -175,7 +177,8 @@ impl UpdateView {
                 self.step = UpdateStep::Pick;
                 self.candidate = None;
                 self.error = None;
-                Outcome::none()
+                // The files may have changed while the review was open.
+                Outcome::effect(Effect::ListManifests)
             }
             _ => Outcome::leave(),
         }
@@ -247,7 +250,11 @@ impl UpdateView {
     /// Applies an effect's result; gives back the events this screen does not handle.
     pub fn on_event(&mut self, event: Event) -> Result<Outcome, Event> {
         match event {
-            Event::Manifests(Ok(files)) => self.files = files,
+            Event::Manifests(Ok(files)) => {
+                self.files = files;
+                let len = self.visible_files().len();
+                self.list.clamp(len);
+            }
             Event::ManifestLoaded(loaded) => {
                 self.busy = None;
                 self.candidate = Some(*loaded);
@@ -342,7 +349,7 @@ impl UpdateView {
                     lines.push(Line::raw(text::UPDATE_NO_FILES));
                 }
                 lines.extend(choice_lines(&files, self.list.cursor, theme));
-                lines.extend(self.list.filter_line(theme));
+                lines.extend(self.list.filter_line(files.len(), theme));
             }
             UpdateStep::Review => lines.extend(self.review_lines(keys, width, theme)),
             UpdateStep::Done => {

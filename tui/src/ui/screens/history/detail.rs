@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use seedward_shared::history::EntryStatus;
 use seedward_shared::manifest::ManifestDiff;
 
@@ -12,6 +12,8 @@ use super::{DetailView, HistoryView};
 use crate::ops::AuditedHistory;
 use crate::ui::components::block;
 use crate::ui::components::manifest::{diff_lines, manifest_lines};
+use crate::ui::components::scroll_pane::wrap_lines;
+use crate::ui::keymap::{self, Action, Context};
 use crate::ui::text;
 use crate::ui::theme::Theme;
 
@@ -52,13 +54,29 @@ impl HistoryView {
                 }
             }
         }
-        frame.render_widget(
-            Paragraph::new(detail)
-                .block(block(&title))
-                .wrap(Wrap { trim: false })
-                .scroll((self.detail_scroll, 0)),
-            area,
-        );
+        // Wrapped here (diff rows keep their +/- marker); the bottom border says where the
+        // pane is scrolled to when it does not fit.
+        let rows = wrap_lines(&detail, width);
+        let visible = area.height.saturating_sub(2) as usize;
+        let max = rows.len().saturating_sub(visible);
+        let offset = (self.detail_scroll as usize).min(max);
+        let mut pane = block(&title);
+        if rows.len() > visible {
+            let keys = format!(
+                "{}/{}",
+                keymap::keys_of(Context::History, Action::ScrollUp),
+                keymap::keys_of(Context::History, Action::ScrollDown)
+            );
+            let position = text::scroll_position(
+                offset + 1,
+                (offset + visible).min(rows.len()),
+                rows.len(),
+                &keys,
+            );
+            pane = pane.title_bottom(Line::styled(position, theme.bold()).right_aligned());
+        }
+        let shown: Vec<Line> = rows.into_iter().skip(offset).take(visible).collect();
+        frame.render_widget(Paragraph::new(shown).block(pane), area);
     }
 
     /// Entry `sel` against the marked one, or else the one before it.

@@ -10,13 +10,14 @@ use std::path::PathBuf;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
 
 use super::Outcome;
 use crate::ops::{AuditedHistory, SigningKeySource};
 use crate::ui::components::input::{Edit, Input};
 use crate::ui::components::list::ListState;
+use crate::ui::components::scroll_pane::wrap_lines;
 use crate::ui::effects::{Effect, Event};
 use crate::ui::keymap::{Action, Context};
 use crate::ui::text;
@@ -117,7 +118,7 @@ impl HistoryView {
     pub fn set_filter(&mut self, text: &str) {
         self.list.filter = Some(Input {
             value: text.to_string(),
-            masked: false,
+            ..Input::default()
         });
         self.refilter();
     }
@@ -165,15 +166,13 @@ impl HistoryView {
             Action::ExportBundle => return self.export_bundle(),
             Action::VerifyBundle => {
                 if self.bundle_busy.is_none() {
+                    // The bundle just exported is offered selected: typing replaces it.
                     let value = self
                         .last_bundle
                         .as_ref()
                         .map(|p| p.display().to_string())
                         .unwrap_or_default();
-                    self.bundle_input = Some(Input {
-                        value,
-                        masked: false,
-                    });
+                    self.bundle_input = Some(Input::prefilled(value));
                 }
             }
             Action::Back if self.list.filter.is_some() => self.list.filter = None,
@@ -260,37 +259,36 @@ impl HistoryView {
     /// Draws the bundle prompt or progress (if any), the audit's summary, the timeline on
     /// the left and the selected generation on the right.
     pub fn render(&self, frame: &mut Frame, area: Rect, theme: Theme) {
-        let bundle_line = match (&self.bundle_input, self.bundle_busy) {
+        let width = area.width as usize;
+        // The prompt on its own rows, the field on the next, so the typed text always shows.
+        let bundle_lines = match (&self.bundle_input, self.bundle_busy) {
             (Some(input), _) => {
-                let [value, cursor] = input.spans(theme);
-                Some(Line::from(vec![
-                    Span::styled(text::BUNDLE_PROMPT, theme.bold()),
-                    Span::raw(" > "),
-                    value,
-                    cursor,
-                ]))
+                let mut lines =
+                    wrap_lines(&[Line::styled(text::BUNDLE_PROMPT, theme.bold())], width);
+                lines.push(input.prompt_line_fit(width, theme));
+                lines
             }
-            (None, Some(busy)) => Some(Line::styled(busy, theme.warn())),
-            (None, None) => None,
+            (None, Some(busy)) => wrap_lines(&[Line::styled(busy, theme.warn())], width),
+            (None, None) => Vec::new(),
         };
-        let area = match bundle_line {
-            Some(line) => {
-                let [prompt, rest] =
-                    Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
-                frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), prompt);
-                rest
-            }
-            None => area,
+        let area = if bundle_lines.is_empty() {
+            area
+        } else {
+            let rows = u16::try_from(bundle_lines.len()).unwrap_or(u16::MAX);
+            let [prompt, rest] =
+                Layout::vertical([Constraint::Length(rows), Constraint::Min(3)]).areas(area);
+            frame.render_widget(Paragraph::new(bundle_lines), prompt);
+            rest
         };
-        let [summary, main] =
-            Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
         let Some(audit) = &self.audit else {
+            // An audit that failed says why and what to do, in full: wrapped over as many
+            // rows as it needs.
             let line = match (&self.error, self.loading) {
                 (Some(e), _) => Line::styled(format!("✗ {e}"), theme.bad()),
                 (None, true) => Line::styled(text::AUDITING, theme.warn()),
                 (None, false) => Line::raw(""),
             };
-            frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), summary);
+            frame.render_widget(Paragraph::new(wrap_lines(&[line], width)), area);
             return;
         };
         let source = match audit.key_source {
@@ -299,14 +297,21 @@ impl HistoryView {
             SigningKeySource::None => text::KEY_NONE,
         };
         let all = audit.all_verified();
-        let summary_line = Line::styled(
-            text::audit_summary(all, source, audit.failure.as_deref()),
-            if all { theme.ok() } else { theme.bad() },
+        let summary_lines = wrap_lines(
+            &[Line::styled(
+                text::audit_summary(all, source, audit.failure.as_deref()),
+                if all { theme.ok() } else { theme.bad() },
+            )],
+            width,
         );
-        frame.render_widget(
-            Paragraph::new(summary_line).wrap(Wrap { trim: true }),
-            summary,
-        );
+        // The summary takes the rows it needs, leaving the timeline at least 8.
+        let rows = u16::try_from(summary_lines.len())
+            .unwrap_or(u16::MAX)
+            .clamp(1, area.height.saturating_sub(8).max(1))
+            + 1;
+        let [summary, main] =
+            Layout::vertical([Constraint::Length(rows), Constraint::Min(3)]).areas(area);
+        frame.render_widget(Paragraph::new(summary_lines), summary);
         let [left, right] =
             Layout::horizontal([Constraint::Length(44), Constraint::Min(30)]).areas(main);
         self.render_timeline(audit, frame, left, theme);

@@ -147,7 +147,7 @@ impl HistoryView {
             };
             lines.push(Line::styled(line, style));
         }
-        lines.extend(self.list.filter_line(theme));
+        lines.extend(self.list.filter_line(self.visible().len(), theme));
         frame.render_widget(Paragraph::new(lines).block(block(text::TIMELINE)), area);
     }
 }

@@ -95,8 +95,8 @@ impl SetupWizard {
         } else {
             lines.push(Line::from(vec![Span::raw("  "), chosen(&self.workload)]));
         }
-        if let Some(warning) = &keys.warning {
-            lines.push(Line::styled(format!("⚠ {warning}"), theme.warn()));
+        if let Some(w) = &keys.warning {
+            lines.push(Line::styled(text::keyring_warning_line(w), theme.warn()));
         }
         lines.push(Line::raw(""));
         let items: Vec<String> = self
@@ -163,7 +163,7 @@ impl SetupWizard {
             })
             .collect();
         let mut lines = choice_lines(&items, self.list.cursor, theme);
-        lines.extend(self.list.filter_line(theme));
+        lines.extend(self.list.filter_line(items.len(), theme));
         lines.extend(busy_line(self.busy, theme));
         lines.push(Line::raw(""));
         match &self.manifest {

@@ -83,6 +83,11 @@ impl SetupWizard {
                 self.list = ListState::default();
                 Outcome::none()
             }
+            // Leaving with keys chosen asks first, as q does.
+            None if self.in_ceremony() => Outcome::popup(Popup::QuitConfirm {
+                flow: text::FLOW_SETUP,
+                quit: false,
+            }),
             None => leave(),
         }
     }
