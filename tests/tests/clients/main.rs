@@ -23,4 +23,5 @@ mod tui_e2e;
 mod tui_hangup;
 mod tui_history;
 mod tui_recovery;
+mod tui_small;
 mod tui_update;

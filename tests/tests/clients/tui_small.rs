@@ -3,14 +3,11 @@
 //! operator tripped over. Needs tmux.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod cli_support;
-mod tui_support;
-
 use std::path::Path;
 
-use cli_support::{Cli, p, public_hex, write_template};
+use crate::cli_support::{Cli, p, public_hex, write_template};
+use crate::tui_support::{Tmux, squash};
 use seedward_tests::CoordinatorProcess;
-use tui_support::{Tmux, squash};
 
 /// Keys and the first set with the template manifest, through the CLI (faster).
 fn set_up(cli: &Cli, input: &Path) {
@@ -122,7 +119,7 @@ fn item2_a_tampered_store_shows_the_advice_to_restore_it_at_80x24() {
     t.keys(&["h"]);
     let screen = t.wait_for("✗ ");
     // The whole message, to its advice, is on the screen at 80 columns.
-    let deadline = std::time::Instant::now() + tui_support::WAIT;
+    let deadline = std::time::Instant::now() + crate::tui_support::WAIT;
     let mut screen = screen;
     while !squash(&screen).contains(&squash("from a backup")) {
         assert!(
