@@ -212,6 +212,48 @@ fn dashboard_in_each_state() {
 }
 
 #[test]
+fn dashboard_with_a_replica_board() {
+    use crate::ops::{ReplicaSetView, ReplicaView};
+    // Whole minutes ago, so that the rendered "… ago" cannot tick during the test.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let replica = |id: &str, state, generation, last_error: Option<&str>| ReplicaView {
+        id: id.into(),
+        address: format!("{id}.seedward-coordinator-headless.prod.svc:1313"),
+        state,
+        generation,
+        latest: Some(Digest::of(format!("latest {generation}").as_bytes())),
+        evidence_kind: "snp".into(),
+        since_unix_ms: now - 150_000,
+        last_error: last_error.map(Into::into),
+    };
+    let mut s = status(CoordinatorState::Ready, TrustLevel::Pinned, 3);
+    s.replica_set = Some(ReplicaSetView {
+        self_id: "coordinator-0".into(),
+        replicas: vec![
+            replica("coordinator-0", CoordinatorState::Ready, 3, None),
+            replica("coordinator-1", CoordinatorState::Ready, 3, None),
+            replica(
+                "coordinator-2",
+                CoordinatorState::RecoveryRequired,
+                2,
+                Some("status: the store did not answer within 10 s"),
+            ),
+        ],
+        as_of_unix_ms: Some(now - 200),
+        error: None,
+    });
+    let mut app = new_app();
+    with_status(&mut app, s);
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.contains("2 of 3 ready"), "{screen}");
+    assert!(screen.contains("recovery required"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
 fn dashboard_unreachable_and_keyring_fallback() {
     let mut app = new_app();
     app::on_event(

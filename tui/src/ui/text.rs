@@ -101,6 +101,7 @@ pub fn next_unreachable(address: &str) -> String {
 // Dashboard
 pub const COORDINATOR_BLOCK: &str = "Coordinator";
 pub const KEYS_BLOCK: &str = "Owner keys";
+pub const REPLICAS_BLOCK: &str = "Replicas (shared store)";
 pub const NEXT_BLOCK: &str = "What to do next";
 pub const LABEL_STATE: &str = "State";
 pub const LABEL_GENERATION: &str = "Generation";

@@ -9,8 +9,9 @@ use crate::ops::{ReplicaSetView, ago};
 use crate::ui::theme::Theme;
 
 /// Lines of the board for `width` columns: a summary, then `* id  state  gen  since  address`
-/// per replica (`*` = the replica this console talks to), its last error under it, and a
-/// warning when the board may be out of date.
+/// per replica (`*` = the replica this console talks to; its last error, if any, in place of
+/// the address; replicas that are not ready, behind or failing first), and a warning when
+/// the board may be out of date.
 pub fn board_lines(set: &ReplicaSetView, theme: Theme, width: usize) -> Vec<Line<'static>> {
     let ready = set
         .replicas
@@ -34,34 +35,46 @@ pub fn board_lines(set: &ReplicaSetView, theme: Theme, width: usize) -> Vec<Line
         .max()
         .unwrap_or(0)
         .clamp(4, 20);
-    for r in &set.replicas {
+    // Replicas that need attention first: a board cut short by a small terminal still
+    // shows them.
+    let mut ordered: Vec<_> = set.replicas.iter().collect();
+    ordered.sort_by_key(|r| {
+        r.state == crate::ops::CoordinatorState::Ready
+            && r.generation == newest
+            && r.last_error.is_none()
+    });
+    for r in ordered {
         let mark = if r.id == set.self_id { "* " } else { "  " };
         let generation = if r.generation < newest {
-            Span::styled(format!(" gen {} (behind) ", r.generation), theme.warn())
+            Span::styled(
+                format!("{:<13}", format!("gen {} behind", r.generation)),
+                theme.warn(),
+            )
         } else {
-            Span::raw(format!(" gen {} ", r.generation))
+            Span::raw(format!("{:<13}", format!("gen {}", r.generation)))
         };
-        let rest = format!("{} · {}", ago(r.since_unix_ms), r.address);
-        let used = 2 + id_width + 1 + 20 + 14;
+        let state = state_line(r.state, theme);
+        let state = Span::styled(format!("{:<20}", state.content), state.style);
+        let used = 2 + id_width + 1 + 20 + 13 + 12;
+        let room = width.saturating_sub(used);
+        let tail = match &r.last_error {
+            Some(e) => Span::styled(
+                format!("✗ {}", truncate(e, room.saturating_sub(2))),
+                theme.bad(),
+            ),
+            None => Span::styled(truncate(&r.address, room), theme.dim()),
+        };
         lines.push(Line::from(vec![
             Span::raw(mark),
             Span::styled(
                 format!("{:<id_width$} ", truncate(&r.id, id_width)),
                 theme.bold(),
             ),
-            state_line(r.state, theme),
+            state,
             generation,
-            Span::styled(
-                truncate(&rest, width.saturating_sub(used).max(8)),
-                theme.dim(),
-            ),
+            Span::styled(format!("{:<12}", ago(r.since_unix_ms)), theme.dim()),
+            tail,
         ]));
-        if let Some(e) = &r.last_error {
-            lines.push(Line::styled(
-                format!("    ✗ {}", truncate(e, width.saturating_sub(6).max(8))),
-                theme.bad(),
-            ));
-        }
     }
     if let Some(e) = &set.error {
         lines.push(Line::styled(

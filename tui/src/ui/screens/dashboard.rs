@@ -11,6 +11,7 @@ use super::{Outcome, Screen};
 use crate::ops::{CoordinatorState, StatusView};
 use crate::ui::components::coordinator::{evidence_spans, state_line, trust_span};
 use crate::ui::components::popup::Popup;
+use crate::ui::components::replicas::board_lines;
 use crate::ui::components::scroll_pane::wrap_lines;
 use crate::ui::components::{block, label, truncate};
 use crate::ui::effects::Effect;
@@ -102,13 +103,25 @@ pub fn render(
         .len()
         .clamp(2, 5) as u16;
     let key_rows = keys.list.len().max(1) as u16 + 2 + u16::from(keys.warning.is_some());
-    let [coord, keys_area, next] = Layout::vertical([
+    let inner_width = area.width.saturating_sub(2) as usize;
+    // A Coordinator on a shared store (etcd) shows its replica set between the two.
+    let board = health
+        .status()
+        .and_then(|s| s.replica_set.as_ref())
+        .map(|set| board_lines(set, theme, inner_width));
+    // The Coordinator block (with its trust line) and the advice keep their rows; the board
+    // takes what is left above three rows for the keys, at least its summary line.
+    let spare = area.height.saturating_sub(9 + next_rows + 2 + 3);
+    let board_rows = board
+        .as_ref()
+        .map_or(0, |b| (b.len() as u16 + 2).min(spare.max(3)));
+    let [coord, board_area, keys_area, next] = Layout::vertical([
         Constraint::Length(9),
+        Constraint::Length(board_rows),
         Constraint::Min(key_rows.min(8)),
         Constraint::Length(next_rows + 2),
     ])
     .areas(area);
-    let inner_width = coord.width.saturating_sub(2) as usize;
     let mut lines = match health.status() {
         Some(status) => status_lines(status, theme, inner_width),
         None => vec![Line::from(vec![
@@ -134,6 +147,13 @@ pub fn render(
             .wrap(Wrap { trim: false }),
         coord,
     );
+
+    if let Some(board) = board {
+        frame.render_widget(
+            Paragraph::new(board).block(block(text::REPLICAS_BLOCK)),
+            board_area,
+        );
+    }
 
     let mut key_lines = Vec::new();
     if let Some(w) = &keys.warning {
