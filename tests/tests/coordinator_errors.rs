@@ -623,6 +623,76 @@ async fn an_immutable_deployment_refuses_every_update() {
     }
 }
 
+/// Issue #15 item 9: a NUL SAN, a 100,000-character SAN and `***` were accepted and issued
+/// into mesh certificates. Each is refused by the real daemon with the field's path, and
+/// nothing is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_manifest_refuses_malformed_sans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let process = start(&tmp.path().join("state")).await;
+    let client = connect(&process.addr).await;
+    let keys = Keys::generate();
+    let owner = keys.owner.public_key().to_hex();
+    let policy = b"policy".to_vec();
+    let hash = Digest::of(&policy);
+    let long = "a".repeat(100_000);
+    for (san, shown, problem) in [
+        ("***", r#""***""#, "wildcard"),
+        ("\\u0000", r#""\0""#, "control character"),
+        ("web\\u0000.svc", r#""web\0.svc""#, "control character"),
+        (
+            long.as_str(),
+            "(100000 characters)",
+            "at most 253 characters",
+        ),
+        ("a..b", r#""a..b""#, "empty labels"),
+        ("spiffe://a b", r#""spiffe://a b""#, "RFC 3986"),
+    ] {
+        let manifest = format!(
+            r#"{{"Policies":{{"{hash}":{{"SANs":["web.svc","{san}"]}}}},"ReferenceValues":{{}},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":["{owner}"]}}"#
+        );
+        let result = client
+            .set_manifest(pb::SetManifestRequest {
+                manifest: manifest.into_bytes(),
+                policies: vec![policy.clone()],
+                previous_transition_hash: None,
+                signature: vec![],
+            })
+            .await;
+        let status = assert_refused(result, Code::InvalidArgument, "INVALID_MANIFEST");
+        let message = status.message();
+        for needle in [
+            format!("`Policies.{hash}.SANs[1]`"),
+            shown.to_string(),
+            "is not a DNS name, IP address or URI".to_string(),
+            problem.to_string(),
+        ] {
+            assert!(message.contains(&needle), "{needle:?} not in: {message}");
+        }
+        assert!(
+            message.len() < 1000,
+            "the SAN is truncated: {} bytes",
+            message.len()
+        );
+        assert!(!message.contains('\0'), "no raw NUL in the message");
+    }
+    // Nothing was set; DNS, IP and URI SANs together are accepted.
+    assert_eq!(client.status().await.unwrap().state, UNINITIALIZED);
+    let manifest = format!(
+        r#"{{"Policies":{{"{hash}":{{"SANs":["web.svc","*.web.svc","10.0.0.1","::1","spiffe://cluster.local/ns/default/sa/web"]}}}},"ReferenceValues":{{}},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":["{owner}"]}}"#
+    );
+    client
+        .set_manifest(pb::SetManifestRequest {
+            manifest: manifest.into_bytes(),
+            policies: vec![policy],
+            previous_transition_hash: None,
+            signature: vec![],
+        })
+        .await
+        .expect("valid SANs are accepted");
+    assert_eq!(client.status().await.unwrap().state, READY);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_requests_are_refused_and_the_daemon_keeps_serving() {
     let tmp = tempfile::tempdir().unwrap();
