@@ -9,6 +9,7 @@
 //! | [`ca`], [`tls`] | root CA, mesh CA, the Coordinator's TLS identity |
 //! | [`evidence`] | the evidence provider trait and the development (unattested) provider |
 //! | [`error`] | core errors and their one mapping to gRPC status |
+//! | [`refusals`] | refused requests in the log: rate-limited, summarised, with the peer's address |
 //! | [`convert`], [`service`], [`server`] | the gRPC edge (wire types ↔ domain values), the services and their wiring |
 //! | [`credentials`], [`workload`] | workload evidence, mesh certificates and workload secrets; the workload API |
 
@@ -19,6 +20,7 @@ pub mod core;
 pub mod credentials;
 pub mod error;
 pub mod evidence;
+pub mod refusals;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -4,6 +4,7 @@
 //! challenge key, outside the core's lock. Errors become `Status` through
 //! `From<CoreError>`, the one mapping in [`crate::error`].
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use seedward_proto::v1 as pb;
@@ -14,6 +15,7 @@ use crate::convert;
 use crate::core::Coordinator;
 use crate::error::CoreError;
 use crate::evidence::EvidenceProvider;
+use crate::refusals::RefusalLog;
 
 /// The `seedward.v1.UserApi` service.
 ///
@@ -26,6 +28,7 @@ pub struct UserService<S: HistoryStore + 'static> {
     tls_spki_sha256: [u8; 32],
     evidence: Arc<dyn EvidenceProvider>,
     read_timeout: Option<std::time::Duration>,
+    refusals: Arc<RefusalLog>,
 }
 
 impl<S: HistoryStore + 'static> UserService<S> {
@@ -41,6 +44,7 @@ impl<S: HistoryStore + 'static> UserService<S> {
             tls_spki_sha256,
             evidence,
             read_timeout: None,
+            refusals: RefusalLog::new(),
         }
     }
 
@@ -50,13 +54,18 @@ impl<S: HistoryStore + 'static> UserService<S> {
         self
     }
 
-    async fn read<T, F>(&self, op: &'static str, f: F) -> Result<Response<T>, Status>
+    async fn read<T, F>(
+        &self,
+        op: &'static str,
+        peer: Option<IpAddr>,
+        f: F,
+    ) -> Result<Response<T>, Status>
     where
         T: Send + 'static,
         F: FnOnce(&Coordinator<S>) -> Result<T, CoreError> + Send + 'static,
     {
         match self.read_timeout {
-            Some(timeout) => tokio::time::timeout(timeout, self.run(op, f))
+            Some(timeout) => tokio::time::timeout(timeout, self.run(op, peer, f))
                 .await
                 .unwrap_or_else(|_| {
                     Err(Status::deadline_exceeded(format!(
@@ -64,11 +73,16 @@ impl<S: HistoryStore + 'static> UserService<S> {
                         timeout.as_secs()
                     )))
                 }),
-            None => self.run(op, f).await,
+            None => self.run(op, peer, f).await,
         }
     }
 
-    async fn run<T, F>(&self, op: &'static str, f: F) -> Result<Response<T>, Status>
+    async fn run<T, F>(
+        &self,
+        op: &'static str,
+        peer: Option<IpAddr>,
+        f: F,
+    ) -> Result<Response<T>, Status>
     where
         T: Send + 'static,
         F: FnOnce(&Coordinator<S>) -> Result<T, CoreError> + Send + 'static,
@@ -82,7 +96,8 @@ impl<S: HistoryStore + 'static> UserService<S> {
         match result {
             Ok(v) => Ok(Response::new(v)),
             Err(err) => {
-                tracing::info!(rpc = op, reason = %err.reason(), "request refused");
+                // Rate-limited and summarised per peer (crate::refusals).
+                self.refusals.refused(op, peer, err.reason().as_str());
                 Err(err.into())
             }
         }
@@ -93,12 +108,14 @@ impl<S: HistoryStore + 'static> UserService<S> {
 impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> {
     async fn get_status(
         &self,
-        _request: Request<pb::GetStatusRequest>,
+        request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
         let tls_spki = self.tls_spki_sha256;
         let evidence = self.evidence.clone();
-        self.read("GetStatus", move |core| {
-            let report = core.status()?;
+        let peer = peer_of(&request);
+        self.read("GetStatus", peer, move |core| {
+            // Each caller gets its own recovery challenge (core::challenge).
+            let report = core.status_for(peer)?;
             // Produced after the core's lock is released: a TEE report may take a while.
             let challenge_key = report.challenge.as_ref().map(|c| c.public_key);
             let evidence = evidence.evidence(&tls_spki, challenge_key.as_ref())?;
@@ -111,8 +128,9 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         &self,
         request: Request<pb::SetManifestRequest>,
     ) -> Result<Response<pb::SetManifestResponse>, Status> {
+        let peer = peer_of(&request);
         let req = request.into_inner();
-        self.run("SetManifest", move |core| {
+        self.run("SetManifest", peer, move |core| {
             core.set_manifest(convert::set_manifest_input(req)?)
                 .map(convert::set_manifest_response)
         })
@@ -121,9 +139,9 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
 
     async fn get_manifests(
         &self,
-        _request: Request<pb::GetManifestsRequest>,
+        request: Request<pb::GetManifestsRequest>,
     ) -> Result<Response<pb::GetManifestsResponse>, Status> {
-        self.read("GetManifests", |core| {
+        self.read("GetManifests", peer_of(&request), |core| {
             core.manifests().map(convert::manifests_response)
         })
         .await
@@ -133,11 +151,17 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         &self,
         request: Request<pb::RecoverRequest>,
     ) -> Result<Response<pb::RecoverResponse>, Status> {
+        let peer = peer_of(&request);
         let req = request.into_inner();
-        self.run("Recover", move |core| {
+        self.run("Recover", peer, move |core| {
             core.recover(convert::recover_input(req)?)
                 .map(convert::recover_response)
         })
         .await
     }
+}
+
+/// The TLS peer's IP address, when the transport knows it.
+fn peer_of<T>(request: &Request<T>) -> Option<IpAddr> {
+    request.remote_addr().map(|addr| addr.ip())
 }

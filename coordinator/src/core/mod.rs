@@ -61,7 +61,8 @@ pub use view::{
 pub struct CoreConfig {
     /// How long a recovery challenge stays valid.
     pub challenge_ttl: Duration,
-    /// How many unused challenges are kept; the oldest is dropped beyond this.
+    /// How many unused challenges are kept in total; beyond this the least recently offered
+    /// is dropped (core::challenge).
     pub max_challenges: usize,
     /// Largest accepted manifest.
     pub max_manifest_bytes: usize,
@@ -74,7 +75,7 @@ impl Default for CoreConfig {
     fn default() -> Self {
         Self {
             challenge_ttl: Duration::from_secs(300),
-            max_challenges: 64,
+            max_challenges: 1024,
             max_manifest_bytes: 1 << 20,
             max_policy_bytes: 1 << 20,
             max_policies: 1024,

@@ -1,6 +1,7 @@
 //! The read side: `GetStatus`, `GetManifests`, and the chain reader that `Recover` shares.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 use seedward_shared::history::{Digest, HistoryStore, LatestTransition, StoreKey, Transition};
 use seedward_shared::manifest::Manifest;
@@ -22,8 +23,14 @@ pub(super) enum Keep {
 }
 
 impl<S: HistoryStore> Coordinator<S> {
-    /// `GetStatus`.
+    /// `GetStatus` from an in-process caller (no peer address).
     pub fn status(&self) -> Result<StatusReport, CoreError> {
+        self.status_for(None)
+    }
+
+    /// `GetStatus`; `caller` (the TLS peer's address) chooses which recovery challenge is
+    /// offered (see [`super::challenge`]).
+    pub fn status_for(&self, caller: Option<IpAddr>) -> Result<StatusReport, CoreError> {
         let mut guard = self.lock_state();
         self.refresh(&mut guard)?;
         let mut report = StatusReport {
@@ -62,12 +69,12 @@ impl<S: HistoryStore> Coordinator<S> {
                 };
                 report.generation = count;
                 report.latest = Some(latest);
-                report.challenge = Some(self.challenges.offer(latest));
+                report.challenge = Some(self.challenges.offer(latest, caller));
             }
             State::Stale => {
                 let latest = self.stored_latest_hash()?;
                 report.latest = Some(latest);
-                report.challenge = Some(self.challenges.offer(latest));
+                report.challenge = Some(self.challenges.offer(latest, caller));
             }
         }
         Ok(report)
