@@ -38,6 +38,10 @@ struct Args {
     /// Seconds a request may take before it is cancelled.
     #[arg(long, env = "SEEDWARD_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout_secs: u64,
+    /// The history was deliberately wiped: allow a first set (a new seed) although the state
+    /// directory records that this Coordinator was initialized before (docs/COORDINATOR.md).
+    #[arg(long, env = "SEEDWARD_ALLOW_REINITIALIZE")]
+    allow_reinitialize: bool,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -105,6 +109,7 @@ fn main() -> anyhow::Result<()> {
     let mut config = ServerConfig::new(args.listen, state_dir);
     config.dns_names = args.dns_names;
     config.core.challenge_ttl = Duration::from_secs(args.challenge_ttl_secs);
+    config.core.allow_reinitialize = args.allow_reinitialize;
     config.request_timeout = Duration::from_secs(args.request_timeout_secs);
     config.replica_id = args.store.replica_id()?;
     config.store = args.store.into_config()?;

@@ -623,6 +623,69 @@ async fn an_immutable_deployment_refuses_every_update() {
     }
 }
 
+/// Issue #15 item 5(a): deleting `transitions/latest` and restarting let anyone run a fresh
+/// first-time setup (a new seed). The state directory keeps `initialized` (the first
+/// transition hash); a first set on the empty store is refused until the operator restarts
+/// with `--allow-reinitialize`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_history_refuses_a_new_first_set_without_allow_reinitialize() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut d = Deployment::new(&state).await;
+    let marker = state.join("initialized");
+    let recorded = std::fs::read_to_string(&marker).expect("the first set writes the marker");
+    assert_eq!(recorded.trim(), d.latest().to_hex());
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&marker).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    d.process.kill();
+    std::fs::remove_file(state.join("history/transitions/latest")).unwrap();
+
+    let process = start(&state).await;
+    let client = connect(&process.addr).await;
+    assert_eq!(client.status().await.unwrap().state, UNINITIALIZED);
+    let attacker = Keys::generate();
+    let (manifest, policies) = attacker.manifest(0);
+    let request = pb::SetManifestRequest {
+        manifest,
+        policies,
+        previous_transition_hash: None,
+        signature: vec![],
+    };
+    let status = assert_refused(
+        client.set_manifest(request.clone()).await,
+        Code::FailedPrecondition,
+        "NO_HISTORY",
+    );
+    for needle in [
+        "initialized before",
+        d.latest().to_hex().as_str(),
+        "--allow-reinitialize",
+    ] {
+        assert!(
+            status.message().contains(needle),
+            "{needle:?} not in: {}",
+            status.message()
+        );
+    }
+    assert_eq!(client.status().await.unwrap().state, UNINITIALIZED);
+    assert!(
+        process.log().contains("initialized before"),
+        "logged at start:\n{}",
+        process.log()
+    );
+    drop(process);
+
+    // The operator says the store was deliberately wiped: a new first set, a new marker.
+    let process = start_with(&state, &["--allow-reinitialize"]).await;
+    let client = connect(&process.addr).await;
+    let (first, _) = first_set(&client, request.manifest, request.policies, &attacker.owner).await;
+    let recorded = std::fs::read_to_string(&marker).unwrap();
+    assert_eq!(recorded.trim(), digest(&first.transition_hash).to_hex());
+}
+
 /// Issue #15 item 9: a NUL SAN, a 100,000-character SAN and `***` were accepted and issued
 /// into mesh certificates. Each is refused by the real daemon with the field's path, and
 /// nothing is set.
