@@ -57,6 +57,12 @@ pub enum CoreError {
         "this Coordinator has no manifest history, but the request expects one (transition {expected}): its state directory is probably missing or wrong. Restore it (or fix --state-dir) and restart the Coordinator; do NOT run first-time setup, which would create a new seed and change every workload secret"
     )]
     NoHistory { expected: Digest },
+    /// A first set on an empty store of a Coordinator whose state directory says it was
+    /// initialized before (docs/COORDINATOR.md, "Re-initialization").
+    #[error(
+        "this Coordinator's history is missing, but it was initialized before (first transition {first}, recorded in {marker}): its history was deleted or the store is wrong. Restore the history and restart; do NOT set up a new seed unless the store was deliberately wiped, and then restart the Coordinator with --allow-reinitialize"
+    )]
+    HistoryMissing { first: String, marker: String },
     /// The active manifest has no workload owner keys.
     #[error(
         "this deployment is immutable: the active manifest lists no WorkloadOwnerPubKeys, so it can never be updated; deploy a new Coordinator with a new manifest instead"
@@ -147,7 +153,7 @@ impl CoreError {
                 StateName::Stale => Reason::Stale,
             },
             CoreError::StaleLatest { .. } => Reason::StaleLatest,
-            CoreError::NoHistory { .. } => Reason::NoHistory,
+            CoreError::NoHistory { .. } | CoreError::HistoryMissing { .. } => Reason::NoHistory,
             CoreError::UpdatesDisabled => Reason::UpdatesDisabled,
             CoreError::BadSignature { .. } => Reason::BadSignature,
             CoreError::OwnersChanged => Reason::OwnersChanged,
@@ -173,6 +179,7 @@ impl CoreError {
             CoreError::WrongState { .. }
             | CoreError::StaleLatest { .. }
             | CoreError::NoHistory { .. }
+            | CoreError::HistoryMissing { .. }
             | CoreError::Challenge { .. } => Code::FailedPrecondition,
             CoreError::UpdatesDisabled
             | CoreError::BadSignature { .. }

@@ -9,6 +9,7 @@
 //! | [`ca`], [`tls`] | root CA, mesh CA, the Coordinator's TLS identity |
 //! | [`evidence`] | the evidence provider trait and the development (unattested) provider |
 //! | [`error`] | core errors and their one mapping to gRPC status |
+//! | [`refusals`] | refused requests in the log: rate-limited, summarised, with the peer's address |
 //! | [`convert`], [`service`], [`server`] | the gRPC edge (wire types ↔ domain values), the services and their wiring |
 //! | [`connections`] | the connection cap, idle timeout and eviction, rate-limited log lines |
 //! | [`credentials`], [`workload`] | workload evidence, mesh certificates and workload secrets; the workload API |
@@ -21,6 +22,7 @@ pub mod core;
 pub mod credentials;
 pub mod error;
 pub mod evidence;
+pub mod refusals;
 pub mod replicas;
 pub mod server;
 pub mod service;

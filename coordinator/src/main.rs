@@ -50,6 +50,10 @@ struct Args {
     /// On SIGTERM/SIGINT, seconds in-flight requests may take before every connection is closed.
     #[arg(long, env = "SEEDWARD_SHUTDOWN_GRACE", default_value_t = 5)]
     shutdown_grace_secs: u64,
+    /// The history was deliberately wiped: allow a first set (a new seed) although the state
+    /// directory records that this Coordinator was initialized before (docs/COORDINATOR.md).
+    #[arg(long, env = "SEEDWARD_ALLOW_REINITIALIZE")]
+    allow_reinitialize: bool,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -120,6 +124,7 @@ fn main() -> anyhow::Result<()> {
     let mut config = ServerConfig::new(args.listen, state_dir);
     config.dns_names = args.dns_names;
     config.core.challenge_ttl = Duration::from_secs(args.challenge_ttl_secs);
+    config.core.allow_reinitialize = args.allow_reinitialize;
     config.request_timeout = Duration::from_secs(args.request_timeout_secs);
     config.connections.max_connections = args.max_connections.max(1);
     config.connections.idle_timeout = Duration::from_secs(args.idle_timeout_secs.max(1));

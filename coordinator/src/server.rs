@@ -123,9 +123,13 @@ impl ServerConfig {
     pub fn new(listen: SocketAddr, state_dir: PathBuf) -> Self {
         Self {
             listen,
-            state_dir,
             dns_names: Vec::new(),
-            core: CoreConfig::default(),
+            // The initialization marker lives next to the history (core::marker).
+            core: CoreConfig {
+                init_marker: Some(state_dir.join("initialized")),
+                ..CoreConfig::default()
+            },
+            state_dir,
             request_timeout: Duration::from_secs(30),
             max_request_bytes: 16 << 20,
             max_response_bytes: 1 << 30,

@@ -18,6 +18,7 @@ use crate::convert;
 use crate::core::Coordinator;
 use crate::error::CoreError;
 use crate::evidence::EvidenceProvider;
+use crate::refusals::RefusalLog;
 use crate::replicas::ReplicaSet;
 
 /// The `seedward.v1.UserApi` service.
@@ -36,6 +37,7 @@ pub struct UserService<S: HistoryStore + 'static> {
     write_timeout: Option<Duration>,
     /// The replica set (etcd only), shown in `GetStatus`.
     replicas: Option<Arc<ReplicaSet>>,
+    refusals: Arc<RefusalLog>,
 }
 
 impl<S: HistoryStore + 'static> UserService<S> {
@@ -53,6 +55,7 @@ impl<S: HistoryStore + 'static> UserService<S> {
             read_timeout: None,
             write_timeout: None,
             replicas: None,
+            refusals: RefusalLog::new(),
         }
     }
 
@@ -141,7 +144,9 @@ impl<S: HistoryStore + 'static> UserService<S> {
         match result {
             Ok(v) => Ok(Response::new(v)),
             Err(err) => {
-                tracing::info!(rpc = op, peer = %Peer(peer), reason = %err.reason(), "request refused");
+                // Rate-limited and summarised per peer (crate::refusals).
+                self.refusals
+                    .refused(op, peer.map(|a| a.ip()), err.reason().as_str());
                 Err(err.into())
             }
         }
@@ -157,8 +162,10 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         let tls_spki = self.tls_spki_sha256;
         let evidence = self.evidence.clone();
         let board = self.replicas.as_ref().map(|r| r.board());
-        self.read("GetStatus", peer_of(&request), move |core| {
-            let report = core.status()?;
+        let peer = peer_of(&request);
+        self.read("GetStatus", peer, move |core| {
+            // Each caller gets its own recovery challenge (core::challenge).
+            let report = core.status_for(peer.map(|a| a.ip()))?;
             // Produced after the core's lock is released: a TEE report may take a while.
             let challenge_key = report.challenge.as_ref().map(|c| c.public_key);
             let evidence = evidence.evidence(&tls_spki, challenge_key.as_ref())?;

@@ -29,6 +29,7 @@
 //! | `recover` | `Recover` and the recovery challenges |
 
 mod challenge;
+mod marker;
 mod read;
 mod recover;
 mod set;
@@ -61,23 +62,32 @@ pub use view::{
 pub struct CoreConfig {
     /// How long a recovery challenge stays valid.
     pub challenge_ttl: Duration,
-    /// How many unused challenges are kept; the oldest is dropped beyond this.
+    /// How many unused challenges are kept in total; beyond this the least recently offered
+    /// is dropped (core::challenge).
     pub max_challenges: usize,
     /// Largest accepted manifest.
     pub max_manifest_bytes: usize,
     /// Largest accepted policy document, and how many per request.
     pub max_policy_bytes: usize,
     pub max_policies: usize,
+    /// The file that records "this Coordinator was initialized" (`<state-dir>/initialized`,
+    /// holding the first transition hash), written at the first set. While it exists and the
+    /// store has no history, a first set is refused unless `allow_reinitialize`.
+    pub init_marker: Option<std::path::PathBuf>,
+    /// `--allow-reinitialize`: the store was deliberately wiped; a first set may proceed.
+    pub allow_reinitialize: bool,
 }
 
 impl Default for CoreConfig {
     fn default() -> Self {
         Self {
             challenge_ttl: Duration::from_secs(300),
-            max_challenges: 64,
+            max_challenges: 1024,
             max_manifest_bytes: 1 << 20,
             max_policy_bytes: 1 << 20,
             max_policies: 1024,
+            init_marker: None,
+            allow_reinitialize: false,
         }
     }
 }
@@ -150,6 +160,9 @@ pub struct Coordinator<S: HistoryStore> {
     challenges: ChallengeBook,
     config: CoreConfig,
     state_tx: watch::Sender<StateView>,
+    /// The marker's first transition hash, when the store has no history but the marker
+    /// says this Coordinator was initialized before (and re-initialization is not allowed).
+    initialized_before: Option<String>,
 }
 
 impl<S: HistoryStore> Coordinator<S> {
@@ -161,8 +174,22 @@ impl<S: HistoryStore> Coordinator<S> {
             false => State::Uninitialized,
             true => State::RecoveryRequired { generation: None },
         };
+        let initialized_before = match (&state, &config.init_marker) {
+            (State::Uninitialized, Some(marker)) => marker::read(marker)?
+                .filter(|_| {
+                    if config.allow_reinitialize {
+                        tracing::warn!(marker = %marker.display(), "the history is missing although this Coordinator was initialized before; --allow-reinitialize: a first set will create a new seed");
+                    }
+                    !config.allow_reinitialize
+                }),
+            _ => None,
+        };
+        if let (Some(first), Some(marker)) = (&initialized_before, &config.init_marker) {
+            tracing::error!(%first, marker = %marker.display(), "the history is missing, but this Coordinator was initialized before: first-time setup is refused; restore the history, or restart with --allow-reinitialize if the store was deliberately wiped");
+        }
         let (state_tx, _) = watch::channel(state.view());
         Ok(Self {
+            initialized_before,
             history,
             state: Mutex::new(state),
             challenges: ChallengeBook::new(config.challenge_ttl, config.max_challenges),

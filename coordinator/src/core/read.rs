@@ -1,6 +1,7 @@
 //! The read side: `GetStatus`, `GetManifests`, and the chain reader that `Recover` shares.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 use seedward_shared::history::{Digest, HistoryStore, LatestTransition, StoreKey, Transition};
 use seedward_shared::manifest::Manifest;
@@ -22,19 +23,26 @@ pub(super) enum Keep {
 }
 
 impl<S: HistoryStore> Coordinator<S> {
-    /// `GetStatus`.
+    /// `GetStatus` from an in-process caller (no peer address).
     pub fn status(&self) -> Result<StatusReport, CoreError> {
-        self.report(true)
+        self.status_for(None)
+    }
+
+    /// `GetStatus`; `caller` (the TLS peer's address) chooses which recovery challenge is
+    /// offered (see [`super::challenge`]).
+    pub fn status_for(&self, caller: Option<IpAddr>) -> Result<StatusReport, CoreError> {
+        self.report(Some(caller))
     }
 
     /// The state, generation and latest transition, after checking the store's latest
     /// pointer (what makes a replica stale); never offers a recovery challenge. For the
     /// replica set's presence record.
     pub fn state_report(&self) -> Result<StatusReport, CoreError> {
-        self.report(false)
+        self.report(None)
     }
 
-    fn report(&self, offer_challenge: bool) -> Result<StatusReport, CoreError> {
+    /// `offer_to`: `Some(caller)` offers a recovery challenge to that caller; `None` none.
+    fn report(&self, offer_to: Option<Option<IpAddr>>) -> Result<StatusReport, CoreError> {
         let mut guard = self.lock_state();
         self.refresh(&mut guard)?;
         let mut report = StatusReport {
@@ -73,15 +81,15 @@ impl<S: HistoryStore> Coordinator<S> {
                 };
                 report.generation = count;
                 report.latest = Some(latest);
-                if offer_challenge {
-                    report.challenge = Some(self.challenges.offer(latest));
+                if let Some(caller) = offer_to {
+                    report.challenge = Some(self.challenges.offer(latest, caller));
                 }
             }
             State::Stale => {
                 let latest = self.stored_latest_hash()?;
                 report.latest = Some(latest);
-                if offer_challenge {
-                    report.challenge = Some(self.challenges.offer(latest));
+                if let Some(caller) = offer_to {
+                    report.challenge = Some(self.challenges.offer(latest, caller));
                 }
             }
         }

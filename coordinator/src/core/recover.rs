@@ -31,10 +31,14 @@ impl<S: HistoryStore> Coordinator<S> {
                 });
             }
         }
-        // Single use: the challenge is removed before anything else is checked.
-        let challenge = self.challenges.take(&challenge_id)?;
+        // The challenge is looked at, not removed: only an envelope that opens under a
+        // listed owner's key uses it up (docs/COORDINATOR.md, "Recovery challenges"), so a
+        // caller who is not an owner cannot burn the challenge an owner is sealing to.
+        let challenge_latest = self.challenges.open_with(&challenge_id, |c| c.latest)?;
         let stored = self.stored_latest()?;
-        if stored.transition_hash() != challenge.latest {
+        if stored.transition_hash() != challenge_latest {
+            // Useless to everyone now: forget it.
+            self.challenges.consume(&challenge_id);
             return Err(CoreError::Challenge {
                 what: "for a history that has changed since it was issued",
             });
@@ -62,24 +66,35 @@ impl<S: HistoryStore> Coordinator<S> {
                 fingerprint: owner.fingerprint(),
             });
         }
-        let (seed, salt) = open_recovery(
-            &challenge.key,
-            &owner,
-            &challenge.nonce,
-            challenge.latest.as_bytes(),
-            &envelope,
-        )
-        .map_err(|e| match e {
-            RecoveryError::Open { .. } => CoreError::EnvelopeRejected {
-                fingerprint: owner.fingerprint(),
-            },
-            // The envelope authenticated, but what it carries is not seed ‖ salt.
-            other => CoreError::InvalidArgument {
-                field: "ciphertext",
-                message: other.to_string(),
-            },
+        let opened = self.challenges.open_with(&challenge_id, |challenge| {
+            open_recovery(
+                &challenge.key,
+                &owner,
+                &challenge.nonce,
+                challenge.latest.as_bytes(),
+                &envelope,
+            )
         })?;
-        drop(challenge);
+        let (seed, salt) = match opened {
+            Ok(opened) => {
+                // Single use: it opened under a listed owner's key.
+                self.challenges.consume(&challenge_id);
+                opened
+            }
+            Err(RecoveryError::Open { .. }) => {
+                return Err(CoreError::EnvelopeRejected {
+                    fingerprint: owner.fingerprint(),
+                });
+            }
+            // Opened (so the challenge is used up), but what it carries is not seed ‖ salt.
+            Err(other) => {
+                self.challenges.consume(&challenge_id);
+                return Err(CoreError::InvalidArgument {
+                    field: "ciphertext",
+                    message: other.to_string(),
+                });
+            }
+        };
         let engine = SeedEngine::new(&seed, &salt).map_err(|e| CoreError::InvalidArgument {
             field: "ciphertext",
             message: format!("the decrypted seed or salt is malformed: {e}"),

@@ -10,7 +10,7 @@ use seedward_shared::seed::{Salt, Seed, SeedEngine};
 use seedward_shared::seedshare::encrypt_for_owners;
 
 use super::view::{SetManifestInput, SetOutcome};
-use super::{Coordinator, CoreConfig, Ready, State, map_history_error};
+use super::{Coordinator, CoreConfig, Ready, State, map_history_error, marker};
 use crate::ca::CertificateAuthority;
 use crate::error::CoreError;
 
@@ -115,6 +115,12 @@ impl<S: HistoryStore> Coordinator<S> {
                 expected: Digest::ZERO,
             });
         }
+        if let (Some(first), Some(marker)) = (&self.initialized_before, &self.config.init_marker) {
+            return Err(CoreError::HistoryMissing {
+                first: first.clone(),
+                marker: marker.display().to_string(),
+            });
+        }
         let owners = manifest
             .seedshare_owner_keys()
             .map_err(|e| CoreError::InvalidManifest(e.to_string()))?
@@ -146,6 +152,13 @@ impl<S: HistoryStore> Coordinator<S> {
             transition: ready.latest.transition_hash(),
             generation: ready.generation,
         };
+        if let Some(path) = &self.config.init_marker {
+            // After the history is stored: a failure here loses nothing but the marker, so
+            // it is logged, and the seed shares are still returned.
+            if let Err(err) = marker::write(path, &ready.latest.transition_hash()) {
+                tracing::error!(marker = %path.display(), error = %err, "cannot write the initialization marker; a later loss of the history would not be noticed");
+            }
+        }
         tracing::info!(latest = %ready.latest.transition_hash(), owners = owners.len(), "first manifest set; Coordinator ready");
         self.commit(guard, State::Ready(Box::new(ready)));
         Ok(outcome)

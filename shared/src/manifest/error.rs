@@ -114,6 +114,13 @@ pub enum ValidationIssue {
     UnknownRole { path: String, role: String },
     #[error("`{path}`: empty SAN; remove it")]
     EmptySan { path: String },
+    /// `san` is quoted, escaped and truncated for the message.
+    #[error("`{path}`: {san} is not a DNS name, IP address or URI: {problem}")]
+    BadSan {
+        path: String,
+        san: String,
+        problem: String,
+    },
     #[error(
         "`{path}`: not a workload owner key (hex of a P-384 public key's SubjectPublicKeyInfo DER): {problem}"
     )]
@@ -140,6 +147,7 @@ impl ValidationIssue {
             | Self::DuplicatePolicyHash { path, .. }
             | Self::UnknownRole { path, .. }
             | Self::EmptySan { path }
+            | Self::BadSan { path, .. }
             | Self::WorkloadOwnerKey { path, .. }
             | Self::SeedshareOwnerKey { path, .. }
             | Self::DuplicateWorkloadOwner { path, .. }

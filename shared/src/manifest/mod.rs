@@ -9,7 +9,7 @@
 //! {
 //!   "Policies": {
 //!     "<64 hex: SHA-256 of a policy document>": {
-//!       "SANs": ["<DNS name or IP>", ...],
+//!       "SANs": ["<DNS name, IP address or URI>", ...],
 //!       "WorkloadSecretID": "<optional; absent or \"\" = no workload secret>",
 //!       "Role": "<optional; absent or \"\" = none, or \"coordinator\">"
 //!     }
@@ -43,6 +43,7 @@
 mod diff;
 mod error;
 mod parse;
+mod san;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -54,6 +55,7 @@ use crate::history::Digest;
 pub use diff::{ManifestDiff, PolicyChange, PolicyFieldChange, ValueChange};
 pub use error::{KeyProblem, ManifestError, ManifestWarning, ValidationErrors, ValidationIssue};
 use parse::{as_object, check_fields, parse_strict_json, policy_entry, required, strings};
+pub use san::{MAX_DNS_LEN, MAX_LABEL_LEN, MAX_URI_LEN, SanKind, check_san};
 
 /// Field names of the manifest object.
 const TOP_FIELDS: &[&str] = &[
@@ -415,9 +417,14 @@ impl Manifest {
         let hashes = self.check_policy_section_keys(issues);
         for (key, entry) in &self.policies {
             for (i, san) in entry.sans.iter().enumerate() {
+                let path = format!("Policies.{key}.SANs[{i}]");
                 if san.is_empty() {
-                    issues.push(ValidationIssue::EmptySan {
-                        path: format!("Policies.{key}.SANs[{i}]"),
+                    issues.push(ValidationIssue::EmptySan { path });
+                } else if let Err(problem) = check_san(san) {
+                    issues.push(ValidationIssue::BadSan {
+                        path,
+                        san: san::quoted(san),
+                        problem,
                     });
                 }
             }

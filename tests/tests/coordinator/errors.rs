@@ -621,6 +621,139 @@ async fn an_immutable_deployment_refuses_every_update() {
     }
 }
 
+/// Issue #15 item 5(a): deleting `transitions/latest` and restarting let anyone run a fresh
+/// first-time setup (a new seed). The state directory keeps `initialized` (the first
+/// transition hash); a first set on the empty store is refused until the operator restarts
+/// with `--allow-reinitialize`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_history_refuses_a_new_first_set_without_allow_reinitialize() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut d = Deployment::new(&state).await;
+    let marker = state.join("initialized");
+    let recorded = std::fs::read_to_string(&marker).expect("the first set writes the marker");
+    assert_eq!(recorded.trim(), d.latest().to_hex());
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&marker).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    d.process.kill();
+    std::fs::remove_file(state.join("history/transitions/latest")).unwrap();
+
+    let process = start(&state).await;
+    let client = connect(&process.addr).await;
+    assert_eq!(client.status().await.unwrap().state, UNINITIALIZED);
+    let attacker = Keys::generate();
+    let (manifest, policies) = attacker.manifest(0);
+    let request = pb::SetManifestRequest {
+        manifest,
+        policies,
+        previous_transition_hash: None,
+        signature: vec![],
+    };
+    let status = assert_refused(
+        client.set_manifest(request.clone()).await,
+        Code::FailedPrecondition,
+        "NO_HISTORY",
+    );
+    for needle in [
+        "initialized before",
+        d.latest().to_hex().as_str(),
+        "--allow-reinitialize",
+    ] {
+        assert!(
+            status.message().contains(needle),
+            "{needle:?} not in: {}",
+            status.message()
+        );
+    }
+    assert_eq!(client.status().await.unwrap().state, UNINITIALIZED);
+    assert!(
+        process.log().contains("initialized before"),
+        "logged at start:\n{}",
+        process.log()
+    );
+    drop(process);
+
+    // The operator says the store was deliberately wiped: a new first set, a new marker.
+    let process = start_with(&state, &["--allow-reinitialize"]).await;
+    let client = connect(&process.addr).await;
+    let (first, _) = first_set(&client, request.manifest, request.policies, &attacker.owner).await;
+    let recorded = std::fs::read_to_string(&marker).unwrap();
+    assert_eq!(recorded.trim(), digest(&first.transition_hash).to_hex());
+}
+
+/// Issue #15 item 9: a NUL SAN, a 100,000-character SAN and `***` were accepted and issued
+/// into mesh certificates. Each is refused by the real daemon with the field's path, and
+/// nothing is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_manifest_refuses_malformed_sans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let process = start(&tmp.path().join("state")).await;
+    let client = connect(&process.addr).await;
+    let keys = Keys::generate();
+    let owner = keys.owner.public_key().to_hex();
+    let policy = b"policy".to_vec();
+    let hash = Digest::of(&policy);
+    let long = "a".repeat(100_000);
+    for (san, shown, problem) in [
+        ("***", r#""***""#, "wildcard"),
+        ("\\u0000", r#""\0""#, "control character"),
+        ("web\\u0000.svc", r#""web\0.svc""#, "control character"),
+        (
+            long.as_str(),
+            "(100000 characters)",
+            "at most 253 characters",
+        ),
+        ("a..b", r#""a..b""#, "empty labels"),
+        ("spiffe://a b", r#""spiffe://a b""#, "RFC 3986"),
+    ] {
+        let manifest = format!(
+            r#"{{"Policies":{{"{hash}":{{"SANs":["web.svc","{san}"]}}}},"ReferenceValues":{{}},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":["{owner}"]}}"#
+        );
+        let result = client
+            .set_manifest(pb::SetManifestRequest {
+                manifest: manifest.into_bytes(),
+                policies: vec![policy.clone()],
+                previous_transition_hash: None,
+                signature: vec![],
+            })
+            .await;
+        let status = assert_refused(result, Code::InvalidArgument, "INVALID_MANIFEST");
+        let message = status.message();
+        for needle in [
+            format!("`Policies.{hash}.SANs[1]`"),
+            shown.to_string(),
+            "is not a DNS name, IP address or URI".to_string(),
+            problem.to_string(),
+        ] {
+            assert!(message.contains(&needle), "{needle:?} not in: {message}");
+        }
+        assert!(
+            message.len() < 1000,
+            "the SAN is truncated: {} bytes",
+            message.len()
+        );
+        assert!(!message.contains('\0'), "no raw NUL in the message");
+    }
+    // Nothing was set; DNS, IP and URI SANs together are accepted.
+    assert_eq!(client.status().await.unwrap().state, UNINITIALIZED);
+    let manifest = format!(
+        r#"{{"Policies":{{"{hash}":{{"SANs":["web.svc","*.web.svc","10.0.0.1","::1","spiffe://cluster.local/ns/default/sa/web"]}}}},"ReferenceValues":{{}},"WorkloadOwnerPubKeys":[],"SeedshareOwnerPubKeys":["{owner}"]}}"#
+    );
+    client
+        .set_manifest(pb::SetManifestRequest {
+            manifest: manifest.into_bytes(),
+            policies: vec![policy],
+            previous_transition_hash: None,
+            signature: vec![],
+        })
+        .await
+        .expect("valid SANs are accepted");
+    assert_eq!(client.status().await.unwrap().state, READY);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_requests_are_refused_and_the_daemon_keeps_serving() {
     let tmp = tempfile::tempdir().unwrap();

@@ -11,6 +11,8 @@
     reason = "test code: a panic is the failure report"
 )]
 
+#[path = "../clients/cli_support.rs"]
+mod cli_support;
 mod support;
 
 mod connections;

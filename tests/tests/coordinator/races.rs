@@ -11,12 +11,15 @@
 )]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::cli_support::{Cli, p, public_hex, write_template};
 
 use crate::support::*;
 use seedward_proto::v1 as pb;
 use seedward_shared::history::Digest;
-use seedward_tests::error_reason;
+use seedward_tests::{CoordinatorProcess, error_reason};
 use tonic::Code;
 
 fn latest_metadata(status: &tonic::Status) -> Option<String> {
@@ -373,4 +376,155 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// Issue #15 item 1: anyone could burn the recovery challenge an owner was about to use —
+/// `GetStatus` handed everyone the same challenge and `Recover` deleted it before checking
+/// the envelope; a loop of `GetStatus` + `Recover(garbage)` made 4 of 5 real `seedward
+/// recover` runs fail with CHALLENGE_INVALID, and wrote an INFO line per burn.
+///
+/// Here two attackers on the owner's own address loop `GetStatus` + `Recover` with a garbage
+/// envelope claiming the real owner's key (the most a network attacker can do), while the
+/// real `seedward recover` runs, `SEEDWARD_BURN_ROUNDS` times (default 3) across restarts.
+/// Every real recovery succeeds, and the daemon's log stays bounded: one line per address
+/// and RPC, then a summary every 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn garbage_recovers_cannot_burn_an_owners_challenge() {
+    let rounds: usize = std::env::var("SEEDWARD_BURN_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let start = || CoordinatorProcess::start_logged(&state, "info", &[]).unwrap();
+    let mut process = start();
+    let cli = Cli::new(tmp.path(), &tmp.path().join("ws"), &process.addr);
+    cli.run(&["keys", "generate", "--kind", "owner"]).ok();
+    cli.run(&["keys", "generate", "--kind", "workload"]).ok();
+    let owner_hex = public_hex(&cli, "seedshare-owner");
+    let (manifest, policies) = write_template(
+        &tmp.path().join("input"),
+        &owner_hex,
+        &public_hex(&cli, "workload-owner"),
+    );
+    let mut args = vec![
+        "--yes",
+        "--allow-unattested",
+        "set",
+        "--manifest",
+        p(&manifest),
+    ];
+    for policy in &policies {
+        args.extend(["--policy", p(policy)]);
+    }
+    cli.run(&args).ok();
+    let owner = hex::decode(&owner_hex).unwrap();
+
+    let mut attacks = 0u64;
+    for round in 0..rounds {
+        process.kill();
+        process = start();
+        let cli = Cli::new(tmp.path(), &tmp.path().join("ws"), &process.addr);
+        let started = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let mut attackers = Vec::new();
+        for _ in 0..2 {
+            let (addr, stop, sent, owner) = (
+                process.addr.clone(),
+                stop.clone(),
+                sent.clone(),
+                owner.clone(),
+            );
+            attackers.push(tokio::spawn(async move {
+                let client = connect(&addr).await;
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(status) = client.status().await else {
+                        continue;
+                    };
+                    let Some(challenge) = status.challenge else {
+                        // Recovered: keep sending, as an attacker would.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        continue;
+                    };
+                    let refused = client
+                        .recover(pb::RecoverRequest {
+                            challenge_id: challenge.id,
+                            owner_public_key: owner.clone(),
+                            encapsulated_key: random_bytes(32),
+                            ciphertext: random_bytes(128),
+                        })
+                        .await
+                        .expect_err("garbage never recovers");
+                    // ALREADY_READY: the owner recovered since this GetStatus.
+                    assert!(
+                        matches!(
+                            error_reason(&refused),
+                            Some("ENVELOPE_REJECTED" | "ALREADY_READY")
+                        ),
+                        "{refused:?}"
+                    );
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        // The attack is under way before the owner starts.
+        assert!(
+            eventually(Duration::from_secs(30), || {
+                let enough = sent.load(Ordering::Relaxed) >= 10;
+                async move { enough }
+            })
+            .await
+        );
+        let run = tokio::task::spawn_blocking(move || {
+            cli.run(&["--yes", "--allow-unattested", "recover"])
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            run.code, 0,
+            "round {round}: the real recovery failed under attack\nstdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
+        // On the last round, keep attacking until a 10 s window has been summarised.
+        if round + 1 == rounds {
+            assert!(
+                eventually(Duration::from_secs(30), || {
+                    let seen = process
+                        .log()
+                        .contains("refused Recover calls from 127.0.0.1 in the last 10 s");
+                    async move { seen }
+                })
+                .await,
+                "no summary line:\n{}",
+                process.log()
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        for attacker in attackers {
+            attacker.await.unwrap();
+        }
+        let calls = sent.load(Ordering::Relaxed);
+        attacks += calls;
+        let log = process.log();
+        let refusal_lines = log.lines().filter(|l| l.contains("refused")).count() as u64;
+        // One "request refused" per (address, RPC) and window, plus one summary each.
+        let windows = started.elapsed().as_secs() / 10 + 1;
+        assert!(
+            refusal_lines <= 2 * 2 * windows,
+            "{refusal_lines} refusal lines for {calls} refused calls in {} windows:\n{log}",
+            windows
+        );
+        assert!(
+            log.lines()
+                .any(|l| l.contains("request refused") && l.contains("127.0.0.1")),
+            "refusals name the peer:\n{log}"
+        );
+        println!(
+            "round {round}: recovered under {calls} garbage recoveries in {:.1} s; {refusal_lines} refusal log lines, {} log bytes",
+            started.elapsed().as_secs_f64(),
+            log.len()
+        );
+    }
+    println!("{rounds} real recoveries, all succeeded, under {attacks} garbage recoveries");
 }
