@@ -94,8 +94,16 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| `SetManifest` throughput, sequential (client signing excluded) | {:.0} /s |\n",
+                "| `SetManifest` throughput, sequential (client signing excluded) | {:.0} /s |",
                 c.set_manifest_per_s
+            );
+            let _ = writeln!(
+                s,
+                "| fsync + fdatasync per `SetManifest` (`strace -f -c` on the daemon) | {} |\n",
+                c.fsyncs_per_update.map_or_else(
+                    || "not counted (no strace)".to_string(),
+                    |n| format!("**{n:.2}**")
+                )
             );
         }
         if !self.history.is_empty() {
