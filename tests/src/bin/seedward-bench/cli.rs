@@ -12,6 +12,7 @@ pub(crate) struct Sections {
     pub(crate) coordinator: bool,
     pub(crate) history: bool,
     pub(crate) tui: bool,
+    pub(crate) workload: bool,
 }
 
 #[derive(Debug)]
@@ -23,8 +24,7 @@ pub(crate) struct Opts {
     pub(crate) sizes: Vec<usize>,
 }
 
-pub(crate) const USAGE: &str =
-    "usage: seedward-bench <all|coordinator|history|tui>... [--quick] [--no-build] [--out DIR]";
+pub(crate) const USAGE: &str = "usage: seedward-bench <all|coordinator|history|tui|workload>... [--quick] [--no-build] [--out DIR]";
 
 impl Opts {
     pub(crate) fn parse() -> Result<Self> {
@@ -40,11 +40,13 @@ impl Opts {
                         coordinator: true,
                         history: true,
                         tui: true,
+                        workload: true,
                     }
                 }
                 "coordinator" => sections.coordinator = true,
                 "history" => sections.history = true,
                 "tui" => sections.tui = true,
+                "workload" => sections.workload = true,
                 "--quick" => quick = true,
                 "--no-build" => build = false,
                 "--out" => out = Some(PathBuf::from(args.next().context(USAGE)?)),
@@ -55,7 +57,7 @@ impl Opts {
                 other => bail!("unknown argument {other:?}\n{USAGE}"),
             }
         }
-        if !(sections.coordinator || sections.history || sections.tui) {
+        if !(sections.coordinator || sections.history || sections.tui || sections.workload) {
             bail!("say what to run\n{USAGE}");
         }
         let workspace = workspace_root();

@@ -100,6 +100,16 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start(bins: &Bins, state_dir: &Path) -> Result<Self> {
+        Self::start_with(bins, state_dir, &[], &[])
+    }
+
+    /// [`Daemon::start`] with extra arguments and environment variables.
+    pub(crate) fn start_with(
+        bins: &Bins,
+        state_dir: &Path,
+        args: &[&std::ffi::OsStr],
+        envs: &[(&str, &str)],
+    ) -> Result<Self> {
         std::fs::create_dir_all(state_dir)?;
         let log = std::fs::File::create(state_dir.with_extension("log"))?;
         let spawned_at = Instant::now();
@@ -112,6 +122,8 @@ impl Daemon {
                 "--state-dir",
             ])
             .arg(state_dir)
+            .args(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

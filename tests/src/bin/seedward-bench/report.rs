@@ -16,6 +16,7 @@ pub(crate) struct Report {
     pub(crate) coordinator: Option<CoordinatorReport>,
     pub(crate) history: Vec<HistoryRow>,
     pub(crate) tui: Option<TuiReport>,
+    pub(crate) workload: Vec<crate::workload::WorkloadRow>,
 }
 
 pub(crate) fn count(n: usize) -> String {
@@ -248,7 +249,13 @@ impl Report {
             }
             s.push('\n');
         }
+        s.push_str(&crate::workload::markdown(&self.workload));
         s
+    }
+
+    /// The text chart of the workload section (`workload.txt`).
+    pub(crate) fn workload_chart(&self) -> String {
+        crate::workload::chart(&self.workload)
     }
 }
 
