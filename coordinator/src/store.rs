@@ -17,19 +17,28 @@
 //!   blobs at [`SMALL_VALUE_LIMIT`] bytes, manifests and policies at the store's value
 //!   limit (the Coordinator's request size limit). A FIFO or `/dev/zero` planted as a
 //!   value is an error, never a hang or an unbounded read.
-//! - Every write is crash-safe: the value goes to a fresh temp file (`.<name>.tmp-*`) in
-//!   the target directory, is fsynced, renamed over the target, and the directory is
-//!   fsynced. A reader sees the old value or the new one, never a torn one. Temp files
-//!   start with `.`, so they never collide with a key; stray ones left by a crash are
-//!   harmless.
+//! - Every write is atomic: the value goes to a fresh temp file (`.<name>.tmp-*`) in the
+//!   target directory, is fsynced, and renamed over the target. A reader sees the old value
+//!   or the new one, never a torn one. Temp files start with `.`, so they never collide with
+//!   a key; stray ones left by a crash are harmless.
+//! - Durability is ordered, not per write. A content-addressed blob (`set`) is durable
+//!   once its directory is fsynced; that fsync is deferred and shared: every namespace
+//!   directory that received a blob (or holds a blob that `set` found already in place)
+//!   is fsynced, once, by the next `compare_and_swap`, *before* the pointer's rename; then
+//!   the pointer's file and its directory are fsynced before `compare_and_swap` returns.
+//!   So a durable pointer never names a blob whose directory entry could be lost, and one
+//!   update costs one fsync per new blob, one per touched namespace directory, and two for
+//!   the pointer (see docs/COORDINATOR.md, "On-disk layout and crash safety").
 //! - Compare-and-swap holds an exclusive `flock` on `.lock` across read-compare-write, so
 //!   it is atomic against other threads *and* other processes on the same directory.
 //! - Files and directories are created 0600/0700 (the history is not secret, but nobody
 //!   else needs it). Opening needs no write access: a read-only state directory can be
 //!   served and recovered (recovery writes nothing).
 
+use std::collections::BTreeSet;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use seedward_fs::Dir;
 use seedward_shared::history::{HistoryStore, StoreError, StoreKey};
@@ -53,6 +62,11 @@ pub const DEFAULT_VALUE_LIMIT: u64 = 16 << 20;
 pub struct FsStore {
     root: PathBuf,
     value_limit: u64,
+    /// Namespace directories whose blob renames are not yet known durable: fsynced by the
+    /// next `compare_and_swap` before it writes the pointer. Shared by clones (one process
+    /// view of the directory); held across those fsyncs so that a concurrent update's CAS
+    /// cannot pass a sync that is still running.
+    unsynced: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl FsStore {
@@ -69,6 +83,7 @@ impl FsStore {
         Ok(Self {
             root: root.path().to_path_buf(),
             value_limit: DEFAULT_VALUE_LIMIT,
+            unsynced: Arc::default(),
         })
     }
 
@@ -134,6 +149,50 @@ impl FsStore {
         result.map_err(|e| self.io_error(key, &e))
     }
 
+    /// Records that `key`'s namespace directory must be fsynced before the next pointer write.
+    fn defer_sync(&self, key: &str) {
+        if let Some((namespace, _)) = key.split_once('/') {
+            // A poisoned lock only means another thread panicked while holding it; the set
+            // is still a valid set of names (possibly one too many, which costs one fsync).
+            let mut unsynced = self.unsynced.lock().unwrap_or_else(|e| e.into_inner());
+            unsynced.insert(namespace.to_string());
+        }
+    }
+
+    /// Fsyncs every namespace directory recorded by [`Self::defer_sync`]. A directory that
+    /// fails stays recorded (and the error stops the pointer write).
+    fn sync_deferred(&self) -> Result<(), StoreError> {
+        let mut unsynced = self.unsynced.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(namespace) = unsynced.first().cloned() {
+            let synced = Dir::open(&self.root)
+                .and_then(|root| root.subdir(&namespace, None))
+                .and_then(|dir| dir.sync());
+            match synced {
+                Ok(()) => {}
+                // Gone (restored from a backup without it): nothing of ours to make durable
+                // there; the pointer write will fail on a missing blob's check instead.
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(self.io_error(&format!("{namespace}/"), &e)),
+            }
+            unsynced.remove(&namespace);
+        }
+        Ok(())
+    }
+
+    /// Writes a content-addressed blob: atomic, fsynced, its directory fsync deferred.
+    fn write_blob(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let result = self.locate(key, true).and_then(|found| match found {
+            Some((dir, name)) => dir.write_renamed(name, value, 0o600),
+            None => Err(std::io::Error::new(
+                ErrorKind::NotFound,
+                "namespace directory",
+            )),
+        });
+        result.map_err(|e| self.io_error(key, &e))?;
+        self.defer_sync(key);
+        Ok(())
+    }
+
     fn write_atomically(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let result = self.locate(key, true).and_then(|found| match found {
             Some((dir, name)) => dir.write_atomic(name, value, 0o600),
@@ -154,18 +213,17 @@ impl HistoryStore for FsStore {
     fn set(&self, key: &StoreKey, value: &[u8]) -> Result<(), StoreError> {
         let key = key.as_str();
         // Content-addressed blobs are written again by every update that reuses them (an
-        // unchanged policy, a manifest set twice). Bytes already there are not rewritten:
-        // making them durable is enough, and fsyncs of a clean file and directory cost
-        // little, while a rewrite costs two journal commits. Different bytes (a damaged
-        // file) are replaced as before.
+        // unchanged policy, a manifest set twice). Bytes already there are not rewritten and
+        // their file is not fsynced (every writer fsyncs a blob before renaming it into
+        // place). Only its directory entry may not be durable yet (renamed by a process that
+        // died before its pointer write), so its directory joins the deferred fsync, which
+        // costs nothing more when another blob went to the same directory. Different bytes
+        // (a damaged file) are replaced.
         if self.read(key)?.as_deref() == Some(value) {
-            let result = self.locate(key, false).and_then(|found| match found {
-                Some((dir, name)) => dir.sync_file(name).and_then(|()| dir.sync()),
-                None => Ok(()),
-            });
-            return result.map_err(|e| self.io_error(key, &e));
+            self.defer_sync(key);
+            return Ok(());
         }
-        self.write_atomically(key, value)
+        self.write_blob(key, value)
     }
 
     fn compare_and_swap(
@@ -182,6 +240,8 @@ impl HistoryStore for FsStore {
         if current.as_deref() != old {
             return Err(StoreError::Conflict { current });
         }
+        // Every blob the new pointer may name is durable before the pointer's rename.
+        self.sync_deferred()?;
         self.write_atomically(key, new)
         // `_lock` is dropped here, after the write: the flock is released.
     }
@@ -259,6 +319,36 @@ mod tests {
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn blob_directory_fsyncs_are_deferred_to_the_pointer_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path().join("history")).unwrap();
+        let pending = |store: &FsStore| -> Vec<String> {
+            store.unsynced.lock().unwrap().iter().cloned().collect()
+        };
+        let manifest = StoreKey::parse(&format!("manifests/{}", "ab".repeat(32))).unwrap();
+        let policy = StoreKey::parse(&format!("policies/{}", "cd".repeat(32))).unwrap();
+        store.set(&manifest, b"m").unwrap();
+        // A clone is the same process view: it sees the same pending directories.
+        store.clone().set(&policy, b"p").unwrap();
+        assert_eq!(pending(&store), ["manifests", "policies"]);
+        // A lost CAS writes nothing and syncs nothing.
+        assert!(
+            store
+                .compare_and_swap(&StoreKey::latest(), Some(b"x"), b"v0")
+                .is_err()
+        );
+        assert_eq!(pending(&store), ["manifests", "policies"]);
+        store
+            .compare_and_swap(&StoreKey::latest(), None, b"v0")
+            .unwrap();
+        assert!(pending(&store).is_empty());
+        // A blob already in place: no rewrite, but its directory is synced before the next
+        // pointer (its rename may be another process's, not yet durable).
+        store.set(&policy, b"p").unwrap();
+        assert_eq!(pending(&store), ["policies"]);
     }
 
     #[test]

@@ -329,6 +329,15 @@ impl Dir {
 
     /// Replaces (or creates) `name` atomically with `content`, mode `mode`.
     pub fn write_atomic(&self, name: &str, content: &[u8], mode: u32) -> io::Result<()> {
+        self.write_renamed(name, content, mode)?;
+        self.sync()
+    }
+
+    /// [`Dir::write_atomic`] without the directory fsync: the content is fsynced and renamed
+    /// into place, so a reader sees the old value or the new one, but the rename itself is
+    /// durable only after a later [`Dir::sync`] of this directory. For callers that write
+    /// several files and then order one directory fsync before the write that refers to them.
+    pub fn write_renamed(&self, name: &str, content: &[u8], mode: u32) -> io::Result<()> {
         check_name(name)?;
         let tmp = self.write_temp(name, content, mode)?;
         if let Err(e) = rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name) {
@@ -338,7 +347,7 @@ impl Dir {
                 format!("cannot replace {}: {}", self.join(name).display(), errno(e)),
             ));
         }
-        self.sync()
+        Ok(())
     }
 
     /// Creates `name` with `content` and exactly `mode`; fails with

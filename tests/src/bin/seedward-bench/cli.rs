@@ -13,6 +13,7 @@ pub(crate) struct Sections {
     pub(crate) history: bool,
     pub(crate) tui: bool,
     pub(crate) ha: bool,
+    pub(crate) workload: bool,
 }
 
 #[derive(Debug)]
@@ -24,8 +25,7 @@ pub(crate) struct Opts {
     pub(crate) sizes: Vec<usize>,
 }
 
-pub(crate) const USAGE: &str =
-    "usage: seedward-bench <all|coordinator|history|tui|ha>... [--quick] [--no-build] [--out DIR]";
+pub(crate) const USAGE: &str = "usage: seedward-bench <all|coordinator|history|tui|workload|ha>... [--quick] [--no-build] [--out DIR]";
 
 impl Opts {
     pub(crate) fn parse() -> Result<Self> {
@@ -42,12 +42,14 @@ impl Opts {
                         history: true,
                         tui: true,
                         ha: true,
+                        workload: true,
                     }
                 }
                 "coordinator" => sections.coordinator = true,
                 "history" => sections.history = true,
                 "tui" => sections.tui = true,
                 "ha" => sections.ha = true,
+                "workload" => sections.workload = true,
                 "--quick" => quick = true,
                 "--no-build" => build = false,
                 "--out" => out = Some(PathBuf::from(args.next().context(USAGE)?)),
@@ -58,7 +60,12 @@ impl Opts {
                 other => bail!("unknown argument {other:?}\n{USAGE}"),
             }
         }
-        if !(sections.coordinator || sections.history || sections.tui || sections.ha) {
+        if !(sections.coordinator
+            || sections.history
+            || sections.tui
+            || sections.workload
+            || sections.ha)
+        {
             bail!("say what to run\n{USAGE}");
         }
         let workspace = workspace_root();

@@ -23,6 +23,9 @@ pub(crate) struct CoordinatorReport {
     pub(crate) concurrency: usize,
     pub(crate) set_manifest: Stats,
     pub(crate) set_manifest_per_s: f64,
+    /// fsync + fdatasync calls per `SetManifest`, counted by `strace -c` attached to the
+    /// daemon (`None`: strace is not installed or could not attach).
+    pub(crate) fsyncs_per_update: Option<f64>,
 }
 
 pub(crate) async fn coordinator_section(bins: &Bins, opts: &Opts) -> Result<CoordinatorReport> {
@@ -119,6 +122,8 @@ pub(crate) async fn coordinator_section(bins: &Bins, opts: &Opts) -> Result<Coor
         latest = digest(&response.transition_hash)?;
     }
     report.set_manifest = Stats::of(&samples);
+    let (fsyncs, _latest) = count_fsyncs(&daemon, &client, &material, n + 1, latest, opts).await?;
+    report.fsyncs_per_update = fsyncs;
     report.set_manifest_per_s =
         n as f64 / (started.elapsed().saturating_sub(signing)).as_secs_f64();
     report.after_load = daemon.memory()?;
@@ -137,4 +142,68 @@ pub(crate) async fn coordinator_section(bins: &Bins, opts: &Opts) -> Result<Coor
         mib(report.idle_after_load.hwm_kib),
     );
     Ok(report)
+}
+
+/// Counts the fsync and fdatasync calls of `updates` sequential `SetManifest`s (generations
+/// from `first`) with `strace -f -c` attached to the running daemon. The counting is
+/// strace's, in the kernel's syscall interface, so it includes every fsync the store makes
+/// and nothing else's. Returns `None` (and says why) when strace is missing or cannot attach.
+async fn count_fsyncs(
+    daemon: &Daemon,
+    client: &seedward::client::CoordinatorClient,
+    material: &Material,
+    first: usize,
+    mut latest: Digest,
+    opts: &Opts,
+) -> Result<(Option<f64>, Digest)> {
+    let updates = opts.reps(50, 10);
+    let out = tempfile::NamedTempFile::new()?;
+    let strace = std::process::Command::new("strace")
+        .args(["-f", "-c", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(out.path())
+        .arg("-p")
+        .arg(daemon.pid().to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let mut strace = match strace {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("fsync count skipped: cannot run strace: {e}");
+            return Ok((None, latest));
+        }
+    };
+    // strace attaches to every thread before the first traced call; give it time.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for generation in first..first + updates {
+        let request = material.signed_update(generation, latest)?;
+        let response = client.set_manifest(request).await?;
+        latest = digest(&response.transition_hash)?;
+    }
+    // SIGINT makes strace detach and write its summary.
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &strace.id().to_string()])
+        .status();
+    let status = strace.wait()?;
+    let summary = std::fs::read_to_string(out.path()).unwrap_or_default();
+    let calls: u64 = summary
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let name = *fields.last()?;
+            (name == "fsync" || name == "fdatasync")
+                .then(|| fields.get(3)?.parse::<u64>().ok())
+                .flatten()
+        })
+        .sum();
+    if calls == 0 {
+        eprintln!("fsync count skipped: strace ({status}) counted nothing:\n{summary}");
+        return Ok((None, latest));
+    }
+    let per_update = calls as f64 / updates as f64;
+    eprintln!(
+        "fsyncs per SetManifest: {per_update:.2} ({calls} over {updates} updates, strace -f -c)"
+    );
+    Ok((Some(per_update), latest))
 }

@@ -81,18 +81,16 @@ pub(crate) async fn ha_section(bins: &Bins, opts: &Opts) -> Result<HaReport> {
     // etcd.
     let mut cluster = tokio::task::spawn_blocking(|| EtcdCluster::start(3)).await?;
     let endpoints = cluster.endpoints_csv();
-    let daemon = Daemon::start_with(
-        bins,
-        &tmp.path().join("etcd"),
-        &[
-            "--store",
-            "etcd",
-            "--etcd-endpoints",
-            &endpoints,
-            "--replica-id",
-            "bench",
-        ],
-    )?;
+    let flags = [
+        "--store",
+        "etcd",
+        "--etcd-endpoints",
+        &endpoints,
+        "--replica-id",
+        "bench",
+    ];
+    let args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
+    let daemon = Daemon::start_with(bins, &tmp.path().join("etcd"), &args, &[])?;
     let (client, _) = daemon.first_status().await?;
     let material = Material::new()?;
     let mut latest = first_set(&client, &material).await?;

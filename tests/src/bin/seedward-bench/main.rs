@@ -18,7 +18,10 @@
 //!   until a write through the Coordinator succeeds again;
 //! - **tui**: time to the first frame of the real `seedward` binary in a pseudo-terminal
 //!   (`script`), frame render time with a 100k-entry audit timeline (`TestBackend`), chain
-//!   verification of 100k entries, and the memory the audited history takes.
+//!   verification of 100k entries, and the memory the audited history takes;
+//! - **workload**: `GetCredentials` (evidence check, certificate, workload secret) with 1, 16
+//!   and 200 concurrent callers, development and SEV-SNP evidence (test AMD), against the floor
+//!   (one P-384 signature + the same evidence verification, in this process, same threads).
 //!
 //! Large histories are not built with 100k RPCs: the fixture goes through the same
 //! [`History`] API the Coordinator uses, over a bulk store that writes the same file layout
@@ -38,6 +41,7 @@ mod material;
 mod measure;
 mod report;
 mod tui;
+mod workload;
 
 use anyhow::{Context, Result};
 
@@ -47,6 +51,7 @@ use crate::ha::ha_section;
 use crate::history::history_section;
 use crate::report::{Report, scaling_svg};
 use crate::tui::tui_section;
+use crate::workload::workload_section;
 
 pub(crate) const FULL_SIZES: [usize; 4] = [1, 1_000, 10_000, 100_000];
 pub(crate) const QUICK_SIZES: [usize; 3] = [1, 1_000, 10_000];
@@ -75,6 +80,9 @@ fn main() -> Result<()> {
     if opts.sections.tui {
         report.tui = Some(runtime.block_on(tui_section(&bins, &opts))?);
     }
+    if opts.sections.workload {
+        report.workload = runtime.block_on(workload_section(&bins, &opts))?;
+    }
     if opts.sections.ha {
         report.ha = Some(runtime.block_on(ha_section(&bins, &opts))?);
     }
@@ -89,6 +97,12 @@ fn main() -> Result<()> {
         std::fs::write(&svg_path, scaling_svg(&report.history))
             .with_context(|| format!("cannot write {}", svg_path.display()))?;
         eprintln!("wrote {}", svg_path.display());
+    }
+    if !report.workload.is_empty() {
+        let chart = opts.out.join("workload.txt");
+        std::fs::write(&chart, report.workload_chart())
+            .with_context(|| format!("cannot write {}", chart.display()))?;
+        eprintln!("wrote {}", chart.display());
     }
     println!("{markdown}");
     eprintln!("wrote {}", results.display());

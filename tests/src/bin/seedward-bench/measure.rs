@@ -100,11 +100,16 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start(bins: &Bins, state_dir: &Path) -> Result<Self> {
-        Self::start_with(bins, state_dir, &[])
+        Self::start_with(bins, state_dir, &[], &[])
     }
 
-    /// As [`Daemon::start`], with extra flags (e.g. `--store etcd …`).
-    pub(crate) fn start_with(bins: &Bins, state_dir: &Path, extra: &[&str]) -> Result<Self> {
+    /// [`Daemon::start`] with extra arguments and environment variables.
+    pub(crate) fn start_with(
+        bins: &Bins,
+        state_dir: &Path,
+        args: &[&std::ffi::OsStr],
+        envs: &[(&str, &str)],
+    ) -> Result<Self> {
         std::fs::create_dir_all(state_dir)?;
         let log = std::fs::File::create(state_dir.with_extension("log"))?;
         let spawned_at = Instant::now();
@@ -117,7 +122,8 @@ impl Daemon {
                 "--state-dir",
             ])
             .arg(state_dir)
-            .args(extra)
+            .args(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

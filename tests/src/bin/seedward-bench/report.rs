@@ -18,6 +18,7 @@ pub(crate) struct Report {
     pub(crate) history: Vec<HistoryRow>,
     pub(crate) tui: Option<TuiReport>,
     pub(crate) ha: Option<HaReport>,
+    pub(crate) workload: Vec<crate::workload::WorkloadRow>,
 }
 
 pub(crate) fn count(n: usize) -> String {
@@ -96,8 +97,16 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| `SetManifest` throughput, sequential (client signing excluded) | {:.0} /s |\n",
+                "| `SetManifest` throughput, sequential (client signing excluded) | {:.0} /s |",
                 c.set_manifest_per_s
+            );
+            let _ = writeln!(
+                s,
+                "| fsync + fdatasync per `SetManifest` (`strace -f -c` on the daemon) | {} |\n",
+                c.fsyncs_per_update.map_or_else(
+                    || "not counted (no strace)".to_string(),
+                    |n| format!("**{n:.2}**")
+                )
             );
         }
         if !self.history.is_empty() {
@@ -284,7 +293,13 @@ impl Report {
             }
             s.push('\n');
         }
+        s.push_str(&crate::workload::markdown(&self.workload));
         s
+    }
+
+    /// The text chart of the workload section (`workload.txt`).
+    pub(crate) fn workload_chart(&self) -> String {
+        crate::workload::chart(&self.workload)
     }
 }
 
