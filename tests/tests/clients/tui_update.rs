@@ -89,9 +89,11 @@ fn a_stale_update_is_refused_and_shows_what_changed_meanwhile() {
         pane.contains("Changes against the active manifest:"),
         "{pane}"
     );
+    // A wrapped diff row repeats its `+ ` marker (#19): read the rows joined without it.
+    let unwrapped = pane.replace(" + ", " ");
     assert!(
         pane.contains("+ ReferenceValues/none = {}")
-            && pane.contains("+ ReferenceValues/snp = [{\"ProductName\":\"Milan\""),
+            && unwrapped.contains("ReferenceValues/snp = [{\"ProductName\":\"Milan\""),
         "the semantic diff is shown:\n{pane}"
     );
     assert!(

@@ -144,9 +144,14 @@ impl RecoveryWizard {
             if self.running() {
                 return Outcome::none();
             }
-            // Esc leaves the wizard; with a share decrypted and nothing finished, it asks
-            // first, as q does (the wizard's steps run on their own: there is no step back).
-            if self.in_ceremony() {
+            // Esc leaves the wizard; with a share decrypted, nothing failed and nothing
+            // finished, it asks first, as q does (the steps run on their own: there is no
+            // step back). After a failure the screen says "Esc to leave", and it does.
+            let failed = self
+                .states
+                .iter()
+                .any(|s| matches!(s, StepState::Failed(_)));
+            if self.in_ceremony() && self.share_loaded && !failed {
                 return Outcome::popup(Popup::QuitConfirm {
                     flow: text::FLOW_RECOVERY,
                     quit: false,

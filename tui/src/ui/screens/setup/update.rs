@@ -83,11 +83,7 @@ impl SetupWizard {
                 self.list = ListState::default();
                 Outcome::none()
             }
-            // Leaving with keys chosen asks first, as q does.
-            None if self.in_ceremony() => Outcome::popup(Popup::QuitConfirm {
-                flow: text::FLOW_SETUP,
-                quit: false,
-            }),
+            // Nothing is lost by leaving before the set (keys stay in the key store).
             None => leave(),
         }
     }
