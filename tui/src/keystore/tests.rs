@@ -1,6 +1,8 @@
 //! The key store against files, the in-memory fallback and (where one runs) a real keyring.
 
 use super::*;
+use crate::workspace::WorkspaceError;
+use seedward_shared::keys::KeyError;
 use std::os::unix::fs::PermissionsExt as _;
 
 fn file_store() -> (tempfile::TempDir, KeyStore) {
