@@ -625,6 +625,25 @@ fn item11_wrapped_diff_lines_keep_their_marker_and_the_detail_pane_says_where_it
     press(&mut app, Key::Char('J'));
     let screen = draw(&mut app, 80, 24);
     assert!(screen.contains("lines 6–"), "{screen}");
+    // J far past the end stops at the end; one K then moves up at once.
+    for _ in 0..200 {
+        press(&mut app, Key::Char('J'));
+        draw(&mut app, 80, 24);
+    }
+    let end = draw(&mut app, 80, 24);
+    let at_end = end
+        .lines()
+        .find(|l| l.contains("lines "))
+        .unwrap()
+        .to_string();
+    press(&mut app, Key::Char('K'));
+    let up = draw(&mut app, 80, 24);
+    let after_k = up
+        .lines()
+        .find(|l| l.contains("lines "))
+        .unwrap()
+        .to_string();
+    assert_ne!(at_end, after_k, "one K after overshooting must scroll up");
 }
 
 #[test]

@@ -103,13 +103,17 @@ impl ListState {
 }
 
 /// `items` as lines, the one under the cursor marked `›` and reversed.
+/// What starts the line of the list cursor ([`choice_lines`]); a [`super::scroll_pane::ScrollPane`]
+/// keeps that line in view when the cursor moves.
+pub const CURSOR_MARK: &str = "› ";
+
 pub fn choice_lines(items: &[String], cursor: usize, theme: Theme) -> Vec<Line<'static>> {
     items
         .iter()
         .enumerate()
         .map(|(i, item)| {
             if i == cursor {
-                Line::styled(format!("› {item}"), theme.selected())
+                Line::styled(format!("{CURSOR_MARK}{item}"), theme.selected())
             } else {
                 Line::raw(format!("  {item}"))
             }

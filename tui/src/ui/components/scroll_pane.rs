@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, StatefulWidget, Widget};
 
 use super::block;
+use super::list::CURSOR_MARK;
 use crate::ui::keymap::{self, Action, Context};
 use crate::ui::text;
 use crate::ui::theme::Theme;
@@ -27,6 +28,9 @@ pub struct PaneScroll {
     page: u16,
     /// The largest offset that still fills the pane.
     max: u16,
+    /// The line of the list cursor when last drawn: when it moves, the pane scrolls to show
+    /// it (paging alone never moves the cursor, so it may then leave the view).
+    focus: Option<usize>,
 }
 
 impl PaneScroll {
@@ -43,6 +47,7 @@ impl PaneScroll {
     /// Back to the top (another screen or step).
     pub fn reset(&mut self) {
         self.offset = 0;
+        self.focus = None;
     }
 
     /// A page down or up, within the content as last drawn.
@@ -87,6 +92,29 @@ impl StatefulWidget for ScrollPane<'_> {
         scroll.page = u16::try_from(visible.saturating_sub(1).max(1)).unwrap_or(u16::MAX);
         scroll.max = u16::try_from(total.saturating_sub(visible)).unwrap_or(u16::MAX);
         scroll.offset = scroll.offset.min(scroll.max);
+        // The list cursor moved since the last draw: bring its row into view.
+        let focus = self.lines.iter().position(|l| {
+            l.spans
+                .first()
+                .is_some_and(|s| s.content.starts_with(CURSOR_MARK))
+        });
+        if let Some(line) = focus
+            && scroll.focus != Some(line)
+            && visible > 0
+        {
+            let width = area.width.saturating_sub(2) as usize;
+            let row = wrap_lines(&self.lines[..line], width).len();
+            let offset = usize::from(scroll.offset);
+            let new = if row < offset {
+                row
+            } else if row >= offset + visible {
+                row + 1 - visible
+            } else {
+                offset
+            };
+            scroll.offset = u16::try_from(new).unwrap_or(u16::MAX).min(scroll.max);
+        }
+        scroll.focus = focus;
         let offset = scroll.offset as usize;
         let mut pane = block(self.title);
         if total > visible {
@@ -224,6 +252,42 @@ mod tests {
         let mut buf = Buffer::empty(area);
         ScrollPane::new("pane", lines.to_vec(), Context::Setup, Theme::new(false))
             .render(area, &mut buf, scroll);
+    }
+
+    #[test]
+    fn a_moved_list_cursor_scrolls_into_view_and_paging_alone_does_not_move_it() {
+        // 40 lines in a pane that shows 10; the list cursor (`› `) on `cursor`.
+        let lines = |cursor: usize| -> Vec<Line<'static>> {
+            (0..40)
+                .map(|i| {
+                    if i == cursor {
+                        Line::raw(format!("{CURSOR_MARK}item {i}"))
+                    } else {
+                        Line::raw(format!("  item {i}"))
+                    }
+                })
+                .collect()
+        };
+        let mut scroll = PaneScroll::default();
+        draw(&lines(30), 12, &mut scroll);
+        assert!(
+            (21..=30).contains(&scroll.offset()),
+            "the cursor's row is shown: offset {}",
+            scroll.offset()
+        );
+        // PgUp twice: the view moves, the cursor stays where it is (out of view).
+        scroll.page(false);
+        scroll.page(false);
+        draw(&lines(30), 12, &mut scroll);
+        let paged = scroll.offset();
+        assert!(paged + 10 <= 30, "paging moved the view: offset {paged}");
+        // The cursor moves up one: the view follows it.
+        draw(&lines(29), 12, &mut scroll);
+        assert!(
+            (20..=29).contains(&scroll.offset()),
+            "the moved cursor is shown: offset {}",
+            scroll.offset()
+        );
     }
 
     #[test]

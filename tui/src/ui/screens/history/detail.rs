@@ -59,6 +59,7 @@ impl HistoryView {
         let rows = wrap_lines(&detail, width);
         let visible = area.height.saturating_sub(2) as usize;
         let max = rows.len().saturating_sub(visible);
+        self.detail_max.set(u16::try_from(max).unwrap_or(u16::MAX));
         let offset = (self.detail_scroll as usize).min(max);
         let mut pane = block(&title);
         if rows.len() > visible {

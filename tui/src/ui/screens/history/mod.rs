@@ -6,6 +6,7 @@
 mod detail;
 mod timeline;
 
+use std::cell::Cell;
 use std::path::PathBuf;
 
 use ratatui::Frame;
@@ -66,6 +67,9 @@ pub struct HistoryView {
     pub mark: Option<usize>,
     /// Lines scrolled in the detail pane.
     pub detail_scroll: u16,
+    /// The largest useful `detail_scroll`, as the last frame found it (the pane's content
+    /// and height are only known when drawing); scrolling down stops there.
+    detail_max: Cell<u16>,
     /// Typing the path of a bundle to verify offline.
     pub bundle_input: Option<Input>,
     /// The bundle exported last from this screen (offered when verifying).
@@ -92,6 +96,7 @@ impl HistoryView {
             view: DetailView::Structured,
             mark: None,
             detail_scroll: 0,
+            detail_max: Cell::new(u16::MAX),
             bundle_input: None,
             last_bundle: None,
             bundle_busy: None,
@@ -186,8 +191,18 @@ impl HistoryView {
                 self.detail_scroll = 0;
             }
             Action::Mark => self.mark = self.selected(),
-            Action::ScrollDown => self.detail_scroll = self.detail_scroll.saturating_add(5),
-            Action::ScrollUp => self.detail_scroll = self.detail_scroll.saturating_sub(5),
+            Action::ScrollDown => {
+                self.detail_scroll = self
+                    .detail_scroll
+                    .saturating_add(5)
+                    .min(self.detail_max.get());
+            }
+            Action::ScrollUp => {
+                self.detail_scroll = self
+                    .detail_scroll
+                    .min(self.detail_max.get())
+                    .saturating_sub(5);
+            }
             other => {
                 self.list.navigate(other, len);
                 self.detail_scroll = 0;
