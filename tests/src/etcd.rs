@@ -81,6 +81,20 @@ impl EtcdCluster {
     /// TLS flags in `extra`).
     pub fn start_in(size: usize, extra: &[&str], scheme: &str) -> Self {
         require_etcd();
+        // A port picked as free can be taken by someone else before etcd binds it (the
+        // suite runs many servers at once): start again on other ports.
+        for _ in 0..3 {
+            let mut cluster = Self::spawn_all(size, extra, scheme);
+            match cluster.try_wait_healthy(Duration::from_secs(30)) {
+                Ok(()) => return cluster,
+                Err(log) if log.contains("address already in use") => continue,
+                Err(log) => panic!("etcd did not become healthy; its log:\n{log}"),
+            }
+        }
+        panic!("etcd could not bind free ports in 3 attempts");
+    }
+
+    fn spawn_all(size: usize, extra: &[&str], scheme: &str) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir for etcd");
         let token = format!("seedward-test-{}", std::process::id() ^ rand_u32());
         let mut members = Vec::with_capacity(size);
@@ -111,7 +125,6 @@ impl EtcdCluster {
         for i in 0..size {
             cluster.spawn(i);
         }
-        cluster.wait_healthy(Duration::from_secs(30));
         cluster
     }
 
@@ -226,6 +239,33 @@ impl EtcdCluster {
         }
     }
 
+    /// Waits until every running member answers `/health` with `"health":"true"`, or
+    /// returns the log of the first member that did not (or that exited).
+    fn try_wait_healthy(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        for i in 0..self.members.len() {
+            if self.members[i].child.is_none() {
+                continue;
+            }
+            loop {
+                if http_get(&self.members[i].metrics_url, "/health")
+                    .is_some_and(|body| body.contains("\"health\":\"true\""))
+                {
+                    break;
+                }
+                let exited = self.members[i]
+                    .child
+                    .as_mut()
+                    .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+                if exited || Instant::now() > deadline {
+                    return Err(self.log(i));
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+        Ok(())
+    }
+
     /// Waits until every running member answers `/health` with `"health":"true"`.
     pub fn wait_healthy(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
@@ -264,7 +304,22 @@ impl Drop for EtcdCluster {
 }
 
 /// A port that was free a moment ago (bound and released).
+/// A loopback port that is free now, below Linux's ephemeral range (32768–60999) so that
+/// the kernel does not hand it to another socket bound to port 0 or to an outgoing
+/// connection before etcd binds it; distinct within this process.
 fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = NEXT.fetch_add(1, Ordering::Relaxed) == 0;
+    if start {
+        NEXT.store(rand_u32() % 10_000, Ordering::Relaxed);
+    }
+    for _ in 0..10_000 {
+        let port = 20_000 + (NEXT.fetch_add(1, Ordering::Relaxed) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
