@@ -54,6 +54,9 @@ struct Args {
     /// directory records that this Coordinator was initialized before (docs/COORDINATOR.md).
     #[arg(long, env = "SEEDWARD_ALLOW_REINITIALIZE")]
     allow_reinitialize: bool,
+    /// Seconds a store operation may run before liveness reports NOT_SERVING.
+    #[arg(long, env = "SEEDWARD_STORE_STALL_SECS", default_value_t = 10)]
+    store_stall_secs: u64,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -125,6 +128,7 @@ fn main() -> anyhow::Result<()> {
     config.dns_names = args.dns_names;
     config.core.challenge_ttl = Duration::from_secs(args.challenge_ttl_secs);
     config.core.allow_reinitialize = args.allow_reinitialize;
+    config.core.store_stall_limit = Duration::from_secs(args.store_stall_secs);
     config.request_timeout = Duration::from_secs(args.request_timeout_secs);
     config.connections.max_connections = args.max_connections.max(1);
     config.connections.idle_timeout = Duration::from_secs(args.idle_timeout_secs.max(1));

@@ -359,6 +359,36 @@ async fn serve<S: HistoryStore + 'static>(
     health
         .set_service_status("liveness", ServingStatus::Serving)
         .await;
+    // Liveness fails while a store operation hangs (core::stall), logged once per stall.
+    let liveness_task = {
+        let core = core.clone();
+        let health = health.clone();
+        let store = config.store.describe(&config.state_dir);
+        tokio::spawn(async move {
+            let mut stalled = false;
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                match (core.stalled_store_op(), stalled) {
+                    (Some((running, what)), false) => {
+                        tracing::error!(%store, operation = %what, seconds = running.as_secs(), "a store operation has not finished: liveness NOT_SERVING until it does (a hung mount, or a FIFO or device in the history?)");
+                        health
+                            .set_service_status("liveness", ServingStatus::NotServing)
+                            .await;
+                        stalled = true;
+                    }
+                    (None, true) => {
+                        tracing::info!(%store, "the store answers again: liveness SERVING");
+                        health
+                            .set_service_status("liveness", ServingStatus::Serving)
+                            .await;
+                        stalled = false;
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
     let health_task = {
         let mut rx = core.subscribe();
         tokio::spawn(async move {
@@ -435,6 +465,7 @@ async fn serve<S: HistoryStore + 'static>(
             .await;
         accept_task.abort();
         health_task.abort();
+        liveness_task.abort();
         tracing::info!("Coordinator stopped");
         result.context("the gRPC server failed")
     });

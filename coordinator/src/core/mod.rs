@@ -33,6 +33,7 @@ mod marker;
 mod read;
 mod recover;
 mod set;
+mod stall;
 pub mod view;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -52,6 +53,7 @@ use crate::error::{CoreError, StateName};
 
 pub use challenge::ChallengeBook;
 pub use set::check_input;
+pub use stall::{InFlight, Watched};
 pub use view::{
     ChallengeOffer, HistoryReport, RecoverInput, RecoverOutcome, SetManifestInput, SetOutcome,
     StateView, StatusReport,
@@ -76,6 +78,9 @@ pub struct CoreConfig {
     pub init_marker: Option<std::path::PathBuf>,
     /// `--allow-reinitialize`: the store was deliberately wiped; a first set may proceed.
     pub allow_reinitialize: bool,
+    /// A store operation running longer than this makes [`Coordinator::stalled_store_op`]
+    /// report it (liveness NOT_SERVING).
+    pub store_stall_limit: Duration,
 }
 
 impl Default for CoreConfig {
@@ -88,6 +93,7 @@ impl Default for CoreConfig {
             max_policies: 1024,
             init_marker: None,
             allow_reinitialize: false,
+            store_stall_limit: Duration::from_secs(10),
         }
     }
 }
@@ -155,7 +161,7 @@ impl State {
 
 /// The Coordinator core: a history store, the state, outstanding recovery challenges.
 pub struct Coordinator<S: HistoryStore> {
-    history: History<S>,
+    history: History<Watched<S>>,
     state: Mutex<State>,
     challenges: ChallengeBook,
     config: CoreConfig,
@@ -169,7 +175,7 @@ impl<S: HistoryStore> Coordinator<S> {
     /// Starts from whatever the store holds: no latest pointer → uninitialized, otherwise
     /// recovery required (the keys died with the previous process).
     pub fn new(store: S, config: CoreConfig) -> Result<Self, CoreError> {
-        let history = History::new(store);
+        let history = History::new(Watched::new(store));
         let state = match history.has_latest().map_err(map_history_error)? {
             false => State::Uninitialized,
             true => State::RecoveryRequired { generation: None },
@@ -196,6 +202,16 @@ impl<S: HistoryStore> Coordinator<S> {
             config,
             state_tx,
         })
+    }
+
+    /// The oldest store operation in flight, if it has run longer than the configured
+    /// `store_stall_limit`: how long, and what (e.g. `reading transitions/latest`).
+    pub fn stalled_store_op(&self) -> Option<(Duration, String)> {
+        self.history
+            .store()
+            .inflight()
+            .oldest()
+            .filter(|(running, _)| *running > self.config.store_stall_limit)
     }
 
     /// Subscribes to state changes (TLS identity, readiness probes, logs).

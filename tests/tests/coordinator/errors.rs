@@ -621,6 +621,92 @@ async fn an_immutable_deployment_refuses_every_update() {
     }
 }
 
+/// Issue #15 item 3 (the liveness half): a store operation that never finished (a FIFO as
+/// `transitions/latest`, a hung mount) left liveness SERVING. Now one that runs longer than
+/// `--store-stall-secs` turns liveness NOT_SERVING, logged once with the store and the key,
+/// and SERVING again once it finishes. The FIFO itself no longer blocks (reads open with
+/// O_NONBLOCK and refuse non-regular files), so the hang here is the store's compare-and-swap
+/// waiting for its `flock`, held by another process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_store_operation_fails_liveness_until_it_finishes() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let d = Deployment::new_with(&state, &["--store-stall-secs", "2"]).await;
+    let connection = seedward::client::connect(&d.process.addr, seedward::client::Trust::FirstUse)
+        .await
+        .unwrap();
+    let health = HealthClient::new(connection.channel.clone());
+    let liveness = || {
+        let mut health = health.clone();
+        async move {
+            health
+                .check(HealthCheckRequest {
+                    service: "liveness".into(),
+                })
+                .await
+                .map(|r| r.into_inner().status)
+                .ok()
+        }
+    };
+    assert_eq!(liveness().await, Some(ServingStatus::Serving as i32));
+
+    // Another process holds the store's lock: the update's compare-and-swap waits.
+    // --no-fork: `flock` execs `sleep` itself, so killing it releases the lock.
+    let mut holder = std::process::Command::new("flock")
+        .arg("--no-fork")
+        .arg(state.join("history/.lock"))
+        .args(["sleep", "600"])
+        .spawn()
+        .expect("flock(1)");
+    std::thread::sleep(Duration::from_millis(300));
+    let writer = connect(&d.process.addr).await;
+    let (manifest, policies) = d.keys.manifest(1);
+    let request = signed_update(&d.keys.workload, manifest, policies, d.latest(), true);
+    let hung = tokio::spawn(async move { writer.set_manifest(request).await });
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let check = liveness();
+            async move { check.await == Some(ServingStatus::NotServing as i32) }
+        })
+        .await,
+        "liveness stayed SERVING while the store hung:\n{}",
+        d.process.log()
+    );
+    let log = d.process.log();
+    assert_eq!(
+        log.matches("a store operation has not finished").count(),
+        1,
+        "logged once:\n{log}"
+    );
+    assert!(log.contains("transitions/latest"), "names the key:\n{log}");
+    assert!(log.contains("history"), "names the store:\n{log}");
+
+    // The lock is released: the update lands and liveness comes back.
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // The client may have given up waiting (its own timeout); the daemon finishes the update.
+    let _ = hung.await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let check = liveness();
+            async move { check.await == Some(ServingStatus::Serving as i32) }
+        })
+        .await,
+        "liveness did not come back:\n{}",
+        d.process.log()
+    );
+    assert!(d.process.log().contains("the store answers again"));
+    let fresh = connect(&d.process.addr).await;
+    assert_eq!(
+        fresh.status().await.unwrap().generation,
+        2,
+        "the update landed"
+    );
+}
+
 /// Issue #15 item 5(a): deleting `transitions/latest` and restarting let anyone run a fresh
 /// first-time setup (a new seed). The state directory keeps `initialized` (the first
 /// transition hash); a first set on the empty store is refused until the operator restarts
