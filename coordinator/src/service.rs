@@ -87,18 +87,7 @@ impl<S: HistoryStore + 'static> UserService<S> {
         T: Send + 'static,
         F: FnOnce(&Coordinator<S>) -> Result<T, CoreError> + Send + 'static,
     {
-        let Some(timeout) = self.read_timeout else {
-            return self.run(op, peer, f).await;
-        };
-        tokio::time::timeout(timeout, self.run(op, peer, f))
-            .await
-            .unwrap_or_else(|_| {
-                tracing::warn!(rpc = op, peer = %Peer(peer), timeout_secs = timeout.as_secs(), "request timed out");
-                Err(Status::deadline_exceeded(format!(
-                    "{op} took longer than {} s; the Coordinator may be overloaded or its storage slow; retry",
-                    timeout.as_secs()
-                )))
-            })
+        self.bounded(op, peer, self.read_timeout, false, f).await
     }
 
     async fn write<T, F>(
@@ -111,17 +100,41 @@ impl<S: HistoryStore + 'static> UserService<S> {
         T: Send + 'static,
         F: FnOnce(&Coordinator<S>) -> Result<T, CoreError> + Send + 'static,
     {
-        let Some(timeout) = self.write_timeout else {
+        self.bounded(op, peer, self.write_timeout, true, f).await
+    }
+
+    /// [`Self::run`] within `timeout`. A write that times out may still complete (its work
+    /// runs on a blocking thread): the answer says so.
+    async fn bounded<T, F>(
+        &self,
+        op: &'static str,
+        peer: Option<SocketAddr>,
+        timeout: Option<Duration>,
+        write: bool,
+        f: F,
+    ) -> Result<Response<T>, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Coordinator<S>) -> Result<T, CoreError> + Send + 'static,
+    {
+        let Some(timeout) = timeout else {
             return self.run(op, peer, f).await;
         };
         tokio::time::timeout(timeout, self.run(op, peer, f))
             .await
             .unwrap_or_else(|_| {
-                tracing::warn!(rpc = op, peer = %Peer(peer), timeout_secs = timeout.as_secs(), "request timed out; it may still complete");
-                Err(Status::deadline_exceeded(format!(
-                    "{op} did not finish within {} s and may still complete; check the Coordinator's status and history before retrying",
-                    timeout.as_secs()
-                )))
+                let secs = timeout.as_secs();
+                if write {
+                    tracing::warn!(rpc = op, peer = %Peer(peer), timeout_secs = secs, "request timed out; it may still complete");
+                    Err(Status::deadline_exceeded(format!(
+                        "{op} did not finish within {secs} s and may still complete; check the Coordinator's status and history before retrying"
+                    )))
+                } else {
+                    tracing::warn!(rpc = op, peer = %Peer(peer), timeout_secs = secs, "request timed out");
+                    Err(Status::deadline_exceeded(format!(
+                        "{op} took longer than {secs} s; the Coordinator may be overloaded or its storage slow; retry"
+                    )))
+                }
             })
     }
 

@@ -53,7 +53,7 @@ use std::sync::{Arc, Mutex};
 use rand_core::OsRng;
 use seedward_fs::Dir;
 use seedward_shared::keys::{
-    OwnerKeyPair, OwnerPublicKey, WorkloadOwnerKeyPair, WorkloadOwnerPublicKey,
+    KeyError, OwnerKeyPair, OwnerPublicKey, WorkloadOwnerKeyPair, WorkloadOwnerPublicKey,
 };
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
@@ -379,29 +379,40 @@ impl KeyStore {
 
     /// Loads a seed share owner key.
     pub fn load_owner(&self, name: &str) -> Result<OwnerKeyPair, KeyStoreError> {
-        let entry = self.entry(name, KeyKind::SeedShareOwner)?;
-        let pem = self.load_private(&entry)?;
-        let pair = OwnerKeyPair::from_pkcs8_pem(&pem).map_err(|source| KeyStoreError::Key {
-            name: name.to_string(),
-            source,
-        })?;
-        if pair.public_key().to_hex() != entry.public_hex {
-            return Err(KeyStoreError::IndexMismatch {
-                name: name.to_string(),
-            });
-        }
-        Ok(pair)
+        self.load_checked(
+            name,
+            KeyKind::SeedShareOwner,
+            OwnerKeyPair::from_pkcs8_pem,
+            |pair| pair.public_key().to_hex(),
+        )
     }
 
     /// Loads a workload owner key.
     pub fn load_workload(&self, name: &str) -> Result<WorkloadOwnerKeyPair, KeyStoreError> {
-        let entry = self.entry(name, KeyKind::WorkloadOwner)?;
+        self.load_checked(
+            name,
+            KeyKind::WorkloadOwner,
+            WorkloadOwnerKeyPair::from_pem,
+            |pair| pair.public_key().to_hex(),
+        )
+    }
+
+    /// Loads the private key `name` of `kind`, parses it and checks it against the public
+    /// key in the index.
+    fn load_checked<P>(
+        &self,
+        name: &str,
+        kind: KeyKind,
+        parse: impl FnOnce(&str) -> Result<P, KeyError>,
+        public_hex: impl FnOnce(&P) -> String,
+    ) -> Result<P, KeyStoreError> {
+        let entry = self.entry(name, kind)?;
         let pem = self.load_private(&entry)?;
-        let pair = WorkloadOwnerKeyPair::from_pem(&pem).map_err(|source| KeyStoreError::Key {
+        let pair = parse(&pem).map_err(|source| KeyStoreError::Key {
             name: name.to_string(),
             source,
         })?;
-        if pair.public_key().to_hex() != entry.public_hex {
+        if public_hex(&pair) != entry.public_hex {
             return Err(KeyStoreError::IndexMismatch {
                 name: name.to_string(),
             });
