@@ -919,20 +919,16 @@ fn verify_manifest_list_failures_mark_entries() {
     assert!(failure.entries.is_empty());
 }
 
+/// A long chain verifies whole; how its cost grows is measured by the `history` criterion
+/// bench (docs/PERFORMANCE.md), not here.
 #[test]
-fn verify_manifest_list_is_linear() {
+fn verify_manifest_list_verifies_a_long_chain() {
     // 100,000 generations: one signature check, 200,000 SHA-256 runs.
     let manifests: Vec<Vec<u8>> = (0..100_000u32).map(|i| i.to_le_bytes().to_vec()).collect();
     let tip = chain_from_manifests(&manifests).last().expect("some").0;
     let latest = LatestTransition::sign(tip, &signing_key()).expect("sign");
-    let start = std::time::Instant::now();
     let entries = verify_manifest_list(&manifests, &latest, &vk(&signing_key())).expect("verifies");
     assert_eq!(entries.len(), 100_000);
-    assert!(
-        start.elapsed() < std::time::Duration::from_secs(10),
-        "{:?}",
-        start.elapsed()
-    );
 }
 
 // --- properties --------------------------------------------------------------------------------
