@@ -8,7 +8,8 @@ use super::truncate;
 use crate::ops::{ReplicaSetView, ago};
 use crate::ui::theme::Theme;
 
-/// Lines of the board for `width` columns: a summary, then `* id  state  gen  since  address`
+/// Lines of the board for `width` columns: a summary (how many are ready, what to do about
+/// the others, how old the board is), then `* id  state  gen  since  address`
 /// per replica (`*` = the replica this console talks to; its last error, if any, in place of
 /// the address; replicas that are not ready, behind or failing first), and a warning when
 /// the board may be out of date.
@@ -19,11 +20,16 @@ pub fn board_lines(set: &ReplicaSetView, theme: Theme, width: usize) -> Vec<Line
         .filter(|r| r.state == crate::ops::CoordinatorState::Ready)
         .count();
     let newest = set.replicas.iter().map(|r| r.generation).max().unwrap_or(0);
+    // `*` marks the replica that answered, so the summary says what to do instead.
+    let next = if ready < set.replicas.len() {
+        " · an owner recovers the others at their addresses"
+    } else {
+        ""
+    };
     let mut lines = vec![Line::styled(
         format!(
-            "{ready} of {} ready · answered by {} · read {}",
+            "{ready} of {} ready{next} · read {}",
             set.replicas.len(),
-            set.self_id,
             set.as_of_unix_ms.map(ago).unwrap_or_else(|| "never".into())
         ),
         theme.dim(),
