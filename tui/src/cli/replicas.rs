@@ -3,7 +3,7 @@
 use super::coordinator::state_label;
 use super::json::{ReplicaJson, ReplicasJson};
 use super::{CliError, Ctx};
-use seedward::ops::{self, ReplicaSetView, ago};
+use seedward::ops::{self, CoordinatorState, ReplicaSetView, ago};
 
 pub const REPLICAS_AFTER_HELP: &str = "\
 Every replica's self-reported presence record (state, generation, latest transition, evidence
@@ -113,6 +113,19 @@ pub async fn replicas(ctx: &Ctx) -> Result<(), CliError> {
     ));
     for line in board_lines(set) {
         out.line(line);
+    }
+    for r in set.replicas.iter().filter(|r| {
+        matches!(
+            r.state,
+            CoordinatorState::RecoveryRequired | CoordinatorState::Stale
+        )
+    }) {
+        out.line(format!(
+            "next: {} is {}: an owner runs `seedward --coordinator {} recover`",
+            r.id,
+            r.state.label(),
+            r.address
+        ));
     }
     let behind = set.behind();
     if !behind.is_empty() {
