@@ -185,14 +185,9 @@ fn print_status(ctx: &Ctx, s: &StatusView) {
         print_checks(out, ev);
     }
     if let Some(set) = &s.replica_set {
-        let ready = set
-            .replicas
-            .iter()
-            .filter(|r| r.state == CoordinatorState::Ready)
-            .count();
         out.line(format!(
             "replicas     {} of {} ready (answered by {}; `seedward replicas` for the board)",
-            ready,
+            set.ready(),
             set.replicas.len(),
             set.self_id
         ));

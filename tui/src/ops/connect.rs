@@ -348,6 +348,14 @@ impl ReplicaSetView {
         }
     }
 
+    /// How many replicas say they are ready.
+    pub fn ready(&self) -> usize {
+        self.replicas
+            .iter()
+            .filter(|r| r.state == CoordinatorState::Ready)
+            .count()
+    }
+
     /// Replicas whose latest transition differs from the newest generation's: they have
     /// not caught up (or diverged).
     pub fn behind(&self) -> Vec<&ReplicaView> {

@@ -3,7 +3,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use seedward_proto::v1 as pb;
 use seedward_shared::history::Digest;
 
 use crate::cli::{Bins, Opts};
@@ -58,12 +57,7 @@ pub(crate) async fn coordinator_section(bins: &Bins, opts: &Opts) -> Result<Coor
     report.idle_uninitialized = daemon.memory()?;
     let material = Material::new()?;
     let first = client
-        .set_manifest(pb::SetManifestRequest {
-            manifest: material.manifest(0),
-            policies: material.policies.clone(),
-            previous_transition_hash: Some(Digest::ZERO.as_bytes().to_vec()),
-            signature: Vec::new(),
-        })
+        .set_manifest(material.first_set(material.manifest(0)))
         .await
         .context("first SetManifest")?;
     let mut latest = digest(&first.transition_hash)?;

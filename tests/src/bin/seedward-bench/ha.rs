@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use seedward::client::CoordinatorClient;
-use seedward_proto::v1 as pb;
 use seedward_shared::history::Digest;
 use seedward_tests::etcd::EtcdCluster;
 
@@ -33,12 +32,7 @@ pub(crate) struct HaReport {
 
 async fn first_set(client: &CoordinatorClient, material: &Material) -> Result<Digest> {
     let first = client
-        .set_manifest(pb::SetManifestRequest {
-            manifest: material.manifest(0),
-            policies: material.policies.clone(),
-            previous_transition_hash: Some(Digest::ZERO.as_bytes().to_vec()),
-            signature: Vec::new(),
-        })
+        .set_manifest(material.first_set(material.manifest(0)))
         .await
         .context("first SetManifest")?;
     digest(&first.transition_hash)

@@ -54,6 +54,16 @@ impl Material {
             .into_bytes()
     }
 
+    /// The first set of `manifest` on an uninitialized Coordinator (no signature).
+    pub(crate) fn first_set(&self, manifest: Vec<u8>) -> pb::SetManifestRequest {
+        pb::SetManifestRequest {
+            manifest,
+            policies: self.policies.clone(),
+            previous_transition_hash: Some(Digest::ZERO.as_bytes().to_vec()),
+            signature: Vec::new(),
+        }
+    }
+
     pub(crate) fn signed_update(
         &self,
         generation: usize,

@@ -229,12 +229,7 @@ fn workload_policy(manifest: &[u8]) -> Result<Digest> {
 async fn set_first(daemon: &Daemon, material: &Material, manifest: Vec<u8>) -> Result<()> {
     let (client, _) = daemon.first_status().await?;
     client
-        .set_manifest(pb::SetManifestRequest {
-            manifest,
-            policies: material.policies.clone(),
-            previous_transition_hash: Some(Digest::ZERO.as_bytes().to_vec()),
-            signature: Vec::new(),
-        })
+        .set_manifest(material.first_set(manifest))
         .await
         .context("first SetManifest")?;
     Ok(())

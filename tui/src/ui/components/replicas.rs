@@ -14,11 +14,7 @@ use crate::ui::theme::Theme;
 /// the address; replicas that are not ready, behind or failing first), and a warning when
 /// the board may be out of date.
 pub fn board_lines(set: &ReplicaSetView, theme: Theme, width: usize) -> Vec<Line<'static>> {
-    let ready = set
-        .replicas
-        .iter()
-        .filter(|r| r.state == crate::ops::CoordinatorState::Ready)
-        .count();
+    let ready = set.ready();
     let newest = set.replicas.iter().map(|r| r.generation).max().unwrap_or(0);
     // `*` marks the replica that answered, so the summary says what to do instead.
     let next = if ready < set.replicas.len() {
