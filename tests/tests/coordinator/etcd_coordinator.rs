@@ -255,7 +255,16 @@ async fn the_replica_board_follows_every_replica_and_foreign_updates_without_a_r
         stopped.1.elapsed()
     );
 
-    // The operator's view: `seedward replicas --json` against b.
+    // The operator's view: `seedward replicas --json` against b, once b's own board (read
+    // every second) no longer lists c either.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            board(&client_b).await.iter().all(|(id, _, _)| id != "c")
+        })
+        .await,
+        "{:?}",
+        board(&client_b).await
+    );
     let workspace = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(seedward_tests::seedward_bin())
         .args(["--workspace"])
