@@ -16,7 +16,13 @@
 //!   compare-and-swap); the in-memory state changes only after the store accepted it.
 //!   A crash between the two leaves the store at the old or the new state, and a restart
 //!   always starts from the store.
-//! - All operations run under one lock, on a blocking thread (the store is synchronous).
+//! - No store I/O runs under the state lock. A request reads the store's latest pointer
+//!   first (single-flight, `fresh`), then takes the lock briefly to compare and answer
+//!   from memory; work that needs more reads (adopting another replica's update, walking a
+//!   chain, persisting an update) drops the lock, does its I/O, and re-takes the lock to
+//!   commit only if the state is still the one it started from. Writers are ordered by the
+//!   store's compare-and-swap of `latest`, not by the lock. A stuck store leaves at most
+//!   one thread blocked in it; other requests answer from memory (see `fresh`).
 //! - The core speaks domain values ([`view`]); the gRPC layer converts at the edge. It
 //!   publishes a [`StateView`] on every change, which the TLS layer and the health service
 //!   follow; it neither issues TLS certificates nor produces evidence itself.
@@ -29,6 +35,7 @@
 //! | `recover` | `Recover` and the recovery challenges |
 
 mod challenge;
+mod fresh;
 mod marker;
 mod read;
 mod recover;
@@ -81,6 +88,9 @@ pub struct CoreConfig {
     /// A store operation running longer than this makes [`Coordinator::stalled_store_op`]
     /// report it (liveness NOT_SERVING).
     pub store_stall_limit: Duration,
+    /// A read of the latest pointer running longer than this makes other requests answer
+    /// from memory instead of waiting for it (core::fresh).
+    pub store_busy_after: Duration,
 }
 
 impl Default for CoreConfig {
@@ -94,19 +104,21 @@ impl Default for CoreConfig {
             init_marker: None,
             allow_reinitialize: false,
             store_stall_limit: Duration::from_secs(10),
+            store_busy_after: Duration::from_secs(1),
         }
     }
 }
 
 /// Everything a ready Coordinator holds in memory.
 struct Ready {
-    engine: SeedEngine,
+    /// Shared so that a `SetManifest` can sign outside the lock; never copied.
+    engine: Arc<SeedEngine>,
     root_ca: Arc<CertificateAuthority>,
     mesh_ca: Arc<CertificateAuthority>,
     latest: LatestTransition,
     latest_bytes: Vec<u8>,
     generation: u64,
-    manifest: Manifest,
+    manifest: Arc<Manifest>,
     reference: ActiveReference,
 }
 
@@ -169,6 +181,32 @@ pub struct Coordinator<S: HistoryStore> {
     /// The marker's first transition hash, when the store has no history but the marker
     /// says this Coordinator was initialized before (and re-initialization is not allowed).
     initialized_before: Option<String>,
+    /// Single-flight reads of the latest pointer, outside the state lock.
+    reader: fresh::LatestReader,
+    /// The latest transition hash the store held at the last successful read: what a
+    /// recovery challenge is offered for while the store is busy.
+    last_seen: Mutex<Option<Digest>>,
+}
+
+/// What a request saw of the store when it synced (see [`Coordinator::synced`]).
+enum Seen {
+    /// The latest pointer's bytes, read after the request arrived (`None`: no history).
+    Read(Option<Vec<u8>>),
+    /// The store is stuck in an earlier read; the state was not checked against it.
+    Busy,
+}
+
+/// What [`Coordinator::examine`] found the store's latest pointer to be, relative to ours.
+enum Verdict {
+    /// Signed by our key and a descendant of our latest: another replica's update.
+    Descendant {
+        latest: LatestTransition,
+        bytes: Vec<u8>,
+        generation: u64,
+        manifest: Box<Manifest>,
+    },
+    /// Anything else: this replica is stale.
+    Foreign,
 }
 
 impl<S: HistoryStore> Coordinator<S> {
@@ -199,6 +237,8 @@ impl<S: HistoryStore> Coordinator<S> {
             history,
             state: Mutex::new(state),
             challenges: ChallengeBook::new(config.challenge_ttl, config.max_challenges),
+            reader: fresh::LatestReader::new(config.store_busy_after),
+            last_seen: Mutex::new(None),
             config,
             state_tx,
         })
@@ -238,71 +278,137 @@ impl<S: HistoryStore> Coordinator<S> {
         tracing::info!(state = %name, "state changed");
     }
 
-    /// Checks that the store's latest pointer is still ours. A descendant signed by our key
-    /// (another replica's update) is adopted; anything else makes this replica stale.
-    fn refresh(&self, guard: &mut MutexGuard<'_, State>) -> Result<(), CoreError> {
-        let State::Ready(ready) = &mut **guard else {
-            if let State::Uninitialized = **guard
-                && self.latest_bytes().map_err(map_history_error)?.is_some()
-            {
-                // Someone else initialized the shared store: we hold no keys for it.
-                self.commit(guard, State::RecoveryRequired { generation: None });
+    /// Reads the store's latest pointer (outside the lock), then returns the state lock with
+    /// the state brought in line with it: another replica's update signed by our key and
+    /// descending from ours is adopted; anything else makes this replica stale; a history
+    /// that appeared under an uninitialized Coordinator makes it recovery-required. The
+    /// chain walk that adoption needs runs with the lock released.
+    ///
+    /// A failed read is an error for this request (the keys stay in memory). A store stuck
+    /// in an earlier read gives [`Seen::Busy`] and the state as it is in memory.
+    fn synced(&self) -> Result<(MutexGuard<'_, State>, Seen), CoreError> {
+        let stored = match self
+            .reader
+            .read(|| self.latest_bytes().map_err(map_history_error))?
+        {
+            fresh::Fresh::Read(stored) => stored,
+            fresh::Fresh::Busy { running } => {
+                tracing::debug!(
+                    running_ms = running.as_millis() as u64,
+                    "the store is busy with an earlier read of the latest pointer; answering from memory"
+                );
+                return Ok((self.lock_state(), Seen::Busy));
             }
-            return Ok(());
         };
-        let stored = self.latest_bytes().map_err(map_history_error)?;
-        if stored.as_deref() == Some(ready.latest_bytes.as_slice()) {
-            return Ok(());
+        if let Some(bytes) = &stored
+            && let Ok(latest) = LatestTransition::from_bytes(bytes)
+        {
+            *self.last_seen.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(latest.transition_hash());
         }
-        let verifying = *ready.engine.transaction_signing_key().verifying_key();
-        // Only "not signed by our key" or "not a descendant of ours" makes this replica stale.
-        // A failed read is an error for this request; the keys stay in memory.
-        let descendant = match stored {
-            None => None,
-            Some(bytes) => match LatestTransition::from_bytes(&bytes) {
-                Err(_) => None,
-                Ok(latest) if latest.verify(&verifying).is_err() => None,
-                Ok(latest) => {
-                    let entries = self
-                        .history
-                        .walk(latest.transition_hash())
-                        .map_err(map_history_error)?;
-                    let ours = ready.latest.transition_hash();
-                    if entries.iter().any(|(hash, _)| *hash == ours) {
-                        Some((latest, bytes, entries))
-                    } else {
-                        None
-                    }
+        let mut guard = self.lock_state();
+        let snapshot = match &*guard {
+            State::Uninitialized => {
+                if stored.is_some() {
+                    // Someone else initialized the shared store: we hold no keys for it.
+                    self.commit(&mut guard, State::RecoveryRequired { generation: None });
                 }
-            },
+                None
+            }
+            State::Ready(ready) if stored.as_deref() != Some(ready.latest_bytes.as_slice()) => {
+                Some((
+                    *ready.engine.transaction_signing_key().verifying_key(),
+                    ready.latest.transition_hash(),
+                    ready.latest_bytes.clone(),
+                ))
+            }
+            _ => None,
         };
-        let Some((latest, bytes, entries)) = descendant else {
-            tracing::warn!(
-                "the store moved to a transition that is not a descendant of ours: stale"
-            );
-            self.commit(guard, State::Stale);
-            return Ok(());
+        let Some((verifying, ours, ours_bytes)) = snapshot else {
+            return Ok((guard, Seen::Read(stored)));
         };
+        drop(guard);
+        let verdict = self.examine(&verifying, ours, stored.as_deref())?;
+        let mut guard = self.lock_state();
+        // Commit only onto the state we examined against: if another request changed it
+        // meanwhile, that request read the store too, and its change stands.
+        if let State::Ready(ready) = &mut *guard
+            && ready.latest_bytes == ours_bytes
+        {
+            match verdict {
+                Verdict::Foreign => {
+                    tracing::warn!(
+                        "the store moved to a transition that is not a descendant of ours: stale"
+                    );
+                    self.commit(&mut guard, State::Stale);
+                }
+                Verdict::Descendant {
+                    latest,
+                    bytes,
+                    generation,
+                    manifest,
+                } => {
+                    // Another replica's update is a new generation: it gets a fresh mesh CA
+                    // here too.
+                    let mesh_ca = CertificateAuthority::mesh(
+                        &SeedEngine::generate_mesh_ca_key(&mut OsRng),
+                        &ready.root_ca,
+                    )
+                    .map_err(|e| CoreError::Internal(e.to_string()))?;
+                    tracing::info!(latest = %latest.transition_hash(), generation, "adopted a descendant transition from the store");
+                    ready.latest = latest;
+                    ready.latest_bytes = bytes;
+                    ready.generation = generation;
+                    ready.reference = ActiveReference::of(&manifest);
+                    ready.manifest = Arc::new(*manifest);
+                    ready.mesh_ca = Arc::new(mesh_ca);
+                }
+            }
+        }
+        Ok((guard, Seen::Read(stored)))
+    }
+
+    /// Decides what the stored latest pointer is to a replica whose latest is `ours`, signed
+    /// with `verifying`. Reads the store; call it without the state lock. Only "not signed
+    /// by our key" or "not a descendant of ours" is [`Verdict::Foreign`]; a failed read is
+    /// an error.
+    fn examine(
+        &self,
+        verifying: &p384::ecdsa::VerifyingKey,
+        ours: Digest,
+        stored: Option<&[u8]>,
+    ) -> Result<Verdict, CoreError> {
+        let Some(bytes) = stored else {
+            return Ok(Verdict::Foreign);
+        };
+        let latest = match LatestTransition::from_bytes(bytes) {
+            Ok(latest) if latest.verify(verifying).is_ok() => latest,
+            _ => return Ok(Verdict::Foreign),
+        };
+        let entries = self
+            .history
+            .walk(latest.transition_hash())
+            .map_err(map_history_error)?;
+        if !entries.iter().any(|(hash, _)| *hash == ours) {
+            return Ok(Verdict::Foreign);
+        }
         let Some((_, last)) = entries.last() else {
             return Err(CoreError::Internal(
                 "a descendant chain cannot be empty".into(),
             ));
         };
         let manifest = self.read_manifest(&last.manifest_hash)?;
-        // Another replica's update is a new generation: it gets a fresh mesh CA here too.
-        let mesh_ca = CertificateAuthority::mesh(
-            &SeedEngine::generate_mesh_ca_key(&mut OsRng),
-            &ready.root_ca,
-        )
-        .map_err(|e| CoreError::Internal(e.to_string()))?;
-        tracing::info!(latest = %latest.transition_hash(), generation = entries.len(), "adopted a descendant transition from the store");
-        ready.latest = latest;
-        ready.latest_bytes = bytes;
-        ready.generation = entries.len() as u64;
-        ready.reference = ActiveReference::of(&manifest);
-        ready.manifest = manifest;
-        ready.mesh_ca = Arc::new(mesh_ca);
-        Ok(())
+        Ok(Verdict::Descendant {
+            latest,
+            bytes: bytes.to_vec(),
+            generation: entries.len() as u64,
+            manifest: Box::new(manifest),
+        })
+    }
+
+    /// The latest transition hash of the last successful read of the store.
+    fn last_seen(&self) -> Option<Digest> {
+        *self.last_seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn latest_bytes(&self) -> Result<Option<Vec<u8>>, HistoryError> {
@@ -321,8 +427,7 @@ impl<S: HistoryStore> Coordinator<S> {
     /// The active manifest's reference values, for verifying a workload's evidence
     /// outside the lock. Not ready → `WrongState` (the workload retries).
     pub fn active_reference(&self) -> Result<ActiveReference, CoreError> {
-        let mut guard = self.lock_state();
-        self.refresh(&mut guard)?;
+        let (guard, _) = self.synced()?;
         match &*guard {
             State::Ready(ready) => Ok(ready.reference.clone()),
             other => Err(CoreError::WrongState {
@@ -348,8 +453,7 @@ impl<S: HistoryStore> Coordinator<S> {
         verified_against: Digest,
     ) -> Result<crate::credentials::WorkloadCredentials, CoreError> {
         let (root_ca_pem, mesh_ca, entry, secret) = {
-            let mut guard = self.lock_state();
-            self.refresh(&mut guard)?;
+            let (guard, _) = self.synced()?;
             let State::Ready(ready) = &*guard else {
                 return Err(CoreError::WrongState {
                     op: "issue workload credentials",

@@ -7,7 +7,7 @@ use seedward_shared::history::{Digest, HistoryStore, LatestTransition, StoreKey,
 use seedward_shared::manifest::Manifest;
 
 use super::view::{HistoryReport, StatusReport};
-use super::{Coordinator, State, map_history_error};
+use super::{Coordinator, Seen, State, map_history_error};
 use crate::error::{CoreError, StateName};
 
 /// The manifests (oldest first) and the policy documents of a history, as stored.
@@ -42,9 +42,11 @@ impl<S: HistoryStore> Coordinator<S> {
     }
 
     /// `offer_to`: `Some(caller)` offers a recovery challenge to that caller; `None` none.
+    ///
+    /// Answers from memory under the lock; the one read it may need (walking the chain to
+    /// count a recovery-required history's generation, once per latest) runs without it.
     fn report(&self, offer_to: Option<Option<IpAddr>>) -> Result<StatusReport, CoreError> {
-        let mut guard = self.lock_state();
-        self.refresh(&mut guard)?;
+        let (guard, seen) = self.synced()?;
         let mut report = StatusReport {
             state: guard.name(),
             generation: 0,
@@ -53,45 +55,63 @@ impl<S: HistoryStore> Coordinator<S> {
             mesh_ca_pem: None,
             challenge: None,
         };
-        match &mut *guard {
-            State::Uninitialized => {}
+        let cached = match &*guard {
+            State::Uninitialized => return Ok(report),
             State::Ready(ready) => {
                 report.generation = ready.generation;
                 report.latest = Some(ready.latest.transition_hash());
                 report.root_ca_pem = Some(ready.root_ca.cert().pem.clone());
                 report.mesh_ca_pem = Some(ready.mesh_ca.cert().pem.clone());
+                return Ok(report);
             }
-            State::RecoveryRequired { generation } => {
-                let latest = self.stored_latest_hash()?;
-                let count = match generation {
-                    Some((hash, n)) if *hash == latest => *n,
-                    _ => match self.history.walk(latest) {
-                        Ok(chain) => {
-                            let n = chain.len() as u64;
+            State::RecoveryRequired { generation } => *generation,
+            State::Stale => None,
+        };
+        let stale = matches!(&*guard, State::Stale);
+        drop(guard);
+        let latest = match seen {
+            Seen::Read(Some(bytes)) => LatestTransition::from_bytes(&bytes)
+                .map_err(|e| CoreError::Corrupt {
+                    key: StoreKey::LATEST.into(),
+                    detail: e.to_string(),
+                })?
+                .transition_hash(),
+            Seen::Read(None) => {
+                return Err(CoreError::Corrupt {
+                    key: StoreKey::LATEST.into(),
+                    detail: "the latest pointer disappeared".into(),
+                });
+            }
+            // The store is stuck: the last latest it gave, or (never read yet) a read of
+            // our own, which waits like any store read.
+            Seen::Busy => match self.last_seen() {
+                Some(hash) => hash,
+                None => self.stored_latest_hash()?,
+            },
+        };
+        report.latest = Some(latest);
+        if !stale {
+            report.generation = match cached {
+                Some((hash, n)) if hash == latest => n,
+                _ => match self.history.walk(latest) {
+                    Ok(chain) => {
+                        let n = chain.len() as u64;
+                        if let State::RecoveryRequired { generation } = &mut *self.lock_state() {
                             *generation = Some((latest, n));
-                            n
                         }
-                        // Status must still say "recovery required"; GetManifests and
-                        // Recover report the corruption with the file's name.
-                        Err(err) => {
-                            tracing::warn!(error = %err, "the stored history does not walk");
-                            0
-                        }
-                    },
-                };
-                report.generation = count;
-                report.latest = Some(latest);
-                if let Some(caller) = offer_to {
-                    report.challenge = Some(self.challenges.offer(latest, caller));
-                }
-            }
-            State::Stale => {
-                let latest = self.stored_latest_hash()?;
-                report.latest = Some(latest);
-                if let Some(caller) = offer_to {
-                    report.challenge = Some(self.challenges.offer(latest, caller));
-                }
-            }
+                        n
+                    }
+                    // Status must still say "recovery required"; GetManifests and
+                    // Recover report the corruption with the file's name.
+                    Err(err) => {
+                        tracing::warn!(error = %err, "the stored history does not walk");
+                        0
+                    }
+                },
+            };
+        }
+        if let Some(caller) = offer_to {
+            report.challenge = Some(self.challenges.offer(latest, caller));
         }
         Ok(report)
     }
@@ -114,8 +134,7 @@ impl<S: HistoryStore> Coordinator<S> {
 
     /// `GetManifests`.
     pub fn manifests(&self) -> Result<HistoryReport, CoreError> {
-        let mut guard = self.lock_state();
-        self.refresh(&mut guard)?;
+        let (guard, seen) = self.synced()?;
         let (latest, verified, root, mesh) = match &*guard {
             State::Uninitialized => {
                 return Err(CoreError::WrongState {
@@ -124,17 +143,25 @@ impl<S: HistoryStore> Coordinator<S> {
                 });
             }
             State::Ready(ready) => (
-                ready.latest.clone(),
+                Some(ready.latest.clone()),
                 true,
                 Some(ready.root_ca.cert().pem.clone()),
                 Some(ready.mesh_ca.cert().pem.clone()),
             ),
-            State::RecoveryRequired { .. } | State::Stale => {
-                let latest = self.stored_latest()?;
-                (latest, false, None, None)
-            }
+            State::RecoveryRequired { .. } | State::Stale => (None, false, None, None),
         };
         drop(guard);
+        // Without keys the history is the store's, read here without the lock.
+        let latest = match (latest, seen) {
+            (Some(latest), _) => latest,
+            (None, Seen::Read(Some(bytes))) => {
+                LatestTransition::from_bytes(&bytes).map_err(|e| CoreError::Corrupt {
+                    key: StoreKey::LATEST.into(),
+                    detail: e.to_string(),
+                })?
+            }
+            (None, _) => self.stored_latest()?,
+        };
         // Reading the chain needs no lock: blobs are content-addressed and immutable, and
         // `latest` was captured above.
         let entries = self

@@ -9,7 +9,7 @@ use super::read::Keep;
 use super::set::{certificates, make_ready};
 use super::view::{RecoverInput, RecoverOutcome};
 use super::{Coordinator, State, map_history_error};
-use crate::error::CoreError;
+use crate::error::{CoreError, StateName};
 
 impl<S: HistoryStore> Coordinator<S> {
     /// `Recover`.
@@ -20,21 +20,28 @@ impl<S: HistoryStore> Coordinator<S> {
             envelope,
         } = input;
 
-        let mut guard = self.lock_state();
-        self.refresh(&mut guard)?;
-        match &*guard {
-            State::RecoveryRequired { .. } | State::Stale => {}
-            other => {
-                return Err(CoreError::WrongState {
-                    op: "recover",
-                    state: other.name(),
-                });
+        // The state is checked under the lock; everything that reads the store (the chain,
+        // twice: walked, then every blob verified) runs without it, and the new state is
+        // committed only if no one recovered this Coordinator meanwhile.
+        {
+            let (guard, _) = self.synced()?;
+            match &*guard {
+                State::RecoveryRequired { .. } | State::Stale => {}
+                other => {
+                    return Err(CoreError::WrongState {
+                        op: "recover",
+                        state: other.name(),
+                    });
+                }
             }
         }
         // The challenge is looked at, not removed: only an envelope that opens under a
         // listed owner's key uses it up (docs/COORDINATOR.md, "Recovery challenges"), so a
         // caller who is not an owner cannot burn the challenge an owner is sealing to.
-        let challenge_latest = self.challenges.open_with(&challenge_id, |c| c.latest)?;
+        let challenge_latest = self
+            .challenges
+            .open_with(&challenge_id, |c| c.latest)
+            .map_err(|e| self.unless_recovered(e))?;
         let stored = self.stored_latest()?;
         if stored.transition_hash() != challenge_latest {
             // Useless to everyone now: forget it.
@@ -66,15 +73,18 @@ impl<S: HistoryStore> Coordinator<S> {
                 fingerprint: owner.fingerprint(),
             });
         }
-        let opened = self.challenges.open_with(&challenge_id, |challenge| {
-            open_recovery(
-                &challenge.key,
-                &owner,
-                &challenge.nonce,
-                challenge.latest.as_bytes(),
-                &envelope,
-            )
-        })?;
+        let opened = self
+            .challenges
+            .open_with(&challenge_id, |challenge| {
+                open_recovery(
+                    &challenge.key,
+                    &owner,
+                    &challenge.nonce,
+                    challenge.latest.as_bytes(),
+                    &envelope,
+                )
+            })
+            .map_err(|e| self.unless_recovered(e))?;
         let (seed, salt) = match opened {
             Ok(opened) => {
                 // Single use: it opened under a listed owner's key.
@@ -118,9 +128,42 @@ impl<S: HistoryStore> Coordinator<S> {
             latest: ready.latest.transition_hash(),
             generation,
         };
+        let mut guard = self.lock_state();
+        match &*guard {
+            State::RecoveryRequired { .. } | State::Stale => {}
+            // Another owner's recovery of the same history finished first: this one
+            // succeeded too, and the Coordinator is already what the owner asked for.
+            State::Ready(current) if current.latest.transition_hash() == outcome.latest => {
+                tracing::info!(owner = %owner.fingerprint(), "recovered, but another recovery finished first");
+                return Ok(RecoverOutcome {
+                    root_ca_pem: current.root_ca.cert().pem.clone(),
+                    mesh_ca_pem: current.mesh_ca.cert().pem.clone(),
+                    latest: current.latest.transition_hash(),
+                    generation: current.generation,
+                });
+            }
+            other => {
+                return Err(CoreError::WrongState {
+                    op: "recover",
+                    state: other.name(),
+                });
+            }
+        }
         tracing::info!(owner = %owner.fingerprint(), generation, "recovered; Coordinator ready");
         self.challenges.clear();
         self.commit(&mut guard, State::Ready(Box::new(ready)));
         Ok(outcome)
+    }
+
+    /// A challenge that vanished because another owner's recovery finished meanwhile (it
+    /// clears every challenge) is "already ready", which is what the caller needs to know.
+    fn unless_recovered(&self, err: CoreError) -> CoreError {
+        match self.lock_state().name() {
+            StateName::Ready => CoreError::WrongState {
+                op: "recover",
+                state: StateName::Ready,
+            },
+            _ => err,
+        }
     }
 }

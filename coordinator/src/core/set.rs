@@ -1,6 +1,6 @@
 //! `SetManifest`: the first set (a new seed) and signed, atomic updates.
 
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 
 use rand_core::OsRng;
 use seedward_shared::history::{Digest, HistoryStore, LatestTransition, Transition};
@@ -74,32 +74,59 @@ fn check_sizes(config: &CoreConfig, input: &SetManifestInput) -> Result<(), Core
     Ok(())
 }
 
+/// What a `SetManifest` found the Coordinator holding, taken under the lock; the rest of
+/// the request (parsing, signing, persisting) runs without it.
+enum Plan {
+    First,
+    Update(UpdateBase),
+}
+
+/// The ready state an update is built on.
+struct UpdateBase {
+    engine: Arc<SeedEngine>,
+    root_ca: Arc<CertificateAuthority>,
+    latest: LatestTransition,
+    generation: u64,
+    manifest: Arc<Manifest>,
+}
+
 impl<S: HistoryStore> Coordinator<S> {
     /// `SetManifest`.
+    ///
+    /// The state lock is held only to read the state at the start and to commit at the end;
+    /// the store writes in between are ordered by the store's compare-and-swap of `latest`
+    /// (a concurrent writer that lost gets `StaleLatest`), so a slow store never blocks
+    /// readers.
     pub fn set_manifest(&self, input: SetManifestInput) -> Result<SetOutcome, CoreError> {
         check_sizes(&self.config, &input)?;
-        let mut guard = self.lock_state();
-        self.refresh(&mut guard)?;
-        if let State::RecoveryRequired { .. } | State::Stale = &*guard {
-            return Err(CoreError::WrongState {
-                op: "set a manifest",
-                state: guard.name(),
-            });
-        }
+        let plan = {
+            let (guard, _) = self.synced()?;
+            match &*guard {
+                State::Uninitialized => Plan::First,
+                State::Ready(ready) => Plan::Update(UpdateBase {
+                    engine: ready.engine.clone(),
+                    root_ca: ready.root_ca.clone(),
+                    latest: ready.latest.clone(),
+                    generation: ready.generation,
+                    manifest: ready.manifest.clone(),
+                }),
+                other => {
+                    return Err(CoreError::WrongState {
+                        op: "set a manifest",
+                        state: other.name(),
+                    });
+                }
+            }
+        };
         let manifest = check_input(&self.config, &input)?;
-        match &*guard {
-            State::Uninitialized => self.first_set(&mut guard, manifest, &input),
-            State::Ready(_) => self.update(&mut guard, manifest, &input),
-            other => Err(CoreError::WrongState {
-                op: "set a manifest",
-                state: other.name(),
-            }),
+        match plan {
+            Plan::First => self.first_set(manifest, &input),
+            Plan::Update(base) => self.update(base, manifest, &input),
         }
     }
 
     fn first_set(
         &self,
-        guard: &mut MutexGuard<'_, State>,
         manifest: Manifest,
         input: &SetManifestInput,
     ) -> Result<SetOutcome, CoreError> {
@@ -143,7 +170,17 @@ impl<S: HistoryStore> Coordinator<S> {
 
         let certificates = certificates(&engine)?;
         let transition = Transition::first(manifest.hash());
-        let latest = self.persist(&manifest, &input.policies, &transition, None, &engine)?;
+        // Compare-and-swap from "no history": of two concurrent first sets (on this or
+        // another replica), exactly one stores its history; the other gets StaleLatest.
+        let latest = match self.persist(&manifest, &input.policies, &transition, None, &engine) {
+            Ok(latest) => latest,
+            Err(err @ CoreError::StaleLatest { .. }) => {
+                // The state follows the store (recovery required: someone else's seed).
+                drop(self.synced());
+                return Err(err);
+            }
+            Err(err) => return Err(err),
+        };
         let ready = make_ready(engine, certificates, latest, 1, manifest);
         let outcome = SetOutcome {
             root_ca_pem: ready.root_ca.cert().pem.clone(),
@@ -160,20 +197,23 @@ impl<S: HistoryStore> Coordinator<S> {
             }
         }
         tracing::info!(latest = %ready.latest.transition_hash(), owners = owners.len(), "first manifest set; Coordinator ready");
-        self.commit(guard, State::Ready(Box::new(ready)));
+        // The history is stored, so the seed shares are returned whatever happens now. A
+        // request that read the new latest meanwhile made the state recovery-required (it
+        // holds no keys); the keys are here, so it becomes ready.
+        let mut guard = self.lock_state();
+        if !matches!(&*guard, State::Ready(_)) {
+            self.commit(&mut guard, State::Ready(Box::new(ready)));
+        }
         Ok(outcome)
     }
 
     fn update(
         &self,
-        guard: &mut MutexGuard<'_, State>,
+        base: UpdateBase,
         manifest: Manifest,
         input: &SetManifestInput,
     ) -> Result<SetOutcome, CoreError> {
-        let State::Ready(ready) = &mut **guard else {
-            return Err(CoreError::Internal("update outside the ready state".into()));
-        };
-        let current = ready.latest.transition_hash();
+        let current = base.latest.transition_hash();
         if let Some(prev) = input.previous
             && prev != current
         {
@@ -181,12 +221,12 @@ impl<S: HistoryStore> Coordinator<S> {
                 current: Some(current),
             });
         }
-        if !manifest.same_seedshare_owners(&ready.manifest) {
+        if !manifest.same_seedshare_owners(&base.manifest) {
             return Err(CoreError::OwnersChanged);
         }
         let transition = Transition::after(current, manifest.hash());
         let proposed = transition.hash();
-        let owner_keys = ready.manifest.workload_owner_pub_keys();
+        let owner_keys = base.manifest.workload_owner_pub_keys();
         if owner_keys.is_empty() {
             return Err(CoreError::UpdatesDisabled);
         }
@@ -204,38 +244,60 @@ impl<S: HistoryStore> Coordinator<S> {
         // Everything fallible before the store changes.
         let mesh_ca = CertificateAuthority::mesh(
             &SeedEngine::generate_mesh_ca_key(&mut OsRng),
-            &ready.root_ca,
+            &base.root_ca,
         )
         .map_err(|e| CoreError::Internal(e.to_string()))?;
-        let old_latest = ready.latest.clone();
         let latest = match self.persist(
             &manifest,
             &input.policies,
             &transition,
-            Some(&old_latest),
-            &ready.engine,
+            Some(&base.latest),
+            &base.engine,
         ) {
             Ok(latest) => latest,
             Err(err @ CoreError::StaleLatest { .. }) => {
-                // Lost a race against another writer on the same store.
-                self.refresh(guard)?;
+                // Lost a race against another writer on the same store: the state follows
+                // the store (adopts the winner, or goes stale).
+                drop(self.synced());
                 return Err(err);
             }
             Err(err) => return Err(err),
         };
-        ready.latest_bytes = latest.to_bytes();
-        ready.latest = latest;
-        ready.generation += 1;
-        ready.reference = super::ActiveReference::of(&manifest);
-        ready.manifest = manifest;
-        ready.mesh_ca = Arc::new(mesh_ca);
-        tracing::info!(latest = %ready.latest.transition_hash(), generation = ready.generation, "manifest updated");
+        let generation = base.generation + 1;
+        let transition_hash = latest.transition_hash();
+        let our_mesh_ca_pem = mesh_ca.cert().pem.clone();
+        let mut guard = self.lock_state();
+        match &mut *guard {
+            State::Ready(ready) if ready.latest.transition_hash() == current => {
+                ready.latest_bytes = latest.to_bytes();
+                ready.latest = latest;
+                ready.generation = generation;
+                ready.reference = super::ActiveReference::of(&manifest);
+                ready.manifest = Arc::new(manifest);
+                ready.mesh_ca = Arc::new(mesh_ca);
+                tracing::info!(latest = %transition_hash, generation, "manifest updated");
+            }
+            // A request that read the store after our compare-and-swap already adopted this
+            // update (or a later one): the state stands, the update is stored.
+            _ => {
+                tracing::info!(latest = %transition_hash, generation, "manifest updated (already adopted from the store)");
+            }
+        }
+        let (root_ca_pem, mesh_ca_pem) = match &*guard {
+            State::Ready(ready) => (
+                ready.root_ca.cert().pem.clone(),
+                ready.mesh_ca.cert().pem.clone(),
+            ),
+            // The store moved on to a history that is not ours after the update was stored:
+            // report what this update made.
+            _ => (base.root_ca.cert().pem.clone(), our_mesh_ca_pem),
+        };
         Ok(SetOutcome {
-            root_ca_pem: ready.root_ca.cert().pem.clone(),
-            mesh_ca_pem: ready.mesh_ca.cert().pem.clone(),
+            root_ca_pem,
+            mesh_ca_pem,
             seed_shares: None,
-            transition: ready.latest.transition_hash(),
-            generation: ready.generation,
+            transition: transition_hash,
+            generation,
         })
     }
 
@@ -286,13 +348,13 @@ pub(super) fn make_ready(
     manifest: Manifest,
 ) -> Ready {
     Ready {
-        engine,
+        engine: Arc::new(engine),
         reference: super::ActiveReference::of(&manifest),
         root_ca: Arc::new(root_ca),
         mesh_ca: Arc::new(mesh_ca),
         latest_bytes: latest.to_bytes(),
         latest,
         generation,
-        manifest,
+        manifest: Arc::new(manifest),
     }
 }
