@@ -707,6 +707,91 @@ async fn a_hung_store_operation_fails_liveness_until_it_finishes() {
     );
 }
 
+/// Issue #15 item 3 (the lock half): every store operation ran under the core's state lock,
+/// so one that hung (here the update's compare-and-swap, waiting for a `flock` another
+/// process holds) queued every later request behind it until its deadline: status, the
+/// history, and workloads' certificates. Now the store is read and written outside the
+/// lock, and writers are ordered by the store's compare-and-swap, so everything that does
+/// not need that write is answered while it waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_answered_while_an_update_waits_for_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let d = Deployment::new_with(&state, &["--store-stall-secs", "1"]).await;
+    let mut holder = std::process::Command::new("flock")
+        .arg("--no-fork")
+        .arg(state.join("history/.lock"))
+        .args(["sleep", "600"])
+        .spawn()
+        .expect("flock(1)");
+    std::thread::sleep(Duration::from_millis(300));
+    let writer = connect(&d.process.addr).await;
+    let (manifest, policies) = d.keys.manifest(1);
+    let request = signed_update(&d.keys.workload, manifest, policies, d.latest(), true);
+    let hung = tokio::spawn(async move { writer.set_manifest(request).await });
+    // The daemon's own word that the update is stuck in the store.
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let log = d.process.log();
+            async move { log.contains("a store operation has not finished") }
+        })
+        .await,
+        "the update did not reach the store:\n{}",
+        d.process.log()
+    );
+
+    // Status, the history and a workload's credentials, all from fresh connections.
+    let client = connect(&d.process.addr).await;
+    let status = client
+        .status()
+        .await
+        .expect("GetStatus while an update hangs");
+    assert_eq!(status.state, READY);
+    assert_eq!(status.generation, 1, "the hung update is not visible yet");
+    let history = client
+        .manifests()
+        .await
+        .expect("GetManifests while an update hangs");
+    assert_eq!(history.manifests.len(), 1);
+    let (_, policies) = d.keys.manifest(0);
+    let secrets = tmp.path().join("workload");
+    let out = std::process::Command::new(seedward_tests::bin_dir().join("seedward-initializer"))
+        .arg("--coordinator")
+        .arg(&d.process.addr)
+        .args(["--attestation", "none"])
+        .arg("--policy-hash")
+        .arg(Digest::of(&policies[0]).to_hex())
+        .arg("--secrets-root")
+        .arg(&secrets)
+        .args(["--max-wait-secs", "20", "--initial-backoff-ms", "100"])
+        .env_remove("SEEDWARD_ROOT_CA")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the initializer got no credentials while an update hung:\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.process.log()
+    );
+    assert!(secrets.join("tls-config/cert-chain.pem").is_file());
+    assert!(!hung.is_finished(), "the update did not wait for the lock");
+
+    // Released: the update lands, and the daemon serves it.
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let _ = hung.await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let client = client.clone();
+            async move { client.status().await.is_ok_and(|s| s.generation == 2) }
+        })
+        .await,
+        "the update did not land:\n{}",
+        d.process.log()
+    );
+}
+
 /// Issue #15 item 5(a): deleting `transitions/latest` and restarting let anyone run a fresh
 /// first-time setup (a new seed). The state directory keeps `initialized` (the first
 /// transition hash); a first set on the empty store is refused until the operator restarts
