@@ -204,3 +204,30 @@ pub fn recover_response(outcome: RecoverOutcome) -> pb::RecoverResponse {
         generation: outcome.generation,
     }
 }
+
+/// One `StreamManifests` page.
+pub fn manifests_page(page: crate::core::HistoryPage) -> pb::ManifestsPage {
+    let mut out = pb::ManifestsPage {
+        entries: page
+            .entries
+            .into_iter()
+            .map(|e| pb::HistoryEntry {
+                transition_hash: e.transition_hash.as_bytes().to_vec(),
+                previous_transition_hash: e.previous.as_bytes().to_vec(),
+                manifest_hash: e.manifest_hash.as_bytes().to_vec(),
+                manifest: e.manifest.unwrap_or_default(),
+            })
+            .collect(),
+        policies: page.policies,
+        ..pb::ManifestsPage::default()
+    };
+    if let Some(header) = page.header {
+        out.latest_transition_hash = header.latest.transition_hash().as_bytes().to_vec();
+        out.latest_signature = header.latest.signature().to_vec();
+        out.verified = header.verified;
+        out.root_ca_cert = header.root_ca_pem.unwrap_or_default();
+        out.mesh_ca_cert = header.mesh_ca_pem.unwrap_or_default();
+        out.generation = header.generation;
+    }
+    out
+}

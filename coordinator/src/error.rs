@@ -116,6 +116,11 @@ pub enum CoreError {
     /// Storage failed (I/O).
     #[error("storage error: {0}")]
     Storage(String),
+    /// `GetManifests` would answer with more than its limit in one message.
+    #[error(
+        "the history is larger than {limit} bytes, the most GetManifests sends in one message: read it with StreamManifests (seedward does so by itself)"
+    )]
+    HistoryTooLarge { limit: usize },
     /// The platform did not produce the Coordinator's attestation evidence.
     #[error(
         "the Coordinator cannot produce its attestation evidence right now: {detail}; retry, and if it persists check the Coordinator's TEE (its log says more)"
@@ -165,6 +170,7 @@ impl CoreError {
             CoreError::EvidenceRejected { .. } => Reason::EvidenceRejected,
             CoreError::Corrupt { .. } => Reason::HistoryCorrupt,
             CoreError::Storage(_) => Reason::Storage,
+            CoreError::HistoryTooLarge { .. } => Reason::HistoryTooLarge,
             CoreError::EvidenceUnavailable { .. } => Reason::EvidenceUnavailable,
             CoreError::Internal(_) => Reason::Internal,
         }
@@ -190,6 +196,7 @@ impl CoreError {
             | CoreError::EvidenceRejected { .. } => Code::PermissionDenied,
             CoreError::WrongSeed => Code::Unauthenticated,
             CoreError::Corrupt { .. } => Code::DataLoss,
+            CoreError::HistoryTooLarge { .. } => Code::ResourceExhausted,
             CoreError::Storage(_) | CoreError::EvidenceUnavailable { .. } => Code::Unavailable,
             CoreError::Internal(_) => Code::Internal,
         }

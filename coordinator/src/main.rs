@@ -57,6 +57,10 @@ struct Args {
     /// Seconds a store operation may run before liveness reports NOT_SERVING.
     #[arg(long, env = "SEEDWARD_STORE_STALL_SECS", default_value_t = 10)]
     store_stall_secs: u64,
+    /// The most manifest and policy bytes GetManifests sends in one message; a longer
+    /// history is refused with HISTORY_TOO_LARGE and read with StreamManifests.
+    #[arg(long, env = "SEEDWARD_MAX_HISTORY_MESSAGE_BYTES", default_value_t = 64 << 20)]
+    max_history_message_bytes: usize,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -129,6 +133,7 @@ fn main() -> anyhow::Result<()> {
     config.core.challenge_ttl = Duration::from_secs(args.challenge_ttl_secs);
     config.core.allow_reinitialize = args.allow_reinitialize;
     config.core.store_stall_limit = Duration::from_secs(args.store_stall_secs);
+    config.core.max_history_message_bytes = args.max_history_message_bytes;
     config.request_timeout = Duration::from_secs(args.request_timeout_secs);
     config.connections.max_connections = args.max_connections.max(1);
     config.connections.idle_timeout = Duration::from_secs(args.idle_timeout_secs.max(1));

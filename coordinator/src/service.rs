@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use seedward_proto::v1 as pb;
 use seedward_shared::history::HistoryStore;
+use tokio::sync::Semaphore;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::connections::peer_of;
@@ -38,7 +40,19 @@ pub struct UserService<S: HistoryStore + 'static> {
     /// The replica set (etcd only), shown in `GetStatus`.
     replicas: Option<Arc<ReplicaSet>>,
     refusals: Arc<RefusalLog>,
+    /// Whole-history reads in progress: `GetManifests` holds a whole history in memory
+    /// (up to the core's limit), `StreamManifests` a few pages; both are bounded in number.
+    whole_reads: Arc<Semaphore>,
+    streams: Arc<Semaphore>,
 }
+
+/// `GetManifests` calls served at once; more wait (within the read timeout).
+const CONCURRENT_WHOLE_READS: usize = 2;
+/// `StreamManifests` calls served at once; more wait (within the read timeout).
+const CONCURRENT_STREAMS: usize = 8;
+/// A stream's page size when the client asks for none, and the most it may ask for.
+const DEFAULT_PAGE_BYTES: usize = 1 << 20;
+const MAX_PAGE_BYTES: usize = 4 << 20;
 
 impl<S: HistoryStore + 'static> UserService<S> {
     /// `tls_spki_sha256` is the SHA-256 of this process's TLS key (SPKI DER), which every
@@ -56,6 +70,8 @@ impl<S: HistoryStore + 'static> UserService<S> {
             write_timeout: None,
             replicas: None,
             refusals: RefusalLog::new(),
+            whole_reads: Arc::new(Semaphore::new(CONCURRENT_WHOLE_READS)),
+            streams: Arc::new(Semaphore::new(CONCURRENT_STREAMS)),
         }
     }
 
@@ -75,6 +91,24 @@ impl<S: HistoryStore + 'static> UserService<S> {
     pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
         self.write_timeout = Some(timeout);
         self
+    }
+
+    /// Waits for one of `pool`'s permits, within the read timeout.
+    async fn admit(
+        &self,
+        op: &'static str,
+        pool: &Arc<Semaphore>,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        let acquire = pool.clone().acquire_owned();
+        let permit = match self.read_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, acquire).await.map_err(|_| {
+                Status::resource_exhausted(format!(
+                    "too many {op} calls in progress on this Coordinator; retry"
+                ))
+            })?,
+            None => acquire.await,
+        };
+        permit.map_err(|_| Status::unavailable("the Coordinator is shutting down"))
     }
 
     async fn read<T, F>(
@@ -206,10 +240,52 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         &self,
         request: Request<pb::GetManifestsRequest>,
     ) -> Result<Response<pb::GetManifestsResponse>, Status> {
-        self.read("GetManifests", peer_of(&request), |core| {
+        let permit = self.admit("GetManifests", &self.whole_reads).await?;
+        self.read("GetManifests", peer_of(&request), move |core| {
+            let _permit = permit;
             core.manifests().map(convert::manifests_response)
         })
         .await
+    }
+
+    type StreamManifestsStream = ReceiverStream<Result<pb::ManifestsPage, Status>>;
+
+    async fn stream_manifests(
+        &self,
+        request: Request<pb::StreamManifestsRequest>,
+    ) -> Result<Response<Self::StreamManifestsStream>, Status> {
+        let peer = peer_of(&request);
+        let page_bytes = match request.get_ref().page_bytes {
+            0 => DEFAULT_PAGE_BYTES,
+            n => (n as usize).min(MAX_PAGE_BYTES),
+        };
+        let permit = self.admit("StreamManifests", &self.streams).await?;
+        // One page in the channel, one being built: the stream's memory is two pages.
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let core = self.core.clone();
+        let refusals = self.refusals.clone();
+        let handle = tokio::runtime::Handle::current();
+        // A receiver that stops reading for this long loses the stream (and its permit).
+        let patience = self.read_timeout.unwrap_or(Duration::from_secs(30));
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let send = |item: Result<pb::ManifestsPage, Status>| {
+                handle
+                    .block_on(tokio::time::timeout(patience, tx.send(item)))
+                    .is_ok_and(|sent| sent.is_ok())
+            };
+            let result =
+                core.stream_manifests(page_bytes, |page| send(Ok(convert::manifests_page(page))));
+            if let Err(err) = result {
+                refusals.refused(
+                    "StreamManifests",
+                    peer.map(|a| a.ip()),
+                    err.reason().as_str(),
+                );
+                send(Err(err.into()));
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
     }
 
     async fn recover(

@@ -124,6 +124,21 @@ impl UserApi for Relay {
         Ok(Response::new(self.upstream().await?.manifests().await?))
     }
 
+    type StreamManifestsStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::ManifestsPage, Status>> + Send>,
+    >;
+
+    /// Not relayed, as an older Coordinator would answer: the client falls back to
+    /// `GetManifests`.
+    async fn stream_manifests(
+        &self,
+        _request: Request<pb::StreamManifestsRequest>,
+    ) -> Result<Response<Self::StreamManifestsStream>, Status> {
+        Err(Status::unimplemented(
+            "relay: StreamManifests is not relayed",
+        ))
+    }
+
     async fn recover(
         &self,
         request: Request<pb::RecoverRequest>,

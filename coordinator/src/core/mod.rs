@@ -41,6 +41,7 @@ mod read;
 mod recover;
 mod set;
 mod stall;
+mod stream;
 pub mod view;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -61,6 +62,7 @@ use crate::error::{CoreError, StateName};
 pub use challenge::ChallengeBook;
 pub use set::check_input;
 pub use stall::{InFlight, Watched};
+pub use stream::{HistoryHeader, HistoryPage, StreamedEntry};
 pub use view::{
     ChallengeOffer, HistoryReport, RecoverInput, RecoverOutcome, SetManifestInput, SetOutcome,
     StateView, StatusReport,
@@ -91,6 +93,9 @@ pub struct CoreConfig {
     /// A read of the latest pointer running longer than this makes other requests answer
     /// from memory instead of waiting for it (core::fresh).
     pub store_busy_after: Duration,
+    /// The most manifest and policy bytes `GetManifests` answers with in one message;
+    /// beyond it, `HistoryTooLarge` (read it with `StreamManifests`).
+    pub max_history_message_bytes: usize,
 }
 
 impl Default for CoreConfig {
@@ -105,6 +110,7 @@ impl Default for CoreConfig {
             allow_reinitialize: false,
             store_stall_limit: Duration::from_secs(10),
             store_busy_after: Duration::from_secs(1),
+            max_history_message_bytes: 64 << 20,
         }
     }
 }

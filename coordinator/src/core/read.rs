@@ -191,19 +191,32 @@ impl<S: HistoryStore> Coordinator<S> {
         entries: &[(Digest, Transition)],
         keep: Keep,
     ) -> Result<ChainBlobs, CoreError> {
-        let mut manifests = Vec::with_capacity(match keep {
+        let mut manifests: Vec<Vec<u8>> = Vec::with_capacity(match keep {
             Keep::Manifests => entries.len(),
             Keep::Nothing => 0,
         });
         let mut policies = Vec::new();
         let mut seen_policy = BTreeSet::new();
         let mut previous: Option<Digest> = None;
+        // What GetManifests would send: bounded, so that one call never holds more than
+        // the limit (a long history is read with StreamManifests).
+        let mut kept = 0usize;
+        let mut keep_bytes = |n: usize| -> Result<(), CoreError> {
+            kept = kept.saturating_add(n);
+            if keep == Keep::Manifests && kept > self.config.max_history_message_bytes {
+                return Err(CoreError::HistoryTooLarge {
+                    limit: self.config.max_history_message_bytes,
+                });
+            }
+            Ok(())
+        };
         for (_, transition) in entries {
             let hash = transition.manifest_hash;
             // The same manifest twice in a row (a re-set of identical bytes) was read,
             // re-hashed and checked a moment ago.
             if previous == Some(hash) {
                 if let (Keep::Manifests, Some(last)) = (keep, manifests.last()) {
+                    keep_bytes(last.len())?;
                     let again: Vec<u8> = Vec::clone(last);
                     manifests.push(again);
                 }
@@ -216,16 +229,21 @@ impl<S: HistoryStore> Coordinator<S> {
             })?;
             for policy in hashes {
                 if seen_policy.insert(policy) {
-                    policies.push(
-                        self.history
-                            .get_policy(&policy)
-                            .map_err(map_history_error)?,
-                    );
+                    let bytes = self
+                        .history
+                        .get_policy(&policy)
+                        .map_err(map_history_error)?;
+                    keep_bytes(bytes.len())?;
+                    if keep == Keep::Manifests {
+                        policies.push(bytes);
+                    }
                 }
             }
             previous = Some(hash);
             if keep == Keep::Manifests {
-                manifests.push(Manifest::into_raw(manifest));
+                let raw = Manifest::into_raw(manifest);
+                keep_bytes(raw.len())?;
+                manifests.push(raw);
             }
         }
         Ok((manifests, policies))

@@ -90,13 +90,86 @@ impl CoordinatorClient {
         traced("SetManifest", self.api.clone().set_manifest(req).await)
     }
 
+    /// The whole history, oldest first: read with `StreamManifests` (each entry checked
+    /// against the chain as it arrives, memory bounded by what is kept), or with
+    /// `GetManifests` from a Coordinator that does not offer the stream.
     pub async fn manifests(&self) -> Result<pb::GetManifestsResponse, tonic::Status> {
+        match self.manifests_streamed(0).await {
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                self.manifests_unary().await
+            }
+            other => other,
+        }
+    }
+
+    /// `GetManifests`: the history in one message.
+    pub async fn manifests_unary(&self) -> Result<pb::GetManifestsResponse, tonic::Status> {
         let response = self
             .api
             .clone()
             .get_manifests(pb::GetManifestsRequest {})
             .await;
         traced("GetManifests", response)
+    }
+
+    /// `StreamManifests` with pages of about `page_bytes` (0: the server's default), read to
+    /// the end. A stream that does not follow the chain from the latest transition it
+    /// announced is `DATA_LOSS`, naming the entry.
+    pub async fn manifests_streamed(
+        &self,
+        page_bytes: u32,
+    ) -> Result<pb::GetManifestsResponse, tonic::Status> {
+        let mut stream = traced(
+            "StreamManifests",
+            self.api
+                .clone()
+                .stream_manifests(pb::StreamManifestsRequest { page_bytes })
+                .await,
+        )?;
+        let broken = |e: seedward_shared::history::StreamError| {
+            tonic::Status::data_loss(format!(
+                "the Coordinator's history stream is inconsistent: {e}"
+            ))
+        };
+        let Some(first) = stream.message().await? else {
+            return Err(tonic::Status::data_loss(
+                "the Coordinator's history stream ended before its first page",
+            ));
+        };
+        let latest = seedward_shared::history::Digest::from_slice(&first.latest_transition_hash)
+            .map_err(|_| {
+                tonic::Status::data_loss(
+                    "the Coordinator's history stream announced a malformed latest transition hash",
+                )
+            })?;
+        let mut reader = seedward_shared::history::ChainReader::new(latest);
+        let mut response = pb::GetManifestsResponse {
+            manifests: Vec::new(),
+            policies: Vec::new(),
+            root_ca_cert: first.root_ca_cert,
+            mesh_ca_cert: first.mesh_ca_cert,
+            latest_transition_hash: first.latest_transition_hash,
+            latest_signature: first.latest_signature,
+            verified: first.verified,
+        };
+        let mut page = Some((first.entries, first.policies));
+        while let Some((entries, policies)) = page.take() {
+            for entry in entries {
+                reader
+                    .push(
+                        &entry.transition_hash,
+                        &entry.previous_transition_hash,
+                        &entry.manifest_hash,
+                        entry.manifest,
+                    )
+                    .map_err(broken)?;
+            }
+            response.policies.extend(policies);
+            page = stream.message().await?.map(|p| (p.entries, p.policies));
+        }
+        tracing::debug!(entries = reader.len(), "StreamManifests read");
+        response.manifests = reader.finish().map_err(broken)?;
+        Ok(response)
     }
 
     pub async fn recover(

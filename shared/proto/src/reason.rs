@@ -88,6 +88,8 @@ reasons! {
     HistoryCorrupt = "HISTORY_CORRUPT",
     /// Storage failed.
     Storage = "STORAGE",
+    /// `GetManifests` on a history larger than one message may be: use `StreamManifests`.
+    HistoryTooLarge = "HISTORY_TOO_LARGE",
     /// The Coordinator could not produce its attestation evidence.
     EvidenceUnavailable = "EVIDENCE_UNAVAILABLE",
     /// Something that should not happen.

@@ -21,6 +21,7 @@
 
 mod digest;
 pub mod store;
+mod stream;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod transition;
@@ -36,6 +37,7 @@ pub use store::{
     HistoryStore, LatestEvent, LatestWatch, MemoryStore, StoreError, StoreKey, WatchFuture,
     WatchLatest,
 };
+pub use stream::{ChainReader, StreamError};
 pub use transition::{LatestTransition, Transition, TransitionError};
 pub use verify::{
     ChainEntry, ChainError, ChainFailure, EntryStatus, chain_from_manifests, verify_manifest_list,

@@ -21,6 +21,7 @@ mod deploy_assets;
 mod errors;
 mod etcd_coordinator;
 mod etcd_store;
+mod history_stream;
 mod lifecycle;
 mod load;
 mod logs_and_timeouts;

@@ -1,0 +1,177 @@
+//! `StreamManifests`: the history in pages, newest first, with memory bounded by a page.
+//!
+//! The chain is walked from the latest pointer backwards one transition at a time, each
+//! blob re-hashed against its name as it is read (so a cycle cannot occur: every step is a
+//! SHA-256 preimage), and handed out in pages of about `page_bytes`. Only the hashes of the
+//! manifests and policies already sent are remembered (32 bytes each), so that a manifest
+//! that appears at several generations, and a policy that several manifests reference, is
+//! read and sent once. Nothing runs under the state lock but the first look at the state.
+
+use std::collections::HashSet;
+
+use seedward_shared::history::{Digest, HistoryStore, LatestTransition, MAX_HISTORY_LEN, StoreKey};
+use seedward_shared::manifest::Manifest;
+
+use super::{Coordinator, Seen, State, map_history_error};
+use crate::error::{CoreError, StateName};
+
+/// What the first page carries besides entries.
+#[derive(Debug, Clone)]
+pub struct HistoryHeader {
+    pub latest: LatestTransition,
+    /// True when the Coordinator verified chain and signature with its own keys.
+    pub verified: bool,
+    pub root_ca_pem: Option<String>,
+    pub mesh_ca_pem: Option<String>,
+    /// The chain length, or 0 when it is not known without a walk.
+    pub generation: u64,
+}
+
+/// One transition of the chain.
+#[derive(Debug, Clone)]
+pub struct StreamedEntry {
+    pub transition_hash: Digest,
+    pub previous: Digest,
+    pub manifest_hash: Digest,
+    /// `None` when an earlier entry of the stream carried the same manifest.
+    pub manifest: Option<Vec<u8>>,
+}
+
+/// A page of the stream.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryPage {
+    /// First page only.
+    pub header: Option<HistoryHeader>,
+    /// Newest first.
+    pub entries: Vec<StreamedEntry>,
+    /// Policies referenced by this page's manifests that no earlier page carried.
+    pub policies: Vec<Vec<u8>>,
+}
+
+/// Bytes an entry costs besides its manifest: three hashes.
+const ENTRY_OVERHEAD: usize = 3 * 32;
+
+impl<S: HistoryStore> Coordinator<S> {
+    /// `StreamManifests`: hands the history to `emit` page by page, newest first, each page
+    /// holding about `page_bytes` of manifests and policies (at least one entry). `emit`
+    /// returns false when the receiver is gone; the walk stops there. An error (a missing
+    /// or tampered blob) ends the stream; the pages already emitted stay valid.
+    pub fn stream_manifests(
+        &self,
+        page_bytes: usize,
+        mut emit: impl FnMut(HistoryPage) -> bool,
+    ) -> Result<(), CoreError> {
+        let (guard, seen) = self.synced()?;
+        let header = match &*guard {
+            State::Uninitialized => {
+                return Err(CoreError::WrongState {
+                    op: "get the manifest history",
+                    state: StateName::Uninitialized,
+                });
+            }
+            State::Ready(ready) => Some(HistoryHeader {
+                latest: ready.latest.clone(),
+                verified: true,
+                root_ca_pem: Some(ready.root_ca.cert().pem.clone()),
+                mesh_ca_pem: Some(ready.mesh_ca.cert().pem.clone()),
+                generation: ready.generation,
+            }),
+            State::RecoveryRequired { .. } | State::Stale => None,
+        };
+        let cached_generation = match &*guard {
+            State::RecoveryRequired {
+                generation: Some((hash, n)),
+            } => Some((*hash, *n)),
+            _ => None,
+        };
+        drop(guard);
+        let header = match header {
+            Some(header) => header,
+            None => {
+                // Without keys the history is the store's, read here without the lock.
+                let latest = match seen {
+                    Seen::Read(Some(bytes)) => {
+                        LatestTransition::from_bytes(&bytes).map_err(|e| CoreError::Corrupt {
+                            key: StoreKey::LATEST.into(),
+                            detail: e.to_string(),
+                        })?
+                    }
+                    _ => self.stored_latest()?,
+                };
+                let generation = match cached_generation {
+                    Some((hash, n)) if hash == latest.transition_hash() => n,
+                    _ => 0,
+                };
+                HistoryHeader {
+                    latest,
+                    verified: false,
+                    root_ca_pem: None,
+                    mesh_ca_pem: None,
+                    generation,
+                }
+            }
+        };
+
+        let mut next = header.latest.transition_hash();
+        let mut page = HistoryPage {
+            header: Some(header),
+            ..HistoryPage::default()
+        };
+        let mut size = 0usize;
+        let mut sent_manifests: HashSet<Digest> = HashSet::new();
+        let mut sent_policies: HashSet<Digest> = HashSet::new();
+        let mut steps = 0usize;
+        while !next.is_zero() {
+            if steps >= MAX_HISTORY_LEN {
+                return Err(CoreError::Corrupt {
+                    key: format!("transitions/{next}"),
+                    detail: format!("the chain is longer than {MAX_HISTORY_LEN} transitions"),
+                });
+            }
+            steps += 1;
+            let transition = self
+                .history
+                .get_transition(&next)
+                .map_err(map_history_error)?;
+            let manifest_hash = transition.manifest_hash;
+            let manifest = if sent_manifests.insert(manifest_hash) {
+                let manifest = self.read_manifest(&manifest_hash)?;
+                let policies = manifest.policy_hashes().map_err(|e| CoreError::Corrupt {
+                    key: format!("manifests/{manifest_hash}"),
+                    detail: e.to_string(),
+                })?;
+                for policy in policies {
+                    if sent_policies.insert(policy) {
+                        let bytes = self
+                            .history
+                            .get_policy(&policy)
+                            .map_err(map_history_error)?;
+                        size += bytes.len();
+                        page.policies.push(bytes);
+                    }
+                }
+                let raw = Manifest::into_raw(manifest);
+                size += raw.len();
+                Some(raw)
+            } else {
+                None
+            };
+            page.entries.push(StreamedEntry {
+                transition_hash: next,
+                previous: transition.previous,
+                manifest_hash,
+                manifest,
+            });
+            size += ENTRY_OVERHEAD;
+            next = transition.previous;
+            if size >= page_bytes && !next.is_zero() {
+                if !emit(std::mem::take(&mut page)) {
+                    return Ok(());
+                }
+                size = 0;
+            }
+        }
+        emit(page);
+        Ok(())
+    }
+}
