@@ -257,7 +257,7 @@ pub fn verify_bundle(
     let mut missing_policies: Vec<String> = audit
         .entries
         .iter()
-        .filter_map(|e| e.manifest.as_ref())
+        .filter_map(|e| e.manifest())
         .flat_map(|m| m.policies().keys().map(|k| k.to_ascii_lowercase()))
         .filter(|h| !present.contains(h))
         .collect();

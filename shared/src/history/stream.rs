@@ -159,13 +159,19 @@ impl ChainReader {
                 received: self.slots.len(),
             });
         }
-        let mut out = Vec::with_capacity(self.slots.len());
-        for slot in self.slots.iter().rev() {
-            let bytes = match slot {
-                Slot::Bytes(bytes) => bytes.clone(),
-                Slot::Same(holder) => match &self.slots[*holder] {
+        // Oldest first is the slots in reverse. A repeat refers to a newer slot, which is
+        // visited later, so its bytes are still there to copy; a slot's own bytes are moved.
+        let mut slots = self.slots;
+        let mut out = Vec::with_capacity(slots.len());
+        for i in (0..slots.len()).rev() {
+            let bytes = match &slots[i] {
+                Slot::Same(holder) => match &slots[*holder] {
                     Slot::Bytes(bytes) => bytes.clone(),
                     // `by_hash` only ever points at entries that carry bytes.
+                    Slot::Same(_) => Vec::new(),
+                },
+                Slot::Bytes(_) => match std::mem::replace(&mut slots[i], Slot::Same(i)) {
+                    Slot::Bytes(bytes) => bytes,
                     Slot::Same(_) => Vec::new(),
                 },
             };

@@ -423,7 +423,7 @@ async fn update(
             CliError::usage("--expect-latest must be a 64-character hex transition hash")
         })?;
         let audit = ops::audit_history(conn, None).await?;
-        active = audit.active().and_then(|e| e.manifest.clone());
+        active = audit.active().and_then(|e| e.manifest().cloned());
         base
     } else if args.atomic {
         let key = audit_key(ctx, &AnchorArgs::default()).await?;
@@ -434,11 +434,11 @@ async fn update(
                 audit.failure.clone().unwrap_or_default()
             )));
         }
-        active = audit.active().and_then(|e| e.manifest.clone());
+        active = audit.active().and_then(|e| e.manifest().cloned());
         audit.latest.transition_hash()
     } else {
         let audit = ops::audit_history(conn, None).await?;
-        active = audit.active().and_then(|e| e.manifest.clone());
+        active = audit.active().and_then(|e| e.manifest().cloned());
         s.latest
             .ok_or_else(|| CliError::other("the Coordinator reports no latest transition"))?
     };

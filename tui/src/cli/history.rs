@@ -186,8 +186,7 @@ async fn list(ctx: &Ctx, anchor: &AnchorArgs) -> Result<(), CliError> {
             e.chain.transition_hash.short(),
             e.chain.manifest_hash.short(),
             out.mark(e.verified()),
-            e.manifest
-                .as_ref()
+            e.manifest()
                 .map(|m| m.policies().len().to_string())
                 .unwrap_or_else(|| "unparsable".into())
         ));
@@ -336,7 +335,7 @@ async fn diff(
     check(&history)?;
     let a = entry(&history, from)?;
     let b = entry(&history, to)?;
-    let (Some(ma), Some(mb)) = (&a.manifest, &b.manifest) else {
+    let (Some(ma), Some(mb)) = (a.manifest(), b.manifest()) else {
         return Err(CliError::other(
             "one of the manifests does not parse; compare them with --raw",
         ));

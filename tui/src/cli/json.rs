@@ -249,7 +249,7 @@ impl Entry {
                 previous: e.chain.previous.to_hex(),
                 manifest: e.chain.manifest_hash.to_hex(),
                 verified: e.verified(),
-                policies: e.manifest.as_ref().map(|m| m.policies().len()),
+                policies: e.manifest().map(|m| m.policies().len()),
             })
             .collect()
     }

@@ -27,12 +27,29 @@ pub enum SigningKeySource {
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
     pub chain: ChainEntry,
+    /// The manifest exactly as served.
     pub manifest_bytes: Vec<u8>,
-    /// `None` when the stored manifest no longer parses (shown raw).
-    pub manifest: Option<Manifest>,
+    /// Parsed on first use: a long history is kept as its bytes, and parsed only where an
+    /// entry is shown or compared (docs/PERFORMANCE.md, "Reading a long history").
+    parsed: std::sync::OnceLock<Option<Manifest>>,
 }
 
 impl AuditEntry {
+    pub fn new(chain: ChainEntry, manifest_bytes: Vec<u8>) -> Self {
+        Self {
+            chain,
+            manifest_bytes,
+            parsed: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The parsed manifest; `None` when the stored manifest no longer parses (shown raw).
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.parsed
+            .get_or_init(|| Manifest::parse(self.manifest_bytes.clone()).ok())
+            .as_ref()
+    }
+
     pub fn verified(&self) -> bool {
         matches!(self.chain.status, EntryStatus::Verified)
     }
@@ -131,11 +148,7 @@ pub fn audit_response(
     let entries = chain
         .into_iter()
         .zip(response.manifests)
-        .map(|(chain, bytes)| AuditEntry {
-            manifest: Manifest::parse(bytes.clone()).ok(),
-            manifest_bytes: bytes,
-            chain,
-        })
+        .map(|(chain, bytes)| AuditEntry::new(chain, bytes))
         .collect();
     Ok(AuditedHistory {
         entries,

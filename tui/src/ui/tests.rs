@@ -899,7 +899,7 @@ fn update_review_shows_the_semantic_diff() {
     let effects = press(&mut app, Key::Enter);
     assert!(matches!(effects.as_slice(), [Effect::LoadManifest { .. }]));
     let full = audited();
-    let new = full.entries[1].manifest.clone().unwrap();
+    let new = full.entries[1].manifest().cloned().unwrap();
     let (_, policies) = template();
     let mut candidate = loaded(new, policies);
     candidate.path = PathBuf::from("/home/op/deploy/manifest-v2.json");

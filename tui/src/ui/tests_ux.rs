@@ -336,7 +336,7 @@ fn update_review() -> app::App {
         Event::Manifests(Ok(vec!["manifest-v2.json".into(), "manifest.json".into()])),
     );
     press(&mut app, Key::Enter);
-    let new = audited().entries[1].manifest.clone().unwrap();
+    let new = audited().entries[1].manifest().cloned().unwrap();
     let mut candidate = loaded(new, template().1);
     candidate.path = PathBuf::from("/home/op/deploy/manifest-v2.json");
     app::on_event(&mut app, Event::ManifestLoaded(Box::new(candidate)));

@@ -78,7 +78,7 @@ impl UpdateView {
     }
 
     pub fn active(&self) -> Option<&Manifest> {
-        self.audit.as_ref()?.active()?.manifest.as_ref()
+        self.audit.as_ref()?.active()?.manifest()
     }
 
     /// The workload owner key of the store that the active manifest lists.
@@ -407,8 +407,8 @@ impl UpdateView {
         }
         if let (Some(old), Some(now)) = (&self.raced, &self.audit)
             && let (Some(a), Some(b)) = (
-                old.active().and_then(|e| e.manifest.as_ref()),
-                now.active().and_then(|e| e.manifest.as_ref()),
+                old.active().and_then(|e| e.manifest()),
+                now.active().and_then(|e| e.manifest()),
             )
         {
             lines.push(Line::styled(text::CHANGED_MEANWHILE, theme.bold()));

@@ -40,7 +40,7 @@ impl HistoryView {
                 detail.push(Line::styled("✓ verified", theme.ok()));
             }
             match self.view {
-                DetailView::Structured => match &e.manifest {
+                DetailView::Structured => match e.manifest() {
                     Some(m) => detail.extend(manifest_lines(m, None, None, theme, width)),
                     None => detail.push(Line::styled(text::UNPARSEABLE, theme.bad())),
                 },
@@ -96,7 +96,7 @@ impl HistoryView {
             theme.bold(),
         )];
         if self.view == DetailView::Diff {
-            match (&old.manifest, &e.manifest) {
+            match (old.manifest(), e.manifest()) {
                 (Some(a), Some(b)) => lines.extend(diff_lines(&ManifestDiff::between(a, b), theme)),
                 _ => lines.push(Line::styled(text::UNPARSEABLE, theme.bad())),
             }

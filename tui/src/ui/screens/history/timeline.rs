@@ -119,8 +119,7 @@ impl HistoryView {
             let e = &audit.entries[i];
             let ok = e.verified();
             let (pol, own) = e
-                .manifest
-                .as_ref()
+                .manifest()
                 .map(|m| {
                     (
                         m.policies().len(),
