@@ -18,7 +18,7 @@ use seedward_shared::seed::{Salt, Seed, SeedEngine};
 
 use crate::cli::{Bins, Opts};
 use crate::material::Material;
-use crate::measure::{Daemon, Memory, Stats, mib, ms, sample};
+use crate::measure::{Daemon, Memory, Stats, mib, ms, reset_peak, sample};
 
 /// A [`HistoryStore`] with `FsStore`'s file layout (`<root>/<key>`) but plain writes: no temp
 /// file, no fsync. Only for building fixtures: 200,000 fsyncs would measure the disk, not
@@ -186,6 +186,11 @@ pub(crate) struct HistoryRow {
     pub(crate) idle: Memory,
     pub(crate) after_recover: Memory,
     pub(crate) after_get_manifests: Memory,
+    /// The daemon just before a read (after a peak reset), and its peak during one.
+    pub(crate) before_read: Memory,
+    pub(crate) stream_peak: Memory,
+    /// `GetManifests`' peak, or `None` when it refused the history as too large.
+    pub(crate) unary_peak: Option<Memory>,
 }
 
 pub(crate) async fn history_section(bins: &Bins, opts: &Opts) -> Result<Vec<HistoryRow>> {
@@ -255,7 +260,8 @@ pub(crate) async fn history_section(bins: &Bins, opts: &Opts) -> Result<Vec<Hist
             bail!("no recovery ran");
         };
 
-        // GetManifests (READY, verified) and the client's check of the answer.
+        // The history as the client reads it (StreamManifests, every entry checked as it
+        // arrives) and the client's verification of the answer.
         let key = *SeedEngine::new(&fixture.seed, &fixture.salt)?.transaction_verifying_key();
         let reps = if big {
             opts.reps(3, 1)
@@ -289,6 +295,34 @@ pub(crate) async fn history_section(bins: &Bins, opts: &Opts) -> Result<Vec<Hist
         row.get_manifests = Stats::of(&fetch);
         row.client_verify = Stats::of(&check);
         row.after_get_manifests = daemon.memory()?;
+
+        // The daemon's peak during one read of each kind, from a reset peak.
+        let pid = daemon.pid();
+        reset_peak(pid)?;
+        row.before_read = daemon.memory()?;
+        let response = client.manifests_streamed(0).await.context("StreamManifests")?;
+        row.stream_peak = daemon.memory()?;
+        if response.manifests.len() != n {
+            bail!("StreamManifests returned {} manifests", response.manifests.len());
+        }
+        drop(response);
+        reset_peak(pid)?;
+        row.unary_peak = match client.manifests_unary().await {
+            Ok(response) => {
+                std::hint::black_box(response);
+                Some(daemon.memory()?)
+            }
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => None,
+            Err(status) => bail!("GetManifests: {status}"),
+        };
+        eprintln!(
+            "n = {n}: StreamManifests daemon peak {:.1} MiB from {:.1} MiB; GetManifests peak {}",
+            mib(row.stream_peak.hwm_kib),
+            mib(row.before_read.rss_kib),
+            row.unary_peak
+                .map(|m| format!("{:.1} MiB", mib(m.hwm_kib)))
+                .unwrap_or_else(|| "refused (HISTORY_TOO_LARGE)".into()),
+        );
         eprintln!(
             "n = {n}: floor {:.1} ms (read {:.1} + sha {:.1} + verify {:.1}); Recover p50 {:.1} ms ({:.2}x); GetManifests p50 {:.1} ms ({:.2}x); client verify {:.1} ms; RSS idle {:.1} MiB, peak after Recover {:.1} MiB, after GetManifests {:.1} MiB; history {:.1} MB",
             ms(floor.total()),

@@ -85,6 +85,13 @@ pub(crate) fn memory(pid: u32) -> Result<Memory> {
     })
 }
 
+/// Resets the peak RSS (VmHWM) of `pid` to its current RSS (Linux `clear_refs` 5), so that
+/// the peak of one operation can be read afterwards.
+pub(crate) fn reset_peak(pid: u32) -> Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("cannot reset the peak RSS of {pid}"))
+}
+
 pub(crate) fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }

@@ -112,7 +112,7 @@ impl Report {
         if !self.history.is_empty() {
             let _ = writeln!(
                 s,
-                "### History length: Recover and GetManifests vs the floor\n"
+                "### History length: Recover and the history read vs the floor\n"
             );
             let _ = writeln!(
                 s,
@@ -120,7 +120,7 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| transitions | history bytes | floor (read + sha + verify) | `Recover` p50 | ratio | per transition | `GetManifests` p50 | ratio | per transition | client `verify_manifest_list` | first `GetStatus` (walk) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+                "| transitions | history bytes | floor (read + sha + verify) | `Recover` p50 | ratio | per transition | history read p50 (`StreamManifests`, checked as it arrives) | ratio | per transition | client `verify_manifest_list` | first `GetStatus` (walk) |\n|---|---|---|---|---|---|---|---|---|---|---|"
             );
             for r in &self.history {
                 let per = |d: Duration| us(d) / r.n as f64;
@@ -149,7 +149,7 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| from → to | `Recover` | `GetManifests` | floor |\n|---|---|---|---|"
+                "| from → to | `Recover` | history read | floor |\n|---|---|---|---|"
             );
             for w in self.history.windows(2) {
                 let (a, b) = (&w[0], &w[1]);
@@ -185,6 +185,29 @@ impl Report {
                     mib(r.after_get_manifests.hwm_kib),
                     (r.after_get_manifests.hwm_kib.saturating_sub(r.idle.rss_kib) as f64 * 1024.0)
                         / r.total_bytes as f64,
+                );
+            }
+            let _ = writeln!(
+                s,
+                "\nThe daemon's peak during one read of the whole history, each from a reset peak (`/proc/<pid>/clear_refs` 5) while ready; `StreamManifests` with its default 1 MiB pages, `GetManifests` with its default 64 MiB limit:\n"
+            );
+            let _ = writeln!(
+                s,
+                "| transitions | history bytes | VmRSS before | peak during `StreamManifests` | growth | peak during `GetManifests` |\n|---|---|---|---|---|---|"
+            );
+            for r in &self.history {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.2} MB | {:.1} MiB | **{:.1} MiB** | {:.1} MiB ({:.2}× before) | {} |",
+                    count(r.n),
+                    r.total_bytes as f64 / 1e6,
+                    mib(r.before_read.rss_kib),
+                    mib(r.stream_peak.hwm_kib),
+                    mib(r.stream_peak.hwm_kib.saturating_sub(r.before_read.rss_kib)),
+                    r.stream_peak.hwm_kib as f64 / r.before_read.rss_kib.max(1) as f64,
+                    r.unary_peak
+                        .map(|m| format!("{:.1} MiB", mib(m.hwm_kib)))
+                        .unwrap_or_else(|| "refused: `HISTORY_TOO_LARGE`".into()),
                 );
             }
             let _ = writeln!(
@@ -268,15 +291,17 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| `audit_response` (verify + parse every manifest), {} entries | {:.1} ms |",
+                "| `audit_response` (verify; manifests parsed when shown), {} entries | {:.1} ms |",
                 count(t.entries),
                 ms(t.audit)
             );
             let _ = writeln!(
                 s,
-                "| memory of the audited history, {} entries (VmRSS growth) | {:.1} MiB |",
+                "| memory of the audited history, {} entries (VmRSS growth from before the manifests existed) | {:.1} MiB = **{:.2}×** the {:.1} MiB of manifests it keeps for display |",
                 count(t.entries),
-                mib(t.audit_rss_kib)
+                mib(t.audit_rss_kib),
+                t.audit_rss_kib as f64 * 1024.0 / t.manifest_bytes.max(1) as f64,
+                t.manifest_bytes as f64 / (1 << 20) as f64
             );
             for (what, f) in [
                 ("cursor on the newest entry", t.frame_top),
