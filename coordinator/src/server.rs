@@ -127,6 +127,7 @@ impl ServerConfig {
             // The initialization marker lives next to the history (core::marker).
             core: CoreConfig {
                 init_marker: Some(state_dir.join("initialized")),
+                generation_hint: Some(state_dir.join("generation")),
                 ..CoreConfig::default()
             },
             state_dir,

@@ -36,6 +36,7 @@
 
 mod challenge;
 mod fresh;
+mod hint;
 mod marker;
 mod read;
 mod recover;
@@ -87,6 +88,9 @@ pub struct CoreConfig {
     pub init_marker: Option<std::path::PathBuf>,
     /// `--allow-reinitialize`: the store was deliberately wiped; a first set may proceed.
     pub allow_reinitialize: bool,
+    /// Where the chain length of the store's latest is noted (`<state-dir>/generation`,
+    /// core::hint), so that a restarted Coordinator reports it without walking the chain.
+    pub generation_hint: Option<std::path::PathBuf>,
     /// A store operation running longer than this makes [`Coordinator::stalled_store_op`]
     /// report it (liveness NOT_SERVING).
     pub store_stall_limit: Duration,
@@ -108,6 +112,7 @@ impl Default for CoreConfig {
             max_policies: 1024,
             init_marker: None,
             allow_reinitialize: false,
+            generation_hint: None,
             store_stall_limit: Duration::from_secs(10),
             store_busy_after: Duration::from_secs(1),
             max_history_message_bytes: 64 << 20,
@@ -220,9 +225,19 @@ impl<S: HistoryStore> Coordinator<S> {
     /// recovery required (the keys died with the previous process).
     pub fn new(store: S, config: CoreConfig) -> Result<Self, CoreError> {
         let history = History::new(Watched::new(store));
-        let state = match history.has_latest().map_err(map_history_error)? {
-            false => State::Uninitialized,
-            true => State::RecoveryRequired { generation: None },
+        let state = match history.latest_unverified() {
+            Ok(None) => State::Uninitialized,
+            // The chain length from the hint, if it names this latest (core::hint).
+            Ok(Some(latest)) => State::RecoveryRequired {
+                generation: config.generation_hint.as_deref().and_then(|path| {
+                    let hash = latest.transition_hash();
+                    hint::read(path, &hash).map(|n| (hash, n))
+                }),
+            },
+            // A latest pointer that does not parse: recovery required; GetManifests and
+            // Recover name the corruption.
+            Err(HistoryError::Latest { .. }) => State::RecoveryRequired { generation: None },
+            Err(err) => return Err(map_history_error(err)),
         };
         let initialized_before = match (&state, &config.init_marker) {
             (State::Uninitialized, Some(marker)) => marker::read(marker)?
@@ -335,6 +350,12 @@ impl<S: HistoryStore> Coordinator<S> {
         };
         drop(guard);
         let verdict = self.examine(&verifying, ours, stored.as_deref())?;
+        if let Verdict::Descendant {
+            latest, generation, ..
+        } = &verdict
+        {
+            self.note_generation(latest.transition_hash(), *generation);
+        }
         let mut guard = self.lock_state();
         // Commit only onto the state we examined against: if another request changed it
         // meanwhile, that request read the store too, and its change stands.
@@ -410,6 +431,14 @@ impl<S: HistoryStore> Coordinator<S> {
             generation: entries.len() as u64,
             manifest: Box::new(manifest),
         })
+    }
+
+    /// Notes (core::hint) that the store's chain ending at `latest` is `generation` long.
+    /// File I/O: call it without the state lock.
+    fn note_generation(&self, latest: Digest, generation: u64) {
+        if let Some(path) = &self.config.generation_hint {
+            hint::write(path, &latest, generation);
+        }
     }
 
     /// The latest transition hash of the last successful read of the store.

@@ -96,6 +96,7 @@ impl<S: HistoryStore> Coordinator<S> {
                 _ => match self.history.walk(latest) {
                     Ok(chain) => {
                         let n = chain.len() as u64;
+                        self.note_generation(latest, n);
                         if let State::RecoveryRequired { generation } = &mut *self.lock_state() {
                             *generation = Some((latest, n));
                         }

@@ -120,6 +120,7 @@ impl<S: HistoryStore> Coordinator<S> {
         // history is served as verified.
         self.read_chain(&entries, Keep::Nothing)?;
         let generation = entries.len() as u64;
+        self.note_generation(stored.transition_hash(), generation);
         let certificates = certificates(&engine)?;
         let ready = make_ready(engine, certificates, stored, generation, manifest);
         let outcome = RecoverOutcome {

@@ -181,6 +181,7 @@ impl<S: HistoryStore> Coordinator<S> {
             }
             Err(err) => return Err(err),
         };
+        self.note_generation(latest.transition_hash(), 1);
         let ready = make_ready(engine, certificates, latest, 1, manifest);
         let outcome = SetOutcome {
             root_ca_pem: ready.root_ca.cert().pem.clone(),
@@ -266,6 +267,7 @@ impl<S: HistoryStore> Coordinator<S> {
         let generation = base.generation + 1;
         let transition_hash = latest.transition_hash();
         let our_mesh_ca_pem = mesh_ca.cert().pem.clone();
+        self.note_generation(transition_hash, generation);
         let mut guard = self.lock_state();
         match &mut *guard {
             State::Ready(ready) if ready.latest.transition_hash() == current => {

@@ -298,6 +298,16 @@ impl Dir {
 
     /// Creates a temp file with `content` and exactly `mode`, fsynced; returns its name.
     fn write_temp(&self, name: &str, content: &[u8], mode: u32) -> io::Result<String> {
+        self.write_temp_with(name, content, mode, true)
+    }
+
+    fn write_temp_with(
+        &self,
+        name: &str,
+        content: &[u8],
+        mode: u32,
+        sync: bool,
+    ) -> io::Result<String> {
         let tmp = format!(".{name}.tmp-{:016x}", OsRng.next_u64());
         let fd = rustix::fs::openat(
             &self.fd,
@@ -315,7 +325,7 @@ impl Dir {
         let result = (|| {
             rustix::fs::fchmod(file.as_fd(), Mode::from_raw_mode(mode)).map_err(errno)?;
             file.write_all(content)?;
-            file.sync_all()
+            if sync { file.sync_all() } else { Ok(()) }
         })();
         if let Err(e) = result {
             let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
@@ -340,6 +350,22 @@ impl Dir {
     pub fn write_renamed(&self, name: &str, content: &[u8], mode: u32) -> io::Result<()> {
         check_name(name)?;
         let tmp = self.write_temp(name, content, mode)?;
+        if let Err(e) = rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name) {
+            let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
+            return Err(io::Error::new(
+                errno(e).kind(),
+                format!("cannot replace {}: {}", self.join(name).display(), errno(e)),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Replaces `name` with `content` by a rename, without any fsync: a reader sees the old
+    /// content, the new, or (after a crash) possibly an empty or missing file. Only for
+    /// hints that are checked when read and cost nothing to lose.
+    pub fn write_hint(&self, name: &str, content: &[u8], mode: u32) -> io::Result<()> {
+        check_name(name)?;
+        let tmp = self.write_temp_with(name, content, mode, false)?;
         if let Err(e) = rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name) {
             let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
             return Err(io::Error::new(

@@ -300,10 +300,16 @@ pub(crate) async fn history_section(bins: &Bins, opts: &Opts) -> Result<Vec<Hist
         let pid = daemon.pid();
         reset_peak(pid)?;
         row.before_read = daemon.memory()?;
-        let response = client.manifests_streamed(0).await.context("StreamManifests")?;
+        let response = client
+            .manifests_streamed(0)
+            .await
+            .context("StreamManifests")?;
         row.stream_peak = daemon.memory()?;
         if response.manifests.len() != n {
-            bail!("StreamManifests returned {} manifests", response.manifests.len());
+            bail!(
+                "StreamManifests returned {} manifests",
+                response.manifests.len()
+            );
         }
         drop(response);
         reset_peak(pid)?;
