@@ -186,7 +186,8 @@ impl<S: HistoryStore> Coordinator<S> {
     /// With [`Keep::Manifests`] the manifest bytes are returned (`GetManifests`); with
     /// [`Keep::Nothing`] they are only checked and dropped one by one (`Recover`), so that a
     /// long history is never held in memory just to be verified. Each manifest is read into
-    /// one buffer that is parsed and then kept or dropped, never copied.
+    /// one buffer whose `Policies` keys are parsed, and which is then kept or dropped, never
+    /// copied.
     pub(super) fn read_chain(
         &self,
         entries: &[(Digest, Transition)],
@@ -223,11 +224,17 @@ impl<S: HistoryStore> Coordinator<S> {
                 }
                 continue;
             }
-            let manifest = self.read_manifest(&hash)?;
-            let hashes = manifest.policy_hashes().map_err(|e| CoreError::Corrupt {
-                key: format!("manifests/{hash}"),
-                detail: e.to_string(),
-            })?;
+            // Re-hashed against its name; only its Policies keys are parsed: the manifest
+            // was validated when it was set, and its hash proves these are those bytes.
+            let raw = self
+                .history
+                .get_manifest(&hash)
+                .map_err(map_history_error)?;
+            let hashes =
+                Manifest::referenced_policy_hashes(&raw).map_err(|detail| CoreError::Corrupt {
+                    key: format!("manifests/{hash}"),
+                    detail,
+                })?;
             for policy in hashes {
                 if seen_policy.insert(policy) {
                     let bytes = self
@@ -242,7 +249,6 @@ impl<S: HistoryStore> Coordinator<S> {
             }
             previous = Some(hash);
             if keep == Keep::Manifests {
-                let raw = Manifest::into_raw(manifest);
                 keep_bytes(raw.len())?;
                 manifests.push(raw);
             }

@@ -135,10 +135,15 @@ impl<S: HistoryStore> Coordinator<S> {
                 .map_err(map_history_error)?;
             let manifest_hash = transition.manifest_hash;
             let manifest = if sent_manifests.insert(manifest_hash) {
-                let manifest = self.read_manifest(&manifest_hash)?;
-                let policies = manifest.policy_hashes().map_err(|e| CoreError::Corrupt {
-                    key: format!("manifests/{manifest_hash}"),
-                    detail: e.to_string(),
+                let raw = self
+                    .history
+                    .get_manifest(&manifest_hash)
+                    .map_err(map_history_error)?;
+                let policies = Manifest::referenced_policy_hashes(&raw).map_err(|detail| {
+                    CoreError::Corrupt {
+                        key: format!("manifests/{manifest_hash}"),
+                        detail,
+                    }
                 })?;
                 for policy in policies {
                     if sent_policies.insert(policy) {
@@ -150,7 +155,6 @@ impl<S: HistoryStore> Coordinator<S> {
                         page.policies.push(bytes);
                     }
                 }
-                let raw = Manifest::into_raw(manifest);
                 size += raw.len();
                 Some(raw)
             } else {

@@ -297,6 +297,33 @@ impl Manifest {
     }
 
     /// The policy hashes, sorted. Fails with the `Policies` section's problems.
+    /// The policy hashes a **stored** manifest references (the keys of its `Policies`
+    /// object), sorted, without parsing or validating the rest of it: for re-reading a
+    /// history whose manifests were validated when they were set and whose bytes are
+    /// checked against their hashes (about a third of the cost of [`Manifest::parse`] plus
+    /// [`Manifest::policy_hashes`], docs/PERFORMANCE.md). A key that is not 64 hex digits,
+    /// or a document without a `Policies` object, is an error that says so.
+    pub fn referenced_policy_hashes(raw: &[u8]) -> Result<Vec<Digest>, String> {
+        #[derive(serde::Deserialize)]
+        struct PoliciesOnly {
+            #[serde(rename = "Policies")]
+            policies: BTreeMap<String, serde::de::IgnoredAny>,
+        }
+        let parsed: PoliciesOnly = serde_json::from_slice(raw)
+            .map_err(|e| format!("its Policies object does not parse: {e}"))?;
+        let mut hashes = parsed
+            .policies
+            .keys()
+            .map(|key| {
+                key.parse::<Digest>()
+                    .map_err(|_| format!("Policies.{key} is not a SHA-256 hash in hex"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        hashes.sort();
+        hashes.dedup();
+        Ok(hashes)
+    }
+
     pub fn policy_hashes(&self) -> Result<Vec<Digest>, ValidationErrors> {
         let mut issues = Vec::new();
         let mut hashes = self.check_policy_section(&mut issues);

@@ -856,3 +856,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn referenced_policy_hashes_are_the_validated_ones() {
+    let template = Manifest::template(&[], &[]);
+    let manifest = Manifest::parse(template.manifest.clone()).unwrap();
+    assert!(!manifest.policies().is_empty());
+    assert_eq!(
+        Manifest::referenced_policy_hashes(&template.manifest).unwrap(),
+        manifest.policy_hashes().unwrap()
+    );
+    let err = Manifest::referenced_policy_hashes(br#"{"Policies": {"nothex": {}}}"#).unwrap_err();
+    assert!(err.contains("Policies.nothex"), "{err}");
+    let err = Manifest::referenced_policy_hashes(br#"{"ReferenceValues": {}}"#).unwrap_err();
+    assert!(err.contains("Policies"), "{err}");
+    assert!(Manifest::referenced_policy_hashes(b"not json").is_err());
+}
