@@ -21,3 +21,4 @@ pub mod reference;
 pub mod secret;
 pub mod seed;
 pub mod seedshare;
+pub mod threshold;
