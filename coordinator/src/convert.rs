@@ -168,9 +168,15 @@ pub fn seed_share_document(document: SeedShareDocument) -> pb::SeedShareDocument
             .map(|s| pb::SeedShare {
                 public_key: s.public_key,
                 encrypted_seed: s.encrypted_seed,
+                share_index: s.share_index.map_or(0, u32::from),
+                share_commitment: s.share_commitment.map(|c| c.to_vec()).unwrap_or_default(),
             })
             .collect(),
         salt: document.salt.as_bytes().to_vec(),
+        threshold: document
+            .threshold
+            .and_then(|k| u32::try_from(k).ok())
+            .unwrap_or(0),
     }
 }
 

@@ -20,6 +20,13 @@
 //! secret (the value bytes are uniformly random to anyone with fewer than k shares, and 96
 //! random bytes cannot be guessed from their hash).
 //!
+//! The Coordinator keeps the commitments of a threshold split as [`ShareCommitments`] under
+//! the history store key `commitments/<first transition hash>`:
+//! `0x01` (version) ‖ k (1 byte) ‖ n (1 byte) ‖ n × (owner X25519 public key (32) ‖ index (1)
+//! ‖ commitment (32)), in manifest order: 3 + 65·n bytes. They name a wrong share during a
+//! recovery; they do not make one right: whatever the shares combine to must still verify the
+//! whole signed history before the Coordinator uses it.
+//!
 //! # Invariants
 //! - A [`KeyShare`] is zeroized on drop and its `Debug` shows only its index.
 //! - [`combine`] refuses fewer shares than it is told the threshold is, duplicate indices,
@@ -36,6 +43,7 @@ use vsss_rs::Gf256;
 use vsss_rs::IdentifierGf256;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::keys::OwnerPublicKey;
 use crate::seed::{MIN_SEED_LEN, SALT_LEN, Salt, Seed};
 use crate::seedshare::HpkeRng;
 
@@ -114,6 +122,91 @@ impl KeyShare {
 impl fmt::Debug for KeyShare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "KeyShare(index {}, <redacted>)", self.index())
+    }
+}
+
+/// One owner's entry in [`ShareCommitments`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedShare {
+    pub owner: OwnerPublicKey,
+    pub index: u8,
+    pub commitment: [u8; COMMITMENT_LEN],
+}
+
+/// The public record of a threshold split: k and, per owner, index and commitment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareCommitments {
+    pub threshold: usize,
+    pub entries: Vec<CommittedShare>,
+}
+
+/// Version byte of the [`ShareCommitments`] encoding.
+const COMMITMENTS_VERSION: u8 = 1;
+const COMMITMENT_ENTRY_LEN: usize = 32 + 1 + COMMITMENT_LEN;
+
+/// Why bytes are not a [`ShareCommitments`] record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the stored share commitments are damaged: {0}")]
+pub struct CommitmentsError(&'static str);
+
+impl ShareCommitments {
+    /// The encoding described in the module docs.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(3 + self.entries.len() * COMMITMENT_ENTRY_LEN);
+        out.push(COMMITMENTS_VERSION);
+        // Both ≤ 255 for any record built by `SeedShareDocument::commitments` from a valid
+        // document (k ≤ n ≤ 255); saturate rather than wrap if misused.
+        out.push(u8::try_from(self.threshold).unwrap_or(u8::MAX));
+        out.push(u8::try_from(self.entries.len()).unwrap_or(u8::MAX));
+        for entry in &self.entries {
+            out.extend_from_slice(entry.owner.as_bytes());
+            out.push(entry.index);
+            out.extend_from_slice(&entry.commitment);
+        }
+        out
+    }
+
+    /// Parses the encoding strictly.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CommitmentsError> {
+        let [version, k, n, rest @ ..] = bytes else {
+            return Err(CommitmentsError("shorter than its header"));
+        };
+        if *version != COMMITMENTS_VERSION {
+            return Err(CommitmentsError("unknown version"));
+        }
+        if rest.len() != usize::from(*n) * COMMITMENT_ENTRY_LEN {
+            return Err(CommitmentsError(
+                "length does not match the number of owners",
+            ));
+        }
+        if *k < 2 || k > n {
+            return Err(CommitmentsError("threshold out of range"));
+        }
+        let entries = rest
+            .chunks_exact(COMMITMENT_ENTRY_LEN)
+            .map(|chunk| {
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&chunk[..32]);
+                let owner = OwnerPublicKey::from_bytes(key)
+                    .map_err(|_| CommitmentsError("an owner key is not a valid X25519 key"))?;
+                let mut commitment = [0u8; COMMITMENT_LEN];
+                commitment.copy_from_slice(&chunk[33..]);
+                Ok(CommittedShare {
+                    owner,
+                    index: chunk[32],
+                    commitment,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            threshold: usize::from(*k),
+            entries,
+        })
+    }
+
+    /// The entry of `owner`, if they hold a share.
+    pub fn of(&self, owner: &OwnerPublicKey) -> Option<&CommittedShare> {
+        self.entries.iter().find(|e| &e.owner == owner)
     }
 }
 
@@ -289,6 +382,34 @@ mod tests {
             KeyShare::from_bytes(Zeroizing::new(vec![0, 1])).unwrap_err(),
             ThresholdError::ZeroIndex
         );
+    }
+
+    #[test]
+    fn commitments_round_trip_and_are_strict() {
+        let record = ShareCommitments {
+            threshold: 2,
+            entries: (1..=3u8)
+                .map(|i| CommittedShare {
+                    owner: crate::keys::OwnerKeyPair::from_secret_bytes([i; 32]).public_key(),
+                    index: i,
+                    commitment: [i; 32],
+                })
+                .collect(),
+        };
+        let bytes = record.to_bytes();
+        assert_eq!(bytes.len(), 3 + 3 * 65);
+        assert_eq!(&bytes[..3], &[1, 2, 3]);
+        assert_eq!(ShareCommitments::from_bytes(&bytes).unwrap(), record);
+        assert_eq!(record.of(&record.entries[1].owner).unwrap().index, 2);
+        for bad in [
+            &bytes[..2],
+            &bytes[..bytes.len() - 1],
+            &[&[2u8][..], &bytes[1..]].concat()[..],
+            &[&[1u8, 4, 3][..], &bytes[3..]].concat()[..],
+            &[&[1u8, 1, 3][..], &bytes[3..]].concat()[..],
+        ] {
+            assert!(ShareCommitments::from_bytes(bad).is_err());
+        }
     }
 
     #[test]

@@ -3,11 +3,12 @@
 use std::sync::{Arc, MutexGuard};
 
 use rand_core::OsRng;
+use seedward_shared::history::StoreKey;
 use seedward_shared::history::{Digest, HistoryStore, LatestTransition, Transition};
 use seedward_shared::keys::{OwnerPublicKey, WorkloadOwnerPublicKey};
 use seedward_shared::manifest::Manifest;
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
-use seedward_shared::seedshare::encrypt_for_owners;
+use seedward_shared::seedshare::shares_for_owners;
 
 use super::view::{SetManifestInput, SetOutcome};
 use super::{Coordinator, CoreConfig, Ready, State, map_history_error, marker};
@@ -132,8 +133,14 @@ impl<S: HistoryStore> Coordinator<S> {
         let salt = Salt::generate(&mut OsRng);
         let engine =
             SeedEngine::new(&seed, &salt).map_err(|e| CoreError::Internal(e.to_string()))?;
-        let document = encrypt_for_owners(&seed, &salt, &owners, &mut OsRng)
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let document = shares_for_owners(
+            &seed,
+            &salt,
+            &owners,
+            manifest.seedshare_owner_threshold(),
+            &mut OsRng,
+        )
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
         drop(seed);
         if owners.is_empty() {
             tracing::warn!(
@@ -143,6 +150,16 @@ impl<S: HistoryStore> Coordinator<S> {
 
         let certificates = certificates(&engine)?;
         let transition = Transition::first(manifest.hash());
+        if let Some(commitments) = document.commitments() {
+            // Before the pointer: a history whose latest exists has its commitments.
+            self.history
+                .store()
+                .set(
+                    &StoreKey::commitments(&transition.hash()),
+                    &commitments.to_bytes(),
+                )
+                .map_err(|e| map_history_error(e.into()))?;
+        }
         let latest = self.persist(&manifest, &input.policies, &transition, None, &engine)?;
         let ready = make_ready(engine, certificates, latest, 1, manifest);
         let outcome = SetOutcome {
@@ -159,7 +176,7 @@ impl<S: HistoryStore> Coordinator<S> {
                 tracing::error!(marker = %path.display(), error = %err, "cannot write the initialization marker; a later loss of the history would not be noticed");
             }
         }
-        tracing::info!(latest = %ready.latest.transition_hash(), owners = owners.len(), "first manifest set; Coordinator ready");
+        tracing::info!(latest = %ready.latest.transition_hash(), owners = owners.len(), threshold = ready.manifest.seedshare_owner_threshold(), "first manifest set; Coordinator ready");
         self.commit(guard, State::Ready(Box::new(ready)));
         Ok(outcome)
     }

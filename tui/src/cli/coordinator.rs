@@ -367,16 +367,26 @@ async fn setup(
         outcome.transition.to_hex(),
         outcome.generation
     ));
-    ctx.out.line(format!(
-        "{} saved {}",
-        ctx.out.check(),
-        drill.signing_key_file.display()
-    ));
-    ctx.out.line(format!(
-        "your share recovers this Coordinator {} (owner key {}, history and root CA verified with the key derived from your share)",
-        ctx.out.check(),
-        drill.owner_fingerprint
-    ));
+    if let Some(file) = &drill.signing_key_file {
+        ctx.out
+            .line(format!("{} saved {}", ctx.out.check(), file.display()));
+    }
+    match &drill.threshold_share {
+        None => ctx.out.line(format!(
+            "your share recovers this Coordinator {} (owner key {}, history and root CA verified with the key derived from your share)",
+            ctx.out.check(),
+            drill.owner_fingerprint
+        )),
+        Some(t) => ctx.out.line(format!(
+            "your share is intact {} (owner key {}, share {} of {}, matches its commitment); any {} of the {} owners recover this Coordinator together",
+            ctx.out.check(),
+            drill.owner_fingerprint,
+            t.index,
+            t.owners,
+            t.threshold,
+            t.owners
+        )),
+    }
     ctx.out.line(format!(
         "Keep {} safe and backed up: it is what brings this Coordinator back after a restart.",
         SEED_SHARES_FILE
@@ -400,7 +410,15 @@ async fn setup(
                 generation: drill.generation,
                 latest_transition: drill.latest.to_hex(),
                 root_ca_matches: drill.root_ca_matches,
-                signing_key_file: drill.signing_key_file.display().to_string(),
+                signing_key_file: drill
+                    .signing_key_file
+                    .as_ref()
+                    .map(|f| f.display().to_string()),
+                threshold: drill.threshold_share.map(|t| json::ThresholdShare {
+                    threshold: t.threshold,
+                    owners: t.owners,
+                    index: t.index,
+                }),
             },
         },
     );

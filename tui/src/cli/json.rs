@@ -179,7 +179,20 @@ pub struct Drill<'a> {
     pub generation: u64,
     pub latest_transition: String,
     pub root_ca_matches: bool,
-    pub signing_key_file: String,
+    /// Whole-seed shares: the saved signing key. Absent with a threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key_file: Option<String>,
+    /// Threshold shares: which share was checked against its commitment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<ThresholdShare>,
+}
+
+/// One owner's place in a k-of-n split.
+#[derive(Serialize)]
+pub struct ThresholdShare {
+    pub threshold: usize,
+    pub owners: usize,
+    pub index: u8,
 }
 
 /// `set`, later ones (update).

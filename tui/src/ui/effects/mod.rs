@@ -131,7 +131,7 @@ pub enum Event {
         workspace: Result<(), String>,
     },
     SetDone(Result<SetupOutcome, String>),
-    DrillDone(Result<DrillReport, String>),
+    DrillDone(Result<Box<DrillReport>, String>),
     Decrypted(Result<String, String>),
     Preflighted(Result<Box<Preflight>, String>),
     RecoverySent(Result<Box<pb::RecoverResponse>, String>),
