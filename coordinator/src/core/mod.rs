@@ -27,11 +27,13 @@
 //! | `read` | `GetStatus`, `GetManifests` and the chain reader |
 //! | `set` | `SetManifest`: first set and signed updates |
 //! | `recover` | `Recover` and the recovery challenges |
+//! | `session` | threshold recovery sessions (k of n owners) |
 
 mod challenge;
 mod marker;
 mod read;
 mod recover;
+mod session;
 mod set;
 mod stall;
 pub mod view;
@@ -52,6 +54,9 @@ use crate::ca::CertificateAuthority;
 use crate::error::{CoreError, StateName};
 
 pub use challenge::ChallengeBook;
+pub use session::{
+    EndedSession, SeatView, SessionEnd, SessionInput, SessionReport, SessionView, WrongShare,
+};
 pub use set::check_input;
 pub use stall::{InFlight, Watched};
 pub use view::{
@@ -64,6 +69,8 @@ pub use view::{
 pub struct CoreConfig {
     /// How long a recovery challenge stays valid.
     pub challenge_ttl: Duration,
+    /// How long a threshold recovery session stays open (core::session).
+    pub recovery_session_ttl: Duration,
     /// How many unused challenges are kept in total; beyond this the least recently offered
     /// is dropped (core::challenge).
     pub max_challenges: usize,
@@ -87,6 +94,7 @@ impl Default for CoreConfig {
     fn default() -> Self {
         Self {
             challenge_ttl: Duration::from_secs(300),
+            recovery_session_ttl: Duration::from_secs(15 * 60),
             max_challenges: 1024,
             max_manifest_bytes: 1 << 20,
             max_policy_bytes: 1 << 20,
@@ -164,6 +172,7 @@ pub struct Coordinator<S: HistoryStore> {
     history: History<Watched<S>>,
     state: Mutex<State>,
     challenges: ChallengeBook,
+    sessions: session::SessionBook,
     config: CoreConfig,
     state_tx: watch::Sender<StateView>,
     /// The marker's first transition hash, when the store has no history but the marker
@@ -199,6 +208,7 @@ impl<S: HistoryStore> Coordinator<S> {
             history,
             state: Mutex::new(state),
             challenges: ChallengeBook::new(config.challenge_ttl, config.max_challenges),
+            sessions: session::SessionBook::new(config.recovery_session_ttl),
             config,
             state_tx,
         })
@@ -427,3 +437,11 @@ pub(crate) fn map_history_error(err: HistoryError) -> CoreError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+mod session_tests;

@@ -1,9 +1,12 @@
 //! `Recover`: a seed share owner delivers seed ‖ salt, sealed to a one-time challenge key.
 
+use std::sync::MutexGuard;
+
 use p384::ecdsa::VerifyingKey;
-use seedward_shared::history::HistoryStore;
+use seedward_shared::history::{Digest, HistoryStore, LatestTransition, Transition};
+use seedward_shared::manifest::Manifest;
 use seedward_shared::recovery::{RecoveryError, open_recovery};
-use seedward_shared::seed::SeedEngine;
+use seedward_shared::seed::{Salt, Seed, SeedEngine};
 
 use super::read::Keep;
 use super::set::{certificates, make_ready};
@@ -95,20 +98,43 @@ impl<S: HistoryStore> Coordinator<S> {
                 });
             }
         };
-        let engine = SeedEngine::new(&seed, &salt).map_err(|e| CoreError::InvalidArgument {
+        let outcome = self
+            .finish_recovery(&mut guard, &seed, &salt, stored, &entries, manifest)
+            .inspect_err(|e| {
+                if *e == CoreError::WrongSeed {
+                    tracing::warn!(owner = %owner.fingerprint(), "the owner's seed does not verify the stored history");
+                }
+            })?;
+        drop((seed, salt));
+        tracing::info!(owner = %owner.fingerprint(), generation = outcome.generation, "recovered; Coordinator ready");
+        Ok(outcome)
+    }
+
+    /// The end of every recovery (one owner's seed, or k combined shares): derive the keys,
+    /// verify the signed latest pointer and re-hash every blob of the chain, and only then
+    /// become `Ready`. Drops every outstanding challenge.
+    pub(super) fn finish_recovery(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        seed: &Seed,
+        salt: &Salt,
+        stored: LatestTransition,
+        entries: &[(Digest, Transition)],
+        manifest: Manifest,
+    ) -> Result<RecoverOutcome, CoreError> {
+        let engine = SeedEngine::new(seed, salt).map_err(|e| CoreError::InvalidArgument {
             field: "ciphertext",
             message: format!("the decrypted seed or salt is malformed: {e}"),
         })?;
-        drop(seed);
         let verifying: VerifyingKey = *engine.transaction_signing_key().verifying_key();
         if stored.verify(&verifying).is_err() {
-            tracing::warn!(owner = %owner.fingerprint(), "recovery with a seed that does not verify the stored history");
+            tracing::warn!("recovery with a seed that does not verify the stored history");
             return Err(CoreError::WrongSeed);
         }
         // "Verifies the whole chain": every manifest and policy blob, not only the
         // transitions and the latest manifest, must still hash to its name before this
         // history is served as verified.
-        self.read_chain(&entries, Keep::Nothing)?;
+        self.read_chain(entries, Keep::Nothing)?;
         let generation = entries.len() as u64;
         let certificates = certificates(&engine)?;
         let ready = make_ready(engine, certificates, stored, generation, manifest);
@@ -118,9 +144,8 @@ impl<S: HistoryStore> Coordinator<S> {
             latest: ready.latest.transition_hash(),
             generation,
         };
-        tracing::info!(owner = %owner.fingerprint(), generation, "recovered; Coordinator ready");
         self.challenges.clear();
-        self.commit(&mut guard, State::Ready(Box::new(ready)));
+        self.commit(guard, State::Ready(Box::new(ready)));
         Ok(outcome)
     }
 }
