@@ -264,7 +264,7 @@ fn load_manifest(args: &SetArgs) -> Result<(Manifest, Vec<Vec<u8>>), CliError> {
 }
 
 /// Evidence + typed confirmation before a seed leaves or a manifest is replaced.
-fn show_evidence(ctx: &Ctx, s: &StatusView) {
+pub(super) fn show_evidence(ctx: &Ctx, s: &StatusView) {
     let summary = s
         .evidence
         .as_ref()
@@ -279,7 +279,7 @@ fn show_evidence(ctx: &Ctx, s: &StatusView) {
 
 /// The confirmation word: `unattested` when nothing attests the Coordinator, so that the
 /// operator who types it acknowledges that (and `--yes` alone does not).
-fn confirm_word(s: &StatusView, word: &'static str) -> &'static str {
+pub(super) fn confirm_word(s: &StatusView, word: &'static str) -> &'static str {
     if s.evidence.as_ref().is_some_and(|e| e.attested()) {
         word
     } else {
@@ -533,6 +533,13 @@ pub async fn audit_key(
     if !explicit && !share_file.exists() {
         return Ok(None);
     }
+    // One threshold share derives nothing: without a saved key there is none to use.
+    if !explicit
+        && ops::read_share_document(&ctx.workspace, Some(&share_file))
+            .is_ok_and(|(doc, _)| doc.threshold() > 1)
+    {
+        return Ok(None);
+    }
     let store = ctx.keystore()?;
     if !explicit && store.find(&anchor.share.owner_key)?.is_none() {
         return Ok(None);
@@ -699,6 +706,11 @@ pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
 }
 
 pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
+    let (document, _) =
+        ops::read_share_document(&ctx.workspace, args.share.seed_shares.as_deref())?;
+    if document.threshold() > 1 {
+        return super::recovery::recover(ctx, args, document).await;
+    }
     let store = ctx.keystore()?;
     let owner = store.load_owner(&args.share.owner_key)?;
     let share = ops::decrypt_share(&ctx.workspace, args.share.seed_shares.as_deref(), &owner)?;
