@@ -37,6 +37,9 @@ use super::view::RecoverOutcome;
 use super::{Coordinator, State, map_history_error};
 use crate::error::{CoreError, StateName};
 
+/// How many wrong shares a session remembers (the newest); only owners can add one.
+const MAX_WRONG_SHARES: usize = 64;
+
 /// The open session (if any) and how the last one ended.
 pub struct SessionBook {
     ttl: Duration,
@@ -388,6 +391,9 @@ impl<S: HistoryStore> Coordinator<S> {
         });
         let Some(share) = valid else {
             tracing::warn!(owner = %fingerprint, index = wanted_index, "a recovery share that is not the owner's");
+            if session.wrong_shares.len() >= MAX_WRONG_SHARES {
+                session.wrong_shares.remove(0);
+            }
             session.wrong_shares.push(WrongShare {
                 owner: fingerprint,
                 index: wanted_index,

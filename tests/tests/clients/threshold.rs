@@ -10,7 +10,22 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::cli_support::{Cli, Run, p, public_hex};
+use seedward_shared::keys::OwnerKeyPair;
+use seedward_shared::seedshare::SeedShareDocument;
+use seedward_shared::threshold;
 use seedward_tests::CoordinatorProcess;
+
+/// Every regular file under `dir`, with its bytes.
+fn collect_files(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else if path.is_file() {
+            out.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+}
 
 /// The owners of one deployment, each with their own workspace.
 struct Owners {
@@ -400,6 +415,7 @@ fn expiry_and_a_restart_mid_session_drop_the_session() {
     owners.at(&coordinator.addr);
     let run = recover_json(&owners.clis[1]).ok().json();
     assert_eq!(run["session"]["submitted"], 1);
+    let log = coordinator.log();
     coordinator = restart(&mut coordinator, &state_dir, "900");
     owners.at(&coordinator.addr);
     let status = session_status(&owners.clis[2]);
@@ -418,6 +434,42 @@ fn expiry_and_a_restart_mid_session_drop_the_session() {
         names,
         ["commitments", "manifests", "policies", "transitions"]
     );
+    // Neither the share that was submitted nor the seed it is part of is in the
+    // Coordinator's log (trace level) or any stored file.
+    let document = SeedShareDocument::from_json(
+        &std::fs::read_to_string(owners.clis[1].workspace.join("seed-shares.json")).unwrap(),
+    )
+    .unwrap();
+    let pair = |i: usize| {
+        let pem =
+            std::fs::read_to_string(owners.clis[i].workspace.join("keys/seedshare-owner.pem"))
+                .unwrap();
+        OwnerKeyPair::from_pkcs8_pem(&pem).unwrap()
+    };
+    let shares = [
+        document.open_key_share_with(&pair(1)).unwrap(),
+        document.open_key_share_with(&pair(2)).unwrap(),
+    ];
+    let (seed, _) = threshold::combine(&shares, 2).unwrap();
+    let secrets = [shares[0].expose()[1..].to_vec(), seed.expose().to_vec()];
+    let mut stored = Vec::new();
+    collect_files(&state_dir, &mut stored);
+    assert!(
+        log.contains("recovery share accepted"),
+        "the log is the trace-level one"
+    );
+    for secret in &secrets {
+        let hex = hex::encode(&secret[..16]);
+        assert!(!log.contains(&hex), "the log holds secret bytes");
+        for (path, bytes) in &stored {
+            assert!(
+                !bytes.windows(16).any(|w| w == &secret[..16]),
+                "{} holds secret bytes",
+                path.display()
+            );
+            assert!(!String::from_utf8_lossy(bytes).contains(&hex));
+        }
+    }
 
     // A fresh session after all that: two owners recover it.
     recover(&owners.clis[2]).ok();
