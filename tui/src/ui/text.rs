@@ -250,6 +250,20 @@ pub fn drill_details(fp: &str, generation: u64, latest: &str) -> Vec<String> {
         "✓ signing key saved for audits: history-signing-key.pem".into(),
     ]
 }
+pub const THRESHOLD_DRILL_OK: &str = "your share is intact ✓";
+pub fn threshold_drill_details(
+    fp: &str,
+    index: u8,
+    threshold: usize,
+    owners: usize,
+) -> Vec<String> {
+    vec![
+        format!("✓ share {index} of {owners} decrypted with owner key {fp}"),
+        "✓ it matches its commitment in seed-shares.json".into(),
+        "✓ the Coordinator serves the pinned root CA and this manifest".into(),
+        format!("any {threshold} of the {owners} owners recover it together (b: recovery board)"),
+    ]
+}
 pub const DRILL_FAILED: &str = "✗ share drill failed";
 pub const DRILL_RETRY: &str =
     "The manifest is set; your files are saved. Press Enter to run the drill again.";
