@@ -217,6 +217,13 @@ fn two_of_three_progress_same_owner_twice_and_offline_secret() {
     );
     let status = session_status(&owners.clis[1]);
     assert_eq!(status["session"]["remaining"], 1, "{status}");
+    let text = owners.clis[1].run(&["status"]).ok();
+    assert!(
+        text.stdout
+            .contains("recovery session open: 2 of 3 owners needed, 1 to go"),
+        "{}",
+        text.stdout
+    );
     assert_eq!(
         submitted(&status["session"]),
         vec![owners.fingerprints[2].clone()]

@@ -232,6 +232,19 @@ pub async fn status(ctx: &Ctx) -> Result<(), CliError> {
     let conn = ctx.connect().await?;
     let s = ops::status(&conn).await?;
     print_status(ctx, &s);
+    if matches!(
+        s.state,
+        CoordinatorState::RecoveryRequired | CoordinatorState::Stale
+    ) && let Ok(session) = ops::recovery_session(&conn, None).await
+        && let Some(open) = &session.session
+    {
+        ctx.out.line(format!(
+            "recovery session open: {} of {} owners needed, {} to go (seedward recovery status)",
+            open.threshold,
+            open.owners.len(),
+            open.remaining
+        ));
+    }
     ctx.out.object("status", !s.takeover(), &status_json(&s));
     if s.takeover() {
         return Err(CliError::verification(

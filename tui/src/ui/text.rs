@@ -250,6 +250,11 @@ pub fn drill_details(fp: &str, generation: u64, latest: &str) -> Vec<String> {
         "✓ signing key saved for audits: history-signing-key.pem".into(),
     ]
 }
+pub fn threshold_not_wizard(threshold: usize, owners: usize) -> String {
+    format!(
+        "this Coordinator's seed is split {threshold} of {owners}: your share alone does not recover it. Esc, then b on the dashboard opens the recovery board, where you send your share and follow the other owners (or run `seedward recover`)"
+    )
+}
 pub const THRESHOLD_DRILL_OK: &str = "your share is intact ✓";
 pub fn threshold_drill_details(
     fp: &str,
