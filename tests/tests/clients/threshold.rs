@@ -499,3 +499,80 @@ fn whole_seed_deployments_have_no_sessions() {
         run.stderr
     );
 }
+
+/// Whether `python3` has pyca/cryptography with HPKE (48 or later).
+fn python_has_hpke() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "from cryptography.hazmat.primitives import hpke"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// An independent reader (tests/python/threshold_shares.py: pyca/cryptography's HPKE, its own
+/// GF(2^8) arithmetic and HKDF) opens two owners' shares from the document as FORMATS.md
+/// describes it, checks their commitments, combines them and derives the same workload secret
+/// as `seedward workload-secret`.
+#[test]
+#[ignore = "needs python3 with pyca/cryptography 48 (HPKE); scripts/test.sh installs it and runs this test"]
+fn an_independent_python_reader_combines_two_of_three() {
+    assert!(
+        python_has_hpke(),
+        "`python3 -c 'from cryptography.hazmat.primitives import hpke'` failed: install the test dependencies with scripts/install-test-deps.sh (pip install 'cryptography>=48')"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let coordinator = CoordinatorProcess::start(&tmp.path().join("state")).unwrap();
+    let owners = Owners::new(tmp.path(), "e", 3, &coordinator.addr);
+    set_up(&owners, &tmp.path().join("input"), 2);
+    let keys: Vec<PathBuf> = [0usize, 2]
+        .iter()
+        .map(|&i| {
+            let path = tmp.path().join(format!("owner-{i}.pem"));
+            owners.clis[i]
+                .run(&[
+                    "--yes",
+                    "--allow-unattested",
+                    "keys",
+                    "export",
+                    "--kind",
+                    "owner",
+                    "--private",
+                    "--out",
+                    p(&path),
+                ])
+                .ok();
+            path
+        })
+        .collect();
+    let id = "apps/v1/Deployment/default/web";
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/threshold_shares.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg("--shares")
+        .arg(owners.clis[0].workspace.join("seed-shares.json"))
+        .arg("--key")
+        .arg(&keys[0])
+        .arg("--key")
+        .arg(&keys[1])
+        .arg("--id")
+        .arg(id)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("ok: share 3 opens and matches its commitment"),
+        "{stderr}"
+    );
+    let ours = owners.clis[1]
+        .run(&[
+            "workload-secret",
+            "--id",
+            id,
+            "--other-owner-key",
+            p(&keys[1]),
+        ])
+        .ok();
+    assert_eq!(stdout.trim(), ours.stdout.trim());
+    assert_eq!(ours.stdout.trim().len(), 128);
+}
