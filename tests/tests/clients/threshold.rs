@@ -576,3 +576,74 @@ fn an_independent_python_reader_combines_two_of_three() {
     assert_eq!(stdout.trim(), ours.stdout.trim());
     assert_eq!(ours.stdout.trim().len(), 128);
 }
+
+/// Without the stored commitments (deleted from the state directory), a stray share is
+/// accepted and the k shares combine to a seed that does not verify the history: the session
+/// fails naming the owners whose shares were combined, the Coordinator stays in recovery, and
+/// a second session with the right shares recovers it.
+#[test]
+fn a_failed_session_names_the_owners_and_a_second_one_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state_a = tmp.path().join("state-a");
+    let mut coordinator = CoordinatorProcess::start(&state_a).unwrap();
+    let other = CoordinatorProcess::start(&tmp.path().join("state-b")).unwrap();
+    let mut owners = Owners::new(tmp.path(), "f", 3, &coordinator.addr);
+    set_up(&owners, &tmp.path().join("input"), 2);
+
+    // The same owners' other deployment: owner 1's stray document.
+    let stray_ws = tmp.path().join("stray");
+    let stray = Cli::new(tmp.path(), &stray_ws, &other.addr);
+    std::fs::create_dir_all(stray_ws.join("keys")).unwrap();
+    for entry in std::fs::read_dir(owners.clis[0].workspace.join("keys")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), stray_ws.join("keys").join(entry.file_name())).unwrap();
+    }
+    let workload = public_hex(&owners.clis[0], "workload-owner");
+    let set = threshold_manifest(
+        &tmp.path().join("input-b"),
+        &owners.public_hexes(),
+        &workload,
+        2,
+    );
+    let mut args = vec!["--yes", "--allow-unattested"];
+    args.extend(set.iter().map(String::as_str));
+    stray.run(&args).ok();
+    let wrong_doc = tmp.path().join("other-seed-shares.json");
+    std::fs::copy(stray_ws.join("seed-shares.json"), &wrong_doc).unwrap();
+
+    // No commitments to blame with.
+    let commitments = state_a.join("history/commitments");
+    for entry in std::fs::read_dir(&commitments).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    coordinator = restart(&mut coordinator, &state_a, "900");
+    owners.at(&coordinator.addr);
+
+    recover(&owners.clis[0]).ok();
+    let run = owners.clis[1].run(&[
+        "--yes",
+        "--allow-unattested",
+        "recover",
+        "--seed-shares",
+        p(&wrong_doc),
+    ]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "the shares of {}, {} combine to a seed that does not verify the stored history",
+            owners.fingerprints[0], owners.fingerprints[1]
+        )),
+        "{}",
+        run.stderr
+    );
+    let status = session_status(&owners.clis[2]);
+    assert!(status["session"].is_null(), "{status}");
+    assert_eq!(status["last_ended"]["outcome"], "failed");
+    assert_eq!(state(&owners.clis[2]), "recovery-required");
+
+    // The second session, with the right shares.
+    recover(&owners.clis[2]).ok();
+    let done = recover_json(&owners.clis[1]).ok().json();
+    assert_eq!(done["state"], "ready", "{done}");
+    drop(other);
+}
