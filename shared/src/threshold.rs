@@ -80,9 +80,18 @@ pub enum ThresholdError {
     Library(String),
 }
 
-/// One owner's Shamir share of seed ‖ salt: index ‖ value. Secret.
-#[derive(Clone, PartialEq, Eq)]
+/// One owner's Shamir share of seed ‖ salt: index ‖ value. Secret. Equality is
+/// constant-time in the bytes (for shares of the same length).
+#[derive(Clone)]
 pub struct KeyShare(Zeroizing<Vec<u8>>);
+
+impl PartialEq for KeyShare {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_slice().ct_eq(other.0.as_slice()).into()
+    }
+}
+
+impl Eq for KeyShare {}
 
 impl KeyShare {
     /// Takes `bytes` (index ‖ value) as a share; checks only the shape.
