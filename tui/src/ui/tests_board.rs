@@ -216,3 +216,37 @@ fn enter_sends_after_the_typed_word_and_x_cancels_after_its_own() {
     press(&mut app, Key::Esc);
     assert!(matches!(app.screen, Screen::Dashboard));
 }
+
+#[test]
+fn a_threshold_manifest_says_how_many_owners_recover() {
+    use super::components::manifest::manifest_lines;
+    use super::theme::Theme;
+    use seedward_shared::manifest::Manifest;
+    let hexes: Vec<String> = (1..=3u8)
+        .map(|i| {
+            seedward_shared::keys::OwnerKeyPair::from_secret_bytes([i; 32])
+                .public_key()
+                .to_hex()
+        })
+        .collect();
+    let t = Manifest::template(&hexes, &[]);
+    let mut value: serde_json::Value = serde_json::from_slice(&t.manifest).unwrap();
+    value["SeedshareOwnerThreshold"] = 2.into();
+    let m = Manifest::parse_and_validate(value.to_string().into_bytes()).unwrap();
+    let text: Vec<String> = manifest_lines(&m, None, None, Theme::new(false), 78)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        text.iter()
+            .any(|l| l.contains("any 2 of the 3 owners recover together")),
+        "{text:?}"
+    );
+    // Without the field: no line, as before.
+    let plain = Manifest::parse_and_validate(t.manifest).unwrap();
+    assert!(
+        !manifest_lines(&plain, None, None, Theme::new(false), 78)
+            .iter()
+            .any(|l| l.to_string().contains("SeedshareOwnerThreshold"))
+    );
+}

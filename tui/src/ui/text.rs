@@ -250,6 +250,17 @@ pub fn drill_details(fp: &str, generation: u64, latest: &str) -> Vec<String> {
         "✓ signing key saved for audits: history-signing-key.pem".into(),
     ]
 }
+/// The manifest view's line for `SeedshareOwnerThreshold`.
+pub fn threshold_line(threshold: usize, owners: usize) -> String {
+    if threshold <= 1 {
+        "  each owner alone can recover (SeedshareOwnerThreshold 1)".into()
+    } else {
+        format!(
+            "  any {threshold} of the {owners} owners recover together; fewer learn nothing (SeedshareOwnerThreshold)"
+        )
+    }
+}
+
 pub fn threshold_not_wizard(threshold: usize, owners: usize) -> String {
     format!(
         "this Coordinator's seed is split {threshold} of {owners}: your share alone does not recover it. Esc, then b on the dashboard opens the recovery board, where you send your share and follow the other owners (or run `seedward recover`)"
