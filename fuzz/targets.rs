@@ -611,14 +611,30 @@ pub fn seed_shares(data: &[u8]) {
         match doc.open_with(owner) {
             Ok((seed, salt)) => {
                 assert!(has_share);
+                assert_eq!(doc.threshold(), 1);
                 assert_eq!(salt, doc.salt);
                 assert!((MIN_SEED_LEN..=MAX_SEED_LEN).contains(&seed.len()));
             }
             Err(e) => {
                 let message = e.to_string();
                 assert_not_in(&message, secret, "owner private key");
-                if !has_share {
+                if doc.threshold() > 1 {
+                    // One share of a k-of-n split is never opened as a seed.
+                    assert!(matches!(e, SeedShareError::ThresholdShare { .. }), "{e:?}");
+                } else if !has_share {
                     assert!(matches!(e, SeedShareError::NoShareForKey { .. }), "{e:?}");
+                }
+            }
+        }
+        if doc.threshold() > 1 {
+            match doc.open_key_share_with(owner) {
+                Ok(share) => {
+                    assert!(has_share);
+                    assert!(share.index() >= 1);
+                }
+                Err(e) => {
+                    assert_not_in(&e.to_string(), secret, "owner private key");
+                    assert_not_in(&format!("{e:?}"), secret, "owner private key");
                 }
             }
         }

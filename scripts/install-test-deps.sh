@@ -36,6 +36,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# The independent reader of threshold seed shares (tests/python/threshold_shares.py):
+# pyca/cryptography with HPKE (48 or later).
+if ! python3 -c 'from cryptography.hazmat.primitives import hpke' >/dev/null 2>&1; then
+  echo "pip install 'cryptography>=48'"
+  python3 -m pip install --quiet --disable-pip-version-check 'cryptography>=48'
+fi
+
 # The independent Python client (tests/python/client.py): grpcio and its protoc, plus the
 # health and reflection stubs it queries the Coordinator with.
 if ! python3 -c 'import grpc, grpc_tools, grpc_health.v1, grpc_reflection.v1alpha' >/dev/null 2>&1; then

@@ -12,8 +12,8 @@ use seedward_shared::recovery::RecoveryEnvelope;
 use seedward_shared::seedshare::SeedShareDocument;
 
 use crate::core::{
-    CoreConfig, HistoryReport, RecoverInput, RecoverOutcome, SetManifestInput, SetOutcome,
-    StatusReport, check_input,
+    CoreConfig, HistoryReport, RecoverInput, RecoverOutcome, SessionEnd, SessionInput,
+    SessionReport, SetManifestInput, SetOutcome, StatusReport, check_input,
 };
 use crate::error::{CoreError, StateName};
 use crate::replicas::ReplicaBoard;
@@ -47,6 +47,85 @@ pub fn check_set_manifest_request(
 }
 
 /// The stateless conversion of a `Recover` request: key lengths and the owner key.
+/// A share submission or cancel request: the same shape checks as `Recover`'s.
+pub fn session_input(req: pb::RecoverySessionEnvelope) -> Result<SessionInput, CoreError> {
+    let RecoverInput {
+        challenge_id,
+        owner,
+        envelope,
+    } = recover_input(pb::RecoverRequest {
+        challenge_id: req.session_id,
+        owner_public_key: req.owner_public_key,
+        encapsulated_key: req.encapsulated_key,
+        ciphertext: req.ciphertext,
+    })?;
+    Ok(SessionInput {
+        session_id: challenge_id,
+        owner,
+        envelope,
+    })
+}
+
+fn unix_ms(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The wire form of a session report; `evidence` binds the open session's key.
+pub fn session_status(
+    report: SessionReport,
+    evidence: Option<pb::Evidence>,
+) -> pb::RecoverySessionStatus {
+    pb::RecoverySessionStatus {
+        state: proto_state(report.state).into(),
+        session: report.session.map(|s| pb::RecoverySession {
+            id: s.id.to_vec(),
+            public_key: s.public_key.to_vec(),
+            latest_transition_hash: s.latest.as_bytes().to_vec(),
+            threshold: u32::try_from(s.threshold).unwrap_or(u32::MAX),
+            submitted: u32::try_from(s.submitted()).unwrap_or(u32::MAX),
+            remaining: u32::try_from(s.remaining()).unwrap_or(u32::MAX),
+            owners: s
+                .seats
+                .iter()
+                .map(|seat| pb::RecoverySessionOwner {
+                    public_key: seat.owner.as_bytes().to_vec(),
+                    fingerprint: seat.owner.fingerprint().to_string(),
+                    share_index: u32::from(seat.index),
+                    submitted_at_unix_ms: seat.submitted_at.map_or(0, unix_ms),
+                })
+                .collect(),
+            opened_at_unix_ms: unix_ms(s.opened_at),
+            expires_at_unix_ms: unix_ms(s.expires_at),
+            wrong_shares: s
+                .wrong_shares
+                .iter()
+                .map(|w| pb::RecoverySessionWrongShare {
+                    fingerprint: w.owner.to_string(),
+                    share_index: u32::from(w.index),
+                    at_unix_ms: unix_ms(w.at),
+                })
+                .collect(),
+            evidence,
+        }),
+        last_ended: report.last_ended.map(|e| {
+            let (outcome, detail) = match e.end {
+                SessionEnd::Recovered => ("recovered", String::new()),
+                SessionEnd::Cancelled { by } => ("cancelled", by.to_string()),
+                SessionEnd::Expired => ("expired", String::new()),
+                SessionEnd::Failed { reason } => ("failed", reason),
+            };
+            pb::RecoverySessionEnded {
+                id: e.id.to_vec(),
+                outcome: outcome.into(),
+                detail,
+                at_unix_ms: unix_ms(e.at),
+            }
+        }),
+        recovered: report.recovered.map(recover_response),
+    }
+}
+
 pub fn recover_input(req: pb::RecoverRequest) -> Result<RecoverInput, CoreError> {
     let owner_bytes: [u8; 32] =
         req.owner_public_key
@@ -168,9 +247,15 @@ pub fn seed_share_document(document: SeedShareDocument) -> pb::SeedShareDocument
             .map(|s| pb::SeedShare {
                 public_key: s.public_key,
                 encrypted_seed: s.encrypted_seed,
+                share_index: s.share_index.map_or(0, u32::from),
+                share_commitment: s.share_commitment.map(|c| c.to_vec()).unwrap_or_default(),
             })
             .collect(),
         salt: document.salt.as_bytes().to_vec(),
+        threshold: document
+            .threshold
+            .and_then(|k| u32::try_from(k).ok())
+            .unwrap_or(0),
     }
 }
 

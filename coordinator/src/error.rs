@@ -98,6 +98,31 @@ pub enum CoreError {
         "the seed does not verify the stored history: the transaction signing key derived from it does not verify transitions/latest; the seed share belongs to another deployment or the salt is wrong"
     )]
     WrongSeed,
+    /// A recovery session on a Coordinator whose seed is not split.
+    #[error(
+        "this Coordinator's seed is not split (SeedshareOwnerThreshold is 1): one owner recovers it alone with Recover (seedward recover)"
+    )]
+    NotThreshold,
+    /// The recovery session id is not the open session's.
+    #[error(
+        "the recovery session is {what}; open or join the current one (seedward recover) and submit again"
+    )]
+    NoSession { what: &'static str },
+    /// A share submission opened under the owner's key, but is not that owner's share.
+    #[error(
+        "the share sent by owner key {fingerprint} is not share {index} of this Coordinator's seed (it does not match its commitment); nobody else's progress is lost. Check that seed-shares.json is this deployment's and intact (the share drill), then submit again"
+    )]
+    WrongShare { fingerprint: Fingerprint, index: u8 },
+    /// An owner who already submitted sent a different share.
+    #[error(
+        "owner key {fingerprint} already submitted a different share to this recovery session; cancel the session and open a new one if the first was wrong"
+    )]
+    AlreadySubmitted { fingerprint: Fingerprint },
+    /// k shares were accepted but combine to a seed that does not verify the history.
+    #[error(
+        "the shares of {owners} combine to a seed that does not verify the stored history; the session has ended. Each owner should run the share drill on their seed-shares.json, then open a new session"
+    )]
+    SharesDoNotVerify { owners: String },
     /// A stored file is corrupt or tampered with.
     #[error(
         "the stored history is corrupt: {key}: {detail}; restore the state directory from a backup"
@@ -165,7 +190,11 @@ impl CoreError {
             CoreError::UnknownOwner { .. } => Reason::UnknownOwner,
             CoreError::EnvelopeRejected { .. } => Reason::EnvelopeRejected,
             CoreError::Challenge { .. } => Reason::ChallengeInvalid,
-            CoreError::WrongSeed => Reason::WrongSeed,
+            CoreError::WrongSeed | CoreError::SharesDoNotVerify { .. } => Reason::WrongSeed,
+            CoreError::NotThreshold => Reason::NotThreshold,
+            CoreError::NoSession { .. } => Reason::SessionInvalid,
+            CoreError::WrongShare { .. } => Reason::WrongShare,
+            CoreError::AlreadySubmitted { .. } => Reason::AlreadySubmitted,
             CoreError::UnknownPolicy { .. } => Reason::UnknownPolicy,
             CoreError::EvidenceRejected { .. } => Reason::EvidenceRejected,
             CoreError::Corrupt { .. } => Reason::HistoryCorrupt,
@@ -186,15 +215,19 @@ impl CoreError {
             | CoreError::StaleLatest { .. }
             | CoreError::NoHistory { .. }
             | CoreError::HistoryMissing { .. }
-            | CoreError::Challenge { .. } => Code::FailedPrecondition,
+            | CoreError::Challenge { .. }
+            | CoreError::NotThreshold
+            | CoreError::NoSession { .. } => Code::FailedPrecondition,
+            CoreError::AlreadySubmitted { .. } => Code::AlreadyExists,
             CoreError::UpdatesDisabled
             | CoreError::BadSignature { .. }
             | CoreError::OwnersChanged
             | CoreError::UnknownOwner { .. }
             | CoreError::EnvelopeRejected { .. }
+            | CoreError::WrongShare { .. }
             | CoreError::UnknownPolicy { .. }
             | CoreError::EvidenceRejected { .. } => Code::PermissionDenied,
-            CoreError::WrongSeed => Code::Unauthenticated,
+            CoreError::WrongSeed | CoreError::SharesDoNotVerify { .. } => Code::Unauthenticated,
             CoreError::Corrupt { .. } => Code::DataLoss,
             CoreError::HistoryTooLarge { .. } => Code::ResourceExhausted,
             CoreError::Storage(_) | CoreError::EvidenceUnavailable { .. } => Code::Unavailable,

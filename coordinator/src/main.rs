@@ -35,6 +35,9 @@ struct Args {
     /// Seconds a recovery challenge stays valid.
     #[arg(long, env = "SEEDWARD_CHALLENGE_TTL", default_value_t = 300)]
     challenge_ttl_secs: u64,
+    /// Seconds a threshold recovery session stays open (docs/COORDINATOR.md, "Recovery sessions").
+    #[arg(long, env = "SEEDWARD_RECOVERY_SESSION_TTL", default_value_t = 900)]
+    recovery_session_ttl_secs: u64,
     /// Seconds a request may take before it is answered DEADLINE_EXCEEDED.
     #[arg(long, env = "SEEDWARD_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout_secs: u64,
@@ -131,6 +134,7 @@ fn main() -> anyhow::Result<()> {
     let mut config = ServerConfig::new(args.listen, state_dir);
     config.dns_names = args.dns_names;
     config.core.challenge_ttl = Duration::from_secs(args.challenge_ttl_secs);
+    config.core.recovery_session_ttl = Duration::from_secs(args.recovery_session_ttl_secs);
     config.core.allow_reinitialize = args.allow_reinitialize;
     config.core.store_stall_limit = Duration::from_secs(args.store_stall_secs);
     config.core.max_history_message_bytes = args.max_history_message_bytes;

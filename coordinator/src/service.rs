@@ -300,6 +300,71 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         })
         .await
     }
+
+    async fn open_recovery_session(
+        &self,
+        request: Request<pb::OpenRecoverySessionRequest>,
+    ) -> Result<Response<pb::RecoverySessionStatus>, Status> {
+        let peer = peer_of(&request);
+        let session = self.session_status(|core| core.open_recovery_session());
+        self.write("OpenRecoverySession", peer, session).await
+    }
+
+    async fn get_recovery_session(
+        &self,
+        request: Request<pb::GetRecoverySessionRequest>,
+    ) -> Result<Response<pb::RecoverySessionStatus>, Status> {
+        let peer = peer_of(&request);
+        let session = self.session_status(|core| core.recovery_session());
+        self.read("GetRecoverySession", peer, session).await
+    }
+
+    async fn submit_recovery_share(
+        &self,
+        request: Request<pb::RecoverySessionEnvelope>,
+    ) -> Result<Response<pb::RecoverySessionStatus>, Status> {
+        let peer = peer_of(&request);
+        let req = request.into_inner();
+        let session = self
+            .session_status(move |core| core.submit_recovery_share(convert::session_input(req)?));
+        self.write("SubmitRecoveryShare", peer, session).await
+    }
+
+    async fn cancel_recovery_session(
+        &self,
+        request: Request<pb::RecoverySessionEnvelope>,
+    ) -> Result<Response<pb::RecoverySessionStatus>, Status> {
+        let peer = peer_of(&request);
+        let req = request.into_inner();
+        let session = self
+            .session_status(move |core| core.cancel_recovery_session(convert::session_input(req)?));
+        self.write("CancelRecoverySession", peer, session).await
+    }
+}
+
+impl<S: HistoryStore + 'static> UserService<S> {
+    /// Runs a session call and converts its report, with evidence binding this connection's
+    /// TLS key and the open session's key (produced after the core's lock is released).
+    fn session_status<F>(
+        &self,
+        call: F,
+    ) -> impl FnOnce(&Coordinator<S>) -> Result<pb::RecoverySessionStatus, CoreError> + Send + 'static
+    where
+        F: FnOnce(&Coordinator<S>) -> Result<crate::core::SessionReport, CoreError>
+            + Send
+            + 'static,
+    {
+        let tls_spki = self.tls_spki_sha256;
+        let evidence = self.evidence.clone();
+        move |core| {
+            let report = call(core)?;
+            let evidence = match &report.session {
+                Some(session) => Some(evidence.evidence(&tls_spki, Some(&session.public_key))?),
+                None => None,
+            };
+            Ok(convert::session_status(report, evidence))
+        }
+    }
 }
 
 /// A peer address for the log: `-` when the transport did not say (tests that call the

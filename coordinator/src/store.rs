@@ -7,6 +7,7 @@
 //! <state-dir>/history/policies/<hex sha256>      raw policy bytes
 //! <state-dir>/history/transitions/<hex sha256>   64-byte transition blobs
 //! <state-dir>/history/transitions/latest         hash ‖ DER signature
+//! <state-dir>/history/commitments/<hex>          threshold share commitments (written once)
 //! ```
 //!
 //! # Invariants

@@ -21,3 +21,5 @@ pub mod reference;
 pub mod secret;
 pub mod seed;
 pub mod seedshare;
+pub mod session;
+pub mod threshold;

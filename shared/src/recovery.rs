@@ -142,9 +142,27 @@ fn seal_plaintext(
     plaintext: &[u8],
     rng: &mut impl CryptoRngCore,
 ) -> Result<RecoveryEnvelope, RecoveryError> {
+    seal_auth(
+        owner,
+        challenge_public,
+        &recovery_info(nonce, latest),
+        plaintext,
+        rng,
+    )
+}
+
+/// HPKE auth mode from `owner` to `recipient_public` with `info`, empty AAD: the envelope
+/// of a recovery and of a recovery session's submissions (`crate::session`).
+pub(crate) fn seal_auth(
+    owner: &OwnerKeyPair,
+    recipient_public: &[u8; 32],
+    info: &[u8],
+    plaintext: &[u8],
+    rng: &mut impl CryptoRngCore,
+) -> Result<RecoveryEnvelope, RecoveryError> {
     // The same low-order check as for owner keys: a low-order challenge key would make
     // the shared secret predictable.
-    let challenge_key = OwnerPublicKey::from_bytes(*challenge_public).map_err(|_| {
+    let challenge_key = OwnerPublicKey::from_bytes(*recipient_public).map_err(|_| {
         RecoveryError::BadChallengeKey {
             reason: "it is a low-order point".into(),
         }
@@ -157,7 +175,7 @@ fn seal_plaintext(
     let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<Aead, Kdf, Kem>(
         &OpModeS::Auth(sender),
         &recipient,
-        &recovery_info(nonce, latest),
+        info,
         plaintext,
         &[],
         &mut HpkeRng(rng),
@@ -171,6 +189,34 @@ fn seal_plaintext(
     })
 }
 
+/// Opens an HPKE auth-mode envelope sealed by `sender` to `key` with `info`.
+pub(crate) fn open_auth(
+    key: &RecoveryChallengeKey,
+    sender: &OwnerPublicKey,
+    info: &[u8],
+    envelope: &RecoveryEnvelope,
+) -> Result<Zeroizing<Vec<u8>>, RecoveryError> {
+    let open_error = || RecoveryError::Open {
+        sender_fingerprint: sender.fingerprint(),
+    };
+    let sender_key = hpke_public_key(sender).map_err(|_| open_error())?;
+    let private = <Kem as hpke::Kem>::PrivateKey::from_bytes(key.secret.as_bytes())
+        .map_err(|_| open_error())?;
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&envelope.encapsulated_key)
+        .map_err(|_| open_error())?;
+    Ok(Zeroizing::new(
+        hpke::single_shot_open::<Aead, Kdf, Kem>(
+            &OpModeR::Auth(sender_key),
+            &private,
+            &enc,
+            info,
+            &envelope.ciphertext,
+            &[],
+        )
+        .map_err(|_| open_error())?,
+    ))
+}
+
 /// Opens an envelope with the challenge key, checking that `sender` sealed it for
 /// exactly this `nonce` and `latest` transition hash.
 pub fn open_recovery(
@@ -180,25 +226,7 @@ pub fn open_recovery(
     latest: &[u8; TRANSITION_HASH_LEN],
     envelope: &RecoveryEnvelope,
 ) -> Result<(Seed, Salt), RecoveryError> {
-    let open_error = || RecoveryError::Open {
-        sender_fingerprint: sender.fingerprint(),
-    };
-    let sender_key = hpke_public_key(sender).map_err(|_| open_error())?;
-    let private = <Kem as hpke::Kem>::PrivateKey::from_bytes(challenge.secret.as_bytes())
-        .map_err(|_| open_error())?;
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&envelope.encapsulated_key)
-        .map_err(|_| open_error())?;
-    let plaintext = Zeroizing::new(
-        hpke::single_shot_open::<Aead, Kdf, Kem>(
-            &OpModeR::Auth(sender_key),
-            &private,
-            &enc,
-            &recovery_info(nonce, latest),
-            &envelope.ciphertext,
-            &[],
-        )
-        .map_err(|_| open_error())?,
-    );
+    let plaintext = open_auth(challenge, sender, &recovery_info(nonce, latest), envelope)?;
     if plaintext.len() < MIN_SEED_LEN + SALT_LEN {
         return Err(RecoveryError::PlaintextTooShort {
             len: plaintext.len(),

@@ -28,6 +28,35 @@
 //! }
 //! ```
 //!
+//! ## Threshold documents (k ≥ 2)
+//!
+//! When the manifest sets `SeedshareOwnerThreshold` to k ≥ 2, each owner's `EncryptedSeed`
+//! holds their Shamir share of seed ‖ salt instead of the seed ([`crate::threshold`]):
+//! the same HPKE suite and base mode, but `info` = [`THRESHOLD_SHARE_INFO`] (the 27 ASCII
+//! bytes `seedward threshold share v1`, so a share can never be opened as a seed), and the
+//! plaintext is the share, index (1 byte) ‖ value (`len(seed) + 32` bytes): 32 + 97 + 16 =
+//! 145 bytes for a 64-byte seed. Each share object gains two fields and the document one,
+//! after the existing ones:
+//!
+//! ```json
+//! {
+//!   "SeedShares": [
+//!     {
+//!       "PublicKey": "<64 lowercase hex>",
+//!       "EncryptedSeed": "<standard base64: enc ‖ HPKE ciphertext of the share>",
+//!       "ShareIndex": <integer 1..=255: the share's x coordinate>,
+//!       "ShareCommitment": "<64 lowercase hex: SHA-256(\"seedward share commitment v1\" ‖ index ‖ value)>"
+//!     }
+//!   ],
+//!   "salt": "<standard base64 of the salt, as before>",
+//!   "Threshold": <integer k ≥ 2>
+//! }
+//! ```
+//!
+//! Share i (counted from 1) belongs to the i-th key of `SeedshareOwnerPubKeys`, so the
+//! shares are listed in manifest order with indices 1..=n. With k = 1 none of the three
+//! fields is written and the document is byte for byte the one above.
+//!
 //! Reading ([`SeedShareDocument::from_json`]) is strict: unknown fields are rejected
 //! and key names are case-sensitive; a missing or `null` `SeedShares` (what Go's
 //! `omitempty` writes for zero owners) reads as an empty list; `salt` is required.
@@ -53,9 +82,14 @@ use zeroize::Zeroizing;
 
 use crate::keys::{Fingerprint, OwnerKeyPair, OwnerPublicKey};
 use crate::seed::{SALT_LEN, Salt, Seed, SeedError};
+use crate::threshold::{
+    self, COMMITMENT_LEN, CommittedShare, KeyShare, ShareCommitments, ThresholdError,
+};
 
 /// HPKE `info` of a seed share.
 pub const SEED_SHARE_INFO: &[u8] = b"seedshare";
+/// HPKE `info` of a threshold seed share (a Shamir share of seed ‖ salt).
+pub const THRESHOLD_SHARE_INFO: &[u8] = b"seedward threshold share v1";
 /// Length of the HPKE encapsulated key (an X25519 public key).
 pub const ENC_LEN: usize = 32;
 /// Length of the ChaCha20-Poly1305 tag at the end of every ciphertext.
@@ -101,6 +135,19 @@ pub enum SeedShareError {
     Seal { fingerprint: Fingerprint },
     #[error("seed-shares.json is not a valid seed share document: {reason}")]
     Json { reason: String },
+    #[error(
+        "this Coordinator's seed is split {threshold} of {owners}: one owner's share alone \
+         does not give the seed; recover together with `seedward recover` (a recovery session)"
+    )]
+    ThresholdShare { threshold: usize, owners: usize },
+    #[error(
+        "the seed share of owner key {fingerprint} decrypts, but it is not the share its \
+         commitment in seed-shares.json names (index {index}); the document or the share is \
+         damaged — restore seed-shares.json from a backup"
+    )]
+    CommitmentMismatch { fingerprint: Fingerprint, index: u8 },
+    #[error("splitting the seed failed: {0}")]
+    Split(ThresholdError),
 }
 
 /// One owner's seed share.
@@ -117,6 +164,22 @@ pub struct SeedShare {
         deserialize_with = "de_encrypted_seed"
     )]
     pub encrypted_seed: Vec<u8>,
+    /// Threshold documents only: the share's index (x coordinate), 1..=255.
+    #[serde(
+        rename = "ShareIndex",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub share_index: Option<u8>,
+    /// Threshold documents only: SHA-256(domain ‖ index ‖ value) of the share.
+    #[serde(
+        rename = "ShareCommitment",
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_commitment",
+        deserialize_with = "de_commitment"
+    )]
+    pub share_commitment: Option<[u8; COMMITMENT_LEN]>,
 }
 
 /// The `seed-shares.json` document: one share per owner and the salt.
@@ -131,11 +194,24 @@ pub struct SeedShareDocument {
         deserialize_with = "de_salt"
     )]
     pub salt: Salt,
+    /// k when the seed is split k of n (k ≥ 2); `None` for whole-seed shares.
+    #[serde(rename = "Threshold", default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<usize>,
 }
 
 /// Encrypts `seed` to `owner` (HPKE base mode, `info` = `seedshare`).
 pub fn seal_seed(
     seed: &Seed,
+    owner: &OwnerPublicKey,
+    rng: &mut impl CryptoRngCore,
+) -> Result<SeedShare, SeedShareError> {
+    seal_bytes(seed.expose(), SEED_SHARE_INFO, owner, rng)
+}
+
+/// HPKE base mode to `owner` with `info`.
+fn seal_bytes(
+    plaintext: &[u8],
+    info: &[u8],
     owner: &OwnerPublicKey,
     rng: &mut impl CryptoRngCore,
 ) -> Result<SeedShare, SeedShareError> {
@@ -146,8 +222,8 @@ pub fn seal_seed(
     let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<Aead, Kdf, Kem>(
         &OpModeS::Base,
         &recipient,
-        SEED_SHARE_INFO,
-        seed.expose(),
+        info,
+        plaintext,
         &[],
         &mut HpkeRng(rng),
     )
@@ -158,11 +234,40 @@ pub fn seal_seed(
     Ok(SeedShare {
         public_key: owner.to_hex(),
         encrypted_seed,
+        share_index: None,
+        share_commitment: None,
     })
 }
 
 /// Decrypts `share` with `owner`'s private key.
 pub fn open_seed(share: &SeedShare, owner: &OwnerKeyPair) -> Result<Seed, SeedShareError> {
+    let plaintext = open_bytes(share, owner, SEED_SHARE_INFO)?;
+    Seed::copy_from(&plaintext).map_err(SeedShareError::BadSeed)
+}
+
+/// Decrypts a threshold share with `owner`'s private key and checks it against the share's
+/// index and commitment.
+pub fn open_key_share(share: &SeedShare, owner: &OwnerKeyPair) -> Result<KeyShare, SeedShareError> {
+    let fingerprint = owner.public_key().fingerprint();
+    let (Some(index), Some(commitment)) = (share.share_index, share.share_commitment) else {
+        return Err(SeedShareError::Json {
+            reason: "a threshold share needs ShareIndex and ShareCommitment".into(),
+        });
+    };
+    let plaintext = open_bytes(share, owner, THRESHOLD_SHARE_INFO)?;
+    let mismatch = || SeedShareError::CommitmentMismatch { fingerprint, index };
+    let key_share = KeyShare::from_bytes(plaintext).map_err(|_| mismatch())?;
+    if key_share.index() != index || !key_share.matches(&commitment) {
+        return Err(mismatch());
+    }
+    Ok(key_share)
+}
+
+fn open_bytes(
+    share: &SeedShare,
+    owner: &OwnerKeyPair,
+    info: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, SeedShareError> {
     let tried = owner.public_key();
     let share_for =
         OwnerPublicKey::from_hex(&share.public_key).map_err(|e| SeedShareError::BadPublicKey {
@@ -188,13 +293,13 @@ pub fn open_seed(share: &SeedShare, owner: &OwnerKeyPair) -> Result<Seed, SeedSh
             &OpModeR::Base,
             &private,
             &enc,
-            SEED_SHARE_INFO,
+            info,
             ciphertext,
             &[],
         )
         .map_err(|_| decrypt_error())?,
     );
-    Seed::copy_from(&plaintext).map_err(SeedShareError::BadSeed)
+    Ok(plaintext)
 }
 
 /// Seals `seed` once for each owner, in the order given, and adds the salt.
@@ -211,22 +316,95 @@ pub fn encrypt_for_owners(
     Ok(SeedShareDocument {
         seed_shares,
         salt: *salt,
+        threshold: None,
+    })
+}
+
+/// The seed share document for `owners` with threshold `threshold`: whole-seed shares
+/// ([`encrypt_for_owners`]) when it is 1, else seed ‖ salt split k of n, share i sealed to
+/// owner i with its index and commitment.
+pub fn shares_for_owners(
+    seed: &Seed,
+    salt: &Salt,
+    owners: &[OwnerPublicKey],
+    threshold: usize,
+    rng: &mut impl CryptoRngCore,
+) -> Result<SeedShareDocument, SeedShareError> {
+    if threshold <= 1 {
+        return encrypt_for_owners(seed, salt, owners, rng);
+    }
+    let shares = threshold::split(seed, salt, threshold, owners.len(), rng)
+        .map_err(SeedShareError::Split)?;
+    let seed_shares = owners
+        .iter()
+        .zip(&shares)
+        .map(|(owner, key_share)| {
+            let mut sealed = seal_bytes(key_share.expose(), THRESHOLD_SHARE_INFO, owner, rng)?;
+            sealed.share_index = Some(key_share.index());
+            sealed.share_commitment = Some(key_share.commitment());
+            Ok(sealed)
+        })
+        .collect::<Result<_, SeedShareError>>()?;
+    Ok(SeedShareDocument {
+        seed_shares,
+        salt: *salt,
+        threshold: Some(threshold),
     })
 }
 
 impl SeedShareDocument {
-    /// Finds the share for `owner`'s public key and decrypts it.
+    /// k: how many owners it takes (1 for whole-seed shares).
+    pub fn threshold(&self) -> usize {
+        self.threshold.unwrap_or(1)
+    }
+
+    /// Finds the share for `owner`'s public key and decrypts it. Whole-seed documents only:
+    /// a threshold document is [`SeedShareError::ThresholdShare`] (see
+    /// [`open_key_share_with`](Self::open_key_share_with)).
     pub fn open_with(&self, owner: &OwnerKeyPair) -> Result<(Seed, Salt), SeedShareError> {
+        if self.threshold() > 1 {
+            return Err(SeedShareError::ThresholdShare {
+                threshold: self.threshold(),
+                owners: self.seed_shares.len(),
+            });
+        }
+        Ok((open_seed(self.share_of(owner)?, owner)?, self.salt))
+    }
+
+    /// Finds the threshold share for `owner`'s public key, decrypts it and checks it against
+    /// its commitment: the share drill of a k-of-n document, which needs no other owner.
+    pub fn open_key_share_with(&self, owner: &OwnerKeyPair) -> Result<KeyShare, SeedShareError> {
+        open_key_share(self.share_of(owner)?, owner)
+    }
+
+    /// The share listed for `owner`'s public key.
+    pub fn share_of(&self, owner: &OwnerKeyPair) -> Result<&SeedShare, SeedShareError> {
         let ours = owner.public_key();
-        let share = self
-            .seed_shares
+        self.seed_shares
             .iter()
             .find(|share| OwnerPublicKey::from_hex(&share.public_key).ok() == Some(ours))
             .ok_or_else(|| SeedShareError::NoShareForKey {
                 fingerprint: ours.fingerprint(),
                 present: self.present_fingerprints(),
-            })?;
-        Ok((open_seed(share, owner)?, self.salt))
+            })
+    }
+
+    /// The public part of a threshold document, as the Coordinator keeps it; `None` for a
+    /// whole-seed document.
+    pub fn commitments(&self) -> Option<ShareCommitments> {
+        let threshold = self.threshold.filter(|k| *k > 1)?;
+        let entries = self
+            .seed_shares
+            .iter()
+            .map(|share| {
+                Some(CommittedShare {
+                    owner: OwnerPublicKey::from_hex(&share.public_key).ok()?,
+                    index: share.share_index?,
+                    commitment: share.share_commitment?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(ShareCommitments { threshold, entries })
     }
 
     fn present_fingerprints(&self) -> String {
@@ -249,16 +427,26 @@ impl SeedShareDocument {
             .seed_shares
             .iter()
             .map(|share| {
-                serde_json::json!({
+                let mut value = serde_json::json!({
                     "PublicKey": share.public_key,
                     "EncryptedSeed": BASE64.encode(&share.encrypted_seed),
-                })
+                });
+                if let Some(index) = share.share_index {
+                    value["ShareIndex"] = index.into();
+                }
+                if let Some(commitment) = share.share_commitment {
+                    value["ShareCommitment"] = hex::encode(commitment).into();
+                }
+                value
             })
             .collect();
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "SeedShares": shares,
             "salt": self.salt.to_base64(),
         });
+        if let Some(threshold) = self.threshold {
+            doc["Threshold"] = threshold.into();
+        }
         // `{:#}` is serde_json's infallible pretty printer (two-space indent).
         format!("{doc:#}\n")
     }
@@ -268,10 +456,48 @@ impl SeedShareDocument {
         let doc: Self = serde_json::from_str(text).map_err(|e| SeedShareError::Json {
             reason: e.to_string(),
         })?;
+        let json = |reason: String| SeedShareError::Json { reason };
         for (i, share) in doc.seed_shares.iter().enumerate() {
-            OwnerPublicKey::from_hex(&share.public_key).map_err(|e| SeedShareError::Json {
-                reason: format!("SeedShares[{i}].PublicKey: {e}"),
-            })?;
+            OwnerPublicKey::from_hex(&share.public_key)
+                .map_err(|e| json(format!("SeedShares[{i}].PublicKey: {e}")))?;
+        }
+        let n = doc.seed_shares.len();
+        match doc.threshold {
+            None => {
+                if let Some(i) = doc
+                    .seed_shares
+                    .iter()
+                    .position(|s| s.share_index.is_some() || s.share_commitment.is_some())
+                {
+                    return Err(json(format!(
+                        "SeedShares[{i}] has ShareIndex or ShareCommitment, but the document has no Threshold"
+                    )));
+                }
+            }
+            Some(k) if k < 2 || k > n => {
+                return Err(json(format!(
+                    "Threshold is {k}, it must be between 2 and the number of shares ({n}); \
+                     a whole-seed document has no Threshold"
+                )));
+            }
+            Some(_) => {
+                for (i, share) in doc.seed_shares.iter().enumerate() {
+                    let expected = i + 1;
+                    match (share.share_index, share.share_commitment) {
+                        (Some(index), Some(_)) if usize::from(index) == expected => {}
+                        (Some(index), Some(_)) => {
+                            return Err(json(format!(
+                                "SeedShares[{i}].ShareIndex is {index}, expected {expected} (shares are listed in manifest order)"
+                            )));
+                        }
+                        _ => {
+                            return Err(json(format!(
+                                "SeedShares[{i}] needs ShareIndex and ShareCommitment in a threshold document"
+                            )));
+                        }
+                    }
+                }
+            }
         }
         Ok(doc)
     }
@@ -290,6 +516,31 @@ fn de_encrypted_seed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u
     BASE64.decode(&text).map_err(|e| {
         serde::de::Error::custom(format!("EncryptedSeed is not standard base64 ({e})"))
     })
+}
+
+#[allow(
+    clippy::ref_option,
+    reason = "serde's serialize_with passes the field by reference"
+)]
+fn ser_commitment<S: Serializer>(
+    commitment: &Option<[u8; COMMITMENT_LEN]>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match commitment {
+        Some(bytes) => serializer.serialize_str(&hex::encode(bytes)),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn de_commitment<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<[u8; COMMITMENT_LEN]>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let mut out = [0u8; COMMITMENT_LEN];
+    hex::decode_to_slice(&text, &mut out).map_err(|_| {
+        serde::de::Error::custom("ShareCommitment must be 64 hex characters (a SHA-256)")
+    })?;
+    Ok(Some(out))
 }
 
 fn de_salt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Salt, D::Error> {
@@ -718,6 +969,144 @@ MCowBQYDK2VuAyEA3ab29B40s/3k+T+kunt4ntiXzisERNHr2KtCe2VWBno=
             alice.public_key().fingerprint().to_string(),
             "300c:9c96:03b9:2a4b:39ed:3958:bf92:4011"
         );
+    }
+
+    fn owners(n: u8) -> Vec<OwnerKeyPair> {
+        (1..=n)
+            .map(|_| OwnerKeyPair::generate(&mut OsRng))
+            .collect()
+    }
+
+    fn publics(owners: &[OwnerKeyPair]) -> Vec<OwnerPublicKey> {
+        owners.iter().map(OwnerKeyPair::public_key).collect()
+    }
+
+    #[test]
+    fn threshold_one_is_the_whole_seed_document() {
+        let owners = owners(2);
+        let seed = Seed::generate(&mut OsRng);
+        let salt = Salt::generate(&mut OsRng);
+        let doc = shares_for_owners(&seed, &salt, &publics(&owners), 1, &mut OsRng).unwrap();
+        assert_eq!(doc.threshold, None);
+        assert!(doc.commitments().is_none());
+        let json = doc.to_json();
+        assert!(
+            !json.contains("Threshold") && !json.contains("ShareIndex"),
+            "{json}"
+        );
+        assert_eq!(doc.open_with(&owners[1]).unwrap(), (seed, salt));
+    }
+
+    #[test]
+    fn threshold_document_round_trips_and_any_two_of_three_recombine() {
+        let owners = owners(3);
+        let seed = Seed::generate(&mut OsRng);
+        let salt = Salt::generate(&mut OsRng);
+        let doc = shares_for_owners(&seed, &salt, &publics(&owners), 2, &mut OsRng).unwrap();
+        let json = doc.to_json();
+        let back = SeedShareDocument::from_json(&json).unwrap();
+        assert_eq!(back, doc);
+        assert_eq!(back.to_json(), json);
+        assert_eq!(
+            format!("{}\n", serde_json::to_string_pretty(&doc).unwrap()),
+            json,
+            "serde and to_json agree"
+        );
+        assert!(json.contains("\n  \"Threshold\": 2\n}\n"), "{json}");
+        for (i, share) in doc.seed_shares.iter().enumerate() {
+            assert_eq!(share.share_index, Some(i as u8 + 1));
+            assert_eq!(share.encrypted_seed.len(), ENC_LEN + 1 + 64 + 32 + TAG_LEN);
+        }
+        // One owner alone: the drill passes, the seed stays out of reach.
+        assert_eq!(
+            doc.open_with(&owners[0]).unwrap_err(),
+            SeedShareError::ThresholdShare {
+                threshold: 2,
+                owners: 3
+            }
+        );
+        let shares: Vec<KeyShare> = owners
+            .iter()
+            .map(|o| doc.open_key_share_with(o).unwrap())
+            .collect();
+        for pair in [[0, 1], [0, 2], [2, 1]] {
+            let chosen = [shares[pair[0]].clone(), shares[pair[1]].clone()];
+            assert_eq!(
+                threshold::combine(&chosen, 2).unwrap(),
+                (seed.clone(), salt)
+            );
+        }
+        let record = doc.commitments().unwrap();
+        assert_eq!(record.threshold, 2);
+        assert_eq!(record.entries.len(), 3);
+        assert!(shares[2].matches(&record.of(&owners[2].public_key()).unwrap().commitment));
+    }
+
+    #[test]
+    fn a_share_that_is_not_its_commitment_is_named() {
+        let owners = owners(2);
+        let seed = Seed::generate(&mut OsRng);
+        let salt = Salt::generate(&mut OsRng);
+        let mut doc = shares_for_owners(&seed, &salt, &publics(&owners), 2, &mut OsRng).unwrap();
+        doc.seed_shares[1].share_commitment = Some([0; 32]);
+        assert_eq!(
+            doc.open_key_share_with(&owners[1]).unwrap_err(),
+            SeedShareError::CommitmentMismatch {
+                fingerprint: owners[1].public_key().fingerprint(),
+                index: 2
+            }
+        );
+        // Owner 1's share sealed to owner 2 in owner 2's place: decrypts, wrong index.
+        let mut swapped =
+            shares_for_owners(&seed, &salt, &publics(&owners), 2, &mut OsRng).unwrap();
+        let share0 = swapped.open_key_share_with(&owners[0]).unwrap();
+        let mut resealed = seal_bytes(
+            share0.expose(),
+            THRESHOLD_SHARE_INFO,
+            &owners[1].public_key(),
+            &mut OsRng,
+        )
+        .unwrap();
+        resealed.share_index = swapped.seed_shares[1].share_index;
+        resealed.share_commitment = swapped.seed_shares[1].share_commitment;
+        swapped.seed_shares[1] = resealed;
+        assert!(matches!(
+            swapped.open_key_share_with(&owners[1]),
+            Err(SeedShareError::CommitmentMismatch { index: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn threshold_documents_are_strict() {
+        let owners = owners(3);
+        let doc = shares_for_owners(
+            &Seed::generate(&mut OsRng),
+            &Salt::generate(&mut OsRng),
+            &publics(&owners),
+            2,
+            &mut OsRng,
+        )
+        .unwrap();
+        let reason = |doc: &SeedShareDocument| match SeedShareDocument::from_json(&doc.to_json()) {
+            Err(SeedShareError::Json { reason }) => reason,
+            other => panic!("{other:?}"),
+        };
+        let mut bad = doc.clone();
+        bad.threshold = Some(4);
+        assert!(reason(&bad).contains("Threshold is 4"));
+        let mut bad = doc.clone();
+        bad.threshold = None;
+        assert!(reason(&bad).contains("has no Threshold"));
+        let mut bad = doc.clone();
+        bad.seed_shares.swap(0, 1);
+        assert!(reason(&bad).contains("SeedShares[0].ShareIndex is 2, expected 1"));
+        let mut bad = doc.clone();
+        bad.seed_shares[2].share_commitment = None;
+        assert!(reason(&bad).contains("SeedShares[2] needs ShareIndex and ShareCommitment"));
+        let text =
+            doc.to_json()
+                .replacen("\"ShareCommitment\": \"", "\"ShareCommitment\": \"zz", 1);
+        assert!(SeedShareDocument::from_json(&text).is_err());
     }
 
     const KAT_SEED: &str = "ccebed634ddee7535cd593e1e200b19b780f3906d8782207fa09c59e87a07cb3";

@@ -159,7 +159,17 @@ def check_reflection(channel):
     service = pool.FindServiceByName("seedward.v1.UserApi")
     methods = [m.name for m in service.methods]
     check(
-        methods == ["GetStatus", "SetManifest", "GetManifests", "Recover"],
+        methods
+        == [
+            "GetStatus",
+            "SetManifest",
+            "GetManifests",
+            "Recover",
+            "OpenRecoverySession",
+            "GetRecoverySession",
+            "SubmitRecoveryShare",
+            "CancelRecoverySession",
+        ],
         f"reflection describes the UserApi methods ({methods})",
     )
     status = pool.FindMessageTypeByName("seedward.v1.GetStatusResponse")

@@ -148,6 +148,48 @@ impl UserApi for Relay {
             self.upstream().await?.recover(request.into_inner()).await?,
         ))
     }
+
+    async fn open_recovery_session(
+        &self,
+        _request: Request<pb::OpenRecoverySessionRequest>,
+    ) -> Result<Response<pb::RecoverySessionStatus>, Status> {
+        Ok(Response::new(
+            self.upstream().await?.open_recovery_session().await?,
+        ))
+    }
+
+    async fn get_recovery_session(
+        &self,
+        _request: Request<pb::GetRecoverySessionRequest>,
+    ) -> Result<Response<pb::RecoverySessionStatus>, Status> {
+        Ok(Response::new(
+            self.upstream().await?.recovery_session().await?,
+        ))
+    }
+
+    async fn submit_recovery_share(
+        &self,
+        request: Request<pb::RecoverySessionEnvelope>,
+    ) -> Result<Response<pb::RecoverySessionStatus>, Status> {
+        Ok(Response::new(
+            self.upstream()
+                .await?
+                .submit_recovery_share(request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn cancel_recovery_session(
+        &self,
+        request: Request<pb::RecoverySessionEnvelope>,
+    ) -> Result<Response<pb::RecoverySessionStatus>, Status> {
+        Ok(Response::new(
+            self.upstream()
+                .await?
+                .cancel_recovery_session(request.into_inner())
+                .await?,
+        ))
+    }
 }
 
 /// A running relay on `127.0.0.1:<port>`; stops when dropped.

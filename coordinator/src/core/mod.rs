@@ -33,6 +33,7 @@
 //! | `read` | `GetStatus`, `GetManifests` and the chain reader |
 //! | `set` | `SetManifest`: first set and signed updates |
 //! | `recover` | `Recover` and the recovery challenges |
+//! | `session` | threshold recovery sessions (k of n owners) |
 
 mod challenge;
 mod fresh;
@@ -40,6 +41,7 @@ mod hint;
 mod marker;
 mod read;
 mod recover;
+mod session;
 mod set;
 mod stall;
 mod stream;
@@ -61,6 +63,9 @@ use crate::ca::CertificateAuthority;
 use crate::error::{CoreError, StateName};
 
 pub use challenge::ChallengeBook;
+pub use session::{
+    EndedSession, SeatView, SessionEnd, SessionInput, SessionReport, SessionView, WrongShare,
+};
 pub use set::check_input;
 pub use stall::{InFlight, Watched};
 pub use stream::{HistoryHeader, HistoryPage, StreamedEntry};
@@ -74,6 +79,8 @@ pub use view::{
 pub struct CoreConfig {
     /// How long a recovery challenge stays valid.
     pub challenge_ttl: Duration,
+    /// How long a threshold recovery session stays open (core::session).
+    pub recovery_session_ttl: Duration,
     /// How many unused challenges are kept in total; beyond this the least recently offered
     /// is dropped (core::challenge).
     pub max_challenges: usize,
@@ -106,6 +113,7 @@ impl Default for CoreConfig {
     fn default() -> Self {
         Self {
             challenge_ttl: Duration::from_secs(300),
+            recovery_session_ttl: Duration::from_secs(15 * 60),
             max_challenges: 1024,
             max_manifest_bytes: 1 << 20,
             max_policy_bytes: 1 << 20,
@@ -187,6 +195,7 @@ pub struct Coordinator<S: HistoryStore> {
     history: History<Watched<S>>,
     state: Mutex<State>,
     challenges: ChallengeBook,
+    sessions: session::SessionBook,
     config: CoreConfig,
     state_tx: watch::Sender<StateView>,
     /// The marker's first transition hash, when the store has no history but the marker
@@ -260,6 +269,7 @@ impl<S: HistoryStore> Coordinator<S> {
             challenges: ChallengeBook::new(config.challenge_ttl, config.max_challenges),
             reader: fresh::LatestReader::new(config.store_busy_after),
             last_seen: Mutex::new(None),
+            sessions: session::SessionBook::new(config.recovery_session_ttl),
             config,
             state_tx,
         })
@@ -566,3 +576,11 @@ pub(crate) fn map_history_error(err: HistoryError) -> CoreError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+mod session_tests;

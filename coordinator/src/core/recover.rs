@@ -1,9 +1,10 @@
 //! `Recover`: a seed share owner delivers seed ‖ salt, sealed to a one-time challenge key.
 
 use p384::ecdsa::VerifyingKey;
-use seedward_shared::history::HistoryStore;
+use seedward_shared::history::{Digest, HistoryStore, LatestTransition, Transition};
+use seedward_shared::manifest::Manifest;
 use seedward_shared::recovery::{RecoveryError, open_recovery};
-use seedward_shared::seed::SeedEngine;
+use seedward_shared::seed::{Salt, Seed, SeedEngine};
 
 use super::read::Keep;
 use super::set::{certificates, make_ready};
@@ -105,20 +106,43 @@ impl<S: HistoryStore> Coordinator<S> {
                 });
             }
         };
-        let engine = SeedEngine::new(&seed, &salt).map_err(|e| CoreError::InvalidArgument {
+        let outcome = self
+            .finish_recovery(&seed, &salt, stored, &entries, manifest)
+            .inspect_err(|e| {
+                if *e == CoreError::WrongSeed {
+                    tracing::warn!(owner = %owner.fingerprint(), "the owner's seed does not verify the stored history");
+                }
+            })?;
+        drop((seed, salt));
+        tracing::info!(owner = %owner.fingerprint(), generation = outcome.generation, "recovered; Coordinator ready");
+        Ok(outcome)
+    }
+
+    /// The end of every recovery (one owner's seed, or k combined shares): derive the keys,
+    /// verify the signed latest pointer and re-hash every blob of the chain (without the
+    /// state lock), and only then become `Ready`, if no other recovery did meanwhile. Drops
+    /// every outstanding challenge. Call it without the state lock.
+    pub(super) fn finish_recovery(
+        &self,
+        seed: &Seed,
+        salt: &Salt,
+        stored: LatestTransition,
+        entries: &[(Digest, Transition)],
+        manifest: Manifest,
+    ) -> Result<RecoverOutcome, CoreError> {
+        let engine = SeedEngine::new(seed, salt).map_err(|e| CoreError::InvalidArgument {
             field: "ciphertext",
             message: format!("the decrypted seed or salt is malformed: {e}"),
         })?;
-        drop(seed);
         let verifying: VerifyingKey = *engine.transaction_signing_key().verifying_key();
         if stored.verify(&verifying).is_err() {
-            tracing::warn!(owner = %owner.fingerprint(), "recovery with a seed that does not verify the stored history");
+            tracing::warn!("recovery with a seed that does not verify the stored history");
             return Err(CoreError::WrongSeed);
         }
         // "Verifies the whole chain": every manifest and policy blob, not only the
         // transitions and the latest manifest, must still hash to its name before this
         // history is served as verified.
-        self.read_chain(&entries, Keep::Nothing)?;
+        self.read_chain(entries, Keep::Nothing)?;
         let generation = entries.len() as u64;
         self.note_generation(stored.transition_hash(), generation);
         let certificates = certificates(&engine)?;
@@ -132,10 +156,10 @@ impl<S: HistoryStore> Coordinator<S> {
         let mut guard = self.lock_state();
         match &*guard {
             State::RecoveryRequired { .. } | State::Stale => {}
-            // Another owner's recovery of the same history finished first: this one
-            // succeeded too, and the Coordinator is already what the owner asked for.
+            // Another recovery of the same history finished first: this one succeeded
+            // too, and the Coordinator is already what the caller asked for.
             State::Ready(current) if current.latest.transition_hash() == outcome.latest => {
-                tracing::info!(owner = %owner.fingerprint(), "recovered, but another recovery finished first");
+                tracing::info!("recovered, but another recovery finished first");
                 return Ok(RecoverOutcome {
                     root_ca_pem: current.root_ca.cert().pem.clone(),
                     mesh_ca_pem: current.mesh_ca.cert().pem.clone(),
@@ -150,7 +174,6 @@ impl<S: HistoryStore> Coordinator<S> {
                 });
             }
         }
-        tracing::info!(owner = %owner.fingerprint(), generation, "recovered; Coordinator ready");
         self.challenges.clear();
         self.commit(&mut guard, State::Ready(Box::new(ready)));
         Ok(outcome)

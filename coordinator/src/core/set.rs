@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use rand_core::OsRng;
+use seedward_shared::history::StoreKey;
 use seedward_shared::history::{Digest, HistoryStore, LatestTransition, Transition};
 use seedward_shared::keys::{OwnerPublicKey, WorkloadOwnerPublicKey};
 use seedward_shared::manifest::Manifest;
 use seedward_shared::seed::{Salt, Seed, SeedEngine};
-use seedward_shared::seedshare::encrypt_for_owners;
+use seedward_shared::seedshare::shares_for_owners;
 
 use super::view::{SetManifestInput, SetOutcome};
 use super::{Coordinator, CoreConfig, Ready, State, map_history_error, marker};
@@ -159,8 +160,14 @@ impl<S: HistoryStore> Coordinator<S> {
         let salt = Salt::generate(&mut OsRng);
         let engine =
             SeedEngine::new(&seed, &salt).map_err(|e| CoreError::Internal(e.to_string()))?;
-        let document = encrypt_for_owners(&seed, &salt, &owners, &mut OsRng)
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let document = shares_for_owners(
+            &seed,
+            &salt,
+            &owners,
+            manifest.seedshare_owner_threshold(),
+            &mut OsRng,
+        )
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
         drop(seed);
         if owners.is_empty() {
             tracing::warn!(
@@ -170,6 +177,16 @@ impl<S: HistoryStore> Coordinator<S> {
 
         let certificates = certificates(&engine)?;
         let transition = Transition::first(manifest.hash());
+        if let Some(commitments) = document.commitments() {
+            // Before the pointer: a history whose latest exists has its commitments.
+            self.history
+                .store()
+                .set(
+                    &StoreKey::commitments(&transition.hash()),
+                    &commitments.to_bytes(),
+                )
+                .map_err(|e| map_history_error(e.into()))?;
+        }
         // Compare-and-swap from "no history": of two concurrent first sets (on this or
         // another replica), exactly one stores its history; the other gets StaleLatest.
         let latest = match self.persist(&manifest, &input.policies, &transition, None, &engine) {
@@ -197,7 +214,7 @@ impl<S: HistoryStore> Coordinator<S> {
                 tracing::error!(marker = %path.display(), error = %err, "cannot write the initialization marker; a later loss of the history would not be noticed");
             }
         }
-        tracing::info!(latest = %ready.latest.transition_hash(), owners = owners.len(), "first manifest set; Coordinator ready");
+        tracing::info!(latest = %ready.latest.transition_hash(), owners = owners.len(), threshold = ready.manifest.seedshare_owner_threshold(), "first manifest set; Coordinator ready");
         // The history is stored, so the seed shares are returned whatever happens now. A
         // request that read the new latest meanwhile made the state recovery-required (it
         // holds no keys); the keys are here, so it becomes ready.

@@ -178,6 +178,48 @@ impl CoordinatorClient {
     ) -> Result<pb::RecoverResponse, tonic::Status> {
         traced("Recover", self.api.clone().recover(req).await)
     }
+
+    /// Joins the open recovery session, or opens one.
+    pub async fn open_recovery_session(&self) -> Result<pb::RecoverySessionStatus, tonic::Status> {
+        traced(
+            "OpenRecoverySession",
+            self.api
+                .clone()
+                .open_recovery_session(pb::OpenRecoverySessionRequest {})
+                .await,
+        )
+    }
+
+    /// The open recovery session, if any, and how the last one ended.
+    pub async fn recovery_session(&self) -> Result<pb::RecoverySessionStatus, tonic::Status> {
+        traced(
+            "GetRecoverySession",
+            self.api
+                .clone()
+                .get_recovery_session(pb::GetRecoverySessionRequest {})
+                .await,
+        )
+    }
+
+    pub async fn submit_recovery_share(
+        &self,
+        req: pb::RecoverySessionEnvelope,
+    ) -> Result<pb::RecoverySessionStatus, tonic::Status> {
+        traced(
+            "SubmitRecoveryShare",
+            self.api.clone().submit_recovery_share(req).await,
+        )
+    }
+
+    pub async fn cancel_recovery_session(
+        &self,
+        req: pb::RecoverySessionEnvelope,
+    ) -> Result<pb::RecoverySessionStatus, tonic::Status> {
+        traced(
+            "CancelRecoverySession",
+            self.api.clone().cancel_recovery_session(req).await,
+        )
+    }
 }
 
 /// Logs an RPC's outcome (code and reason, never a payload) and unwraps the response.

@@ -80,6 +80,14 @@ reasons! {
     ChallengeInvalid = "CHALLENGE_INVALID",
     /// The delivered seed does not verify the stored history.
     WrongSeed = "WRONG_SEED",
+    /// A recovery session on a Coordinator whose seed is not split (threshold 1).
+    NotThreshold = "NOT_THRESHOLD",
+    /// The recovery session id is not the open session's (ended, expired, restarted).
+    SessionInvalid = "SESSION_INVALID",
+    /// A submitted share is not the owner's (its commitment does not match).
+    WrongShare = "WRONG_SHARE",
+    /// An owner who already submitted sent a different share.
+    AlreadySubmitted = "ALREADY_SUBMITTED",
     /// A workload named a policy the active manifest does not list.
     UnknownPolicy = "UNKNOWN_POLICY",
     /// A workload's (or peer's) evidence did not verify.

@@ -9,6 +9,7 @@
 //! | `policies/<hex>` | the policy document whose SHA-256 is `<hex>` |
 //! | `transitions/<hex>` | the 64-byte transition blob whose SHA-256 is `<hex>` |
 //! | `transitions/latest` | transition hash ‖ DER signature (the only mutable key) |
+//! | `commitments/<hex>` | threshold histories only: the share commitments of the seed split at the first set whose transition hash is `<hex>` ([`crate::threshold::ShareCommitments`]); written once, before the first pointer |
 //!
 //! This is stricter than Contrast's `^[a-zA-Z0-9-]+/[a-zA-Z0-9-]+$`, and every Seedward key
 //! also matches Contrast's pattern, so a history can be copied between the two layouts. The
@@ -208,6 +209,11 @@ impl StoreKey {
     /// `transitions/<hex>`
     pub fn transition(hash: &Digest) -> Self {
         Self::content("transitions", hash)
+    }
+
+    /// `commitments/<hex of the first transition hash>`
+    pub fn commitments(first_transition: &Digest) -> Self {
+        Self::content("commitments", first_transition)
     }
 
     /// `transitions/latest`

@@ -131,6 +131,20 @@ pub enum ValidationIssue {
     DuplicateWorkloadOwner { path: String, first: String },
     #[error("`{path}`: the same seed share owner key is already listed at `{first}`; remove one")]
     DuplicateSeedshareOwner { path: String, first: String },
+    #[error(
+        "`{path}`: {threshold} is not between 1 and the number of seed share owners ({owners}); \
+         set how many owners it takes to recover, or leave the field out for 1"
+    )]
+    SeedshareOwnerThreshold {
+        path: String,
+        threshold: u64,
+        owners: usize,
+    },
+    #[error(
+        "`{path}`: a threshold above 1 supports at most 255 seed share owners, the manifest lists {owners}; \
+         list fewer owners"
+    )]
+    TooManyThresholdOwners { path: String, owners: usize },
     /// A reference value (docs/ATTESTATION.md, "Reference values").
     #[error("`{path}`: {problem}")]
     ReferenceValue {
@@ -152,6 +166,8 @@ impl ValidationIssue {
             | Self::SeedshareOwnerKey { path, .. }
             | Self::DuplicateWorkloadOwner { path, .. }
             | Self::DuplicateSeedshareOwner { path, .. }
+            | Self::SeedshareOwnerThreshold { path, .. }
+            | Self::TooManyThresholdOwners { path, .. }
             | Self::ReferenceValue { path, .. } => path,
         }
     }

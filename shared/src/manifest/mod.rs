@@ -2,8 +2,8 @@
 //! platform must measure. Parsed from raw bytes and *kept* as those bytes.
 //!
 //! # Wire format
-//! A UTF-8 JSON object (no byte-order mark) with exactly these four fields, names
-//! case-sensitive, each required:
+//! A UTF-8 JSON object (no byte-order mark) with these fields, names case-sensitive; the
+//! first four are required, `SeedshareOwnerThreshold` is optional:
 //!
 //! ```json
 //! {
@@ -16,9 +16,15 @@
 //!   },
 //!   "ReferenceValues": { "<platform>": <anything> },
 //!   "WorkloadOwnerPubKeys": ["<hex of a P-384 SubjectPublicKeyInfo DER>", ...],
-//!   "SeedshareOwnerPubKeys": ["<hex of a 32-byte X25519 public key>", ...]
+//!   "SeedshareOwnerPubKeys": ["<hex of a 32-byte X25519 public key>", ...],
+//!   "SeedshareOwnerThreshold": <optional integer k, 1 ≤ k ≤ number of seed share owners>
 //! }
 //! ```
+//!
+//! `SeedshareOwnerThreshold` absent means 1: every owner holds the whole seed (the format and
+//! behaviour of a manifest without the field). With k ≥ 2 the first set splits seed ‖ salt
+//! into one Shamir share per owner, any k of which recover it (docs/FORMATS.md, "Threshold
+//! seed shares"). It cannot change in a later manifest, like the owners themselves.
 //!
 //! The **manifest hash** is SHA-256 of the exact bytes received ([`Manifest::hash`]); nothing
 //! is canonicalized or re-serialized, so two manifests that differ only in whitespace or key
@@ -63,7 +69,11 @@ const TOP_FIELDS: &[&str] = &[
     "ReferenceValues",
     "WorkloadOwnerPubKeys",
     "SeedshareOwnerPubKeys",
+    "SeedshareOwnerThreshold",
 ];
+/// The largest number of owners a threshold manifest may have: Shamir shares over GF(2^8)
+/// have indices 1..=255.
+pub const MAX_THRESHOLD_OWNERS: usize = 255;
 /// Field names of a policy entry.
 const POLICY_FIELDS: &[&str] = &["SANs", "WorkloadSecretID", "Role"];
 
@@ -76,6 +86,8 @@ pub struct Manifest {
     reference_values: Map<String, Value>,
     workload_owner_pub_keys: Vec<String>,
     seedshare_owner_pub_keys: Vec<String>,
+    /// `SeedshareOwnerThreshold` as written (`None`: absent).
+    seedshare_owner_threshold: Option<u64>,
 }
 
 /// What a policy grants the workload that runs under it.
@@ -185,6 +197,19 @@ impl Manifest {
             Path::Field(&Path::Root, "SeedshareOwnerPubKeys"),
         )?;
 
+        let seedshare_owner_threshold = root
+            .get("SeedshareOwnerThreshold")
+            .map(|v| {
+                v.as_u64().ok_or_else(|| {
+                    parse::wrong_type(
+                        v,
+                        Path::Field(&Path::Root, "SeedshareOwnerThreshold"),
+                        "a whole number (leave the field out for 1)",
+                    )
+                })
+            })
+            .transpose()?;
+
         let hash = Digest::of(&raw);
         Ok(Self {
             raw,
@@ -193,6 +218,7 @@ impl Manifest {
             reference_values,
             workload_owner_pub_keys,
             seedshare_owner_pub_keys,
+            seedshare_owner_threshold,
         })
     }
 
@@ -236,13 +262,27 @@ impl Manifest {
         &self.seedshare_owner_pub_keys
     }
 
+    /// How many seed share owners it takes to recover: `SeedshareOwnerThreshold`, 1 when
+    /// absent. Only meaningful on a validated manifest (then `1 ≤ k ≤ owners`).
+    pub fn seedshare_owner_threshold(&self) -> usize {
+        self.seedshare_owner_threshold
+            .map_or(1, |k| usize::try_from(k).unwrap_or(usize::MAX))
+    }
+
+    /// Whether the manifest writes `SeedshareOwnerThreshold` at all.
+    pub fn has_seedshare_owner_threshold(&self) -> bool {
+        self.seedshare_owner_threshold.is_some()
+    }
+
     /// Checks every value and reports every problem: `Policies` (in key order), then
-    /// `WorkloadOwnerPubKeys`, then `SeedshareOwnerPubKeys` (each in list order).
+    /// `WorkloadOwnerPubKeys`, then `SeedshareOwnerPubKeys` (each in list order), then
+    /// `SeedshareOwnerThreshold`.
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut issues = Vec::new();
         self.check_policy_section(&mut issues);
         self.check_workload_owners(&mut issues);
         self.check_seedshare_owners(&mut issues);
+        self.check_threshold(&mut issues);
         if let Err(errors) = self.reference() {
             issues.extend(
                 errors
@@ -376,10 +416,13 @@ impl Manifest {
         Ok(())
     }
 
-    /// Whether both manifests name the same seed share owners, in any order and hex case.
+    /// Whether both manifests name the same seed share owners, in any order and hex case,
+    /// with the same threshold (absent and 1 are the same): the shares handed out at the
+    /// first set stay valid only then.
     pub fn same_seedshare_owners(&self, other: &Manifest) -> bool {
         normalized_keys(&self.seedshare_owner_pub_keys)
             == normalized_keys(&other.seedshare_owner_pub_keys)
+            && self.seedshare_owner_threshold() == other.seedshare_owner_threshold()
     }
 
     /// An example manifest for the given owners (hex as given), pretty-printed, with one
@@ -463,6 +506,23 @@ impl Manifest {
             }
         }
         hashes.into_iter().map(|(hash, _)| hash).collect()
+    }
+
+    fn check_threshold(&self, issues: &mut Vec<ValidationIssue>) {
+        let Some(k) = self.seedshare_owner_threshold else {
+            return;
+        };
+        let owners = self.seedshare_owner_pub_keys.len();
+        let path = "SeedshareOwnerThreshold".to_owned();
+        if k == 0 || k > owners as u64 {
+            issues.push(ValidationIssue::SeedshareOwnerThreshold {
+                path,
+                threshold: k,
+                owners,
+            });
+        } else if k > 1 && owners > MAX_THRESHOLD_OWNERS {
+            issues.push(ValidationIssue::TooManyThresholdOwners { path, owners });
+        }
     }
 
     fn check_workload_owners(&self, issues: &mut Vec<ValidationIssue>) -> Vec<p384::PublicKey> {

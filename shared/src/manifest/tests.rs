@@ -872,3 +872,81 @@ fn referenced_policy_hashes_are_the_validated_ones() {
     assert!(err.contains("Policies"), "{err}");
     assert!(Manifest::referenced_policy_hashes(b"not json").is_err());
 }
+
+// --- SeedshareOwnerThreshold -------------------------------------------------------------------
+
+fn with_threshold(k: Value) -> Value {
+    let mut value = valid_value();
+    value["SeedshareOwnerThreshold"] = k;
+    value
+}
+
+#[test]
+fn threshold_absent_is_one_and_keeps_the_bytes() {
+    let m = manifest(&valid_value());
+    assert_eq!(m.seedshare_owner_threshold(), 1);
+    assert!(!m.has_seedshare_owner_threshold());
+    m.validate().expect("valid");
+    assert!(!String::from_utf8_lossy(m.raw()).contains("Threshold"));
+}
+
+#[test]
+fn threshold_between_one_and_owners_validates() {
+    for k in [1, 2] {
+        let m = manifest(&with_threshold(json!(k)));
+        m.validate().expect("valid");
+        assert_eq!(m.seedshare_owner_threshold(), k as usize);
+        assert!(m.has_seedshare_owner_threshold());
+    }
+}
+
+#[test]
+fn threshold_out_of_range_is_named() {
+    for k in [0u64, 3, 1000] {
+        let found = issues(&with_threshold(json!(k)));
+        assert_eq!(
+            found,
+            vec![ValidationIssue::SeedshareOwnerThreshold {
+                path: "SeedshareOwnerThreshold".into(),
+                threshold: k,
+                owners: 2,
+            }]
+        );
+        let text = found[0].to_string();
+        assert!(text.starts_with("`SeedshareOwnerThreshold`: "), "{text}");
+        assert!(text.contains("leave the field out for 1"), "{text}");
+    }
+    // No owners at all: even 1, written out, names the problem.
+    let mut value = with_threshold(json!(1));
+    value["SeedshareOwnerPubKeys"] = json!([]);
+    assert_eq!(
+        issues(&value),
+        vec![ValidationIssue::SeedshareOwnerThreshold {
+            path: "SeedshareOwnerThreshold".into(),
+            threshold: 1,
+            owners: 0,
+        }]
+    );
+}
+
+#[test]
+fn threshold_of_the_wrong_type_is_named() {
+    for bad in [json!(-1), json!(1.5), json!("2"), json!(null)] {
+        match Manifest::parse(with_threshold(bad.clone()).to_string().into_bytes()) {
+            Err(ManifestError::WrongType { path, .. }) => {
+                assert_eq!(path, "SeedshareOwnerThreshold", "{bad}")
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_changed_threshold_is_a_change_of_owners() {
+    let one = manifest(&valid_value());
+    let explicit_one = manifest(&with_threshold(json!(1)));
+    let two = manifest(&with_threshold(json!(2)));
+    assert!(one.same_seedshare_owners(&explicit_one));
+    assert!(!one.same_seedshare_owners(&two));
+    assert!(two.same_seedshare_owners(&two.clone()));
+}

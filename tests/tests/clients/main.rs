@@ -19,6 +19,7 @@ mod cli_failures;
 mod cli_keyring;
 mod cli_lifecycle;
 mod secret_hygiene;
+mod threshold;
 mod tui_e2e;
 mod tui_hangup;
 mod tui_history;

@@ -82,9 +82,12 @@ async fn first_set(client: &CoordinatorClient, keys: &Keys) -> (Seed, Salt) {
             .map(|s| SeedShare {
                 public_key: s.public_key,
                 encrypted_seed: s.encrypted_seed,
+                share_index: None,
+                share_commitment: None,
             })
             .collect(),
         salt: Salt::from_slice(&doc.salt).unwrap(),
+        threshold: None,
     }
     .open_with(&keys.owner)
     .unwrap()

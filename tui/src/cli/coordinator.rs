@@ -232,6 +232,19 @@ pub async fn status(ctx: &Ctx) -> Result<(), CliError> {
     let conn = ctx.connect().await?;
     let s = ops::status(&conn).await?;
     print_status(ctx, &s);
+    if matches!(
+        s.state,
+        CoordinatorState::RecoveryRequired | CoordinatorState::Stale
+    ) && let Ok(session) = ops::recovery_session(&conn, None).await
+        && let Some(open) = &session.session
+    {
+        ctx.out.line(format!(
+            "recovery session open: {} of {} owners needed, {} to go (seedward recovery status)",
+            open.threshold,
+            open.owners.len(),
+            open.remaining
+        ));
+    }
     ctx.out.object("status", !s.takeover(), &status_json(&s));
     if s.takeover() {
         return Err(CliError::verification(
@@ -264,7 +277,7 @@ fn load_manifest(args: &SetArgs) -> Result<(Manifest, Vec<Vec<u8>>), CliError> {
 }
 
 /// Evidence + typed confirmation before a seed leaves or a manifest is replaced.
-fn show_evidence(ctx: &Ctx, s: &StatusView) {
+pub(super) fn show_evidence(ctx: &Ctx, s: &StatusView) {
     let summary = s
         .evidence
         .as_ref()
@@ -279,7 +292,7 @@ fn show_evidence(ctx: &Ctx, s: &StatusView) {
 
 /// The confirmation word: `unattested` when nothing attests the Coordinator, so that the
 /// operator who types it acknowledges that (and `--yes` alone does not).
-fn confirm_word(s: &StatusView, word: &'static str) -> &'static str {
+pub(super) fn confirm_word(s: &StatusView, word: &'static str) -> &'static str {
     if s.evidence.as_ref().is_some_and(|e| e.attested()) {
         word
     } else {
@@ -367,16 +380,26 @@ async fn setup(
         outcome.transition.to_hex(),
         outcome.generation
     ));
-    ctx.out.line(format!(
-        "{} saved {}",
-        ctx.out.check(),
-        drill.signing_key_file.display()
-    ));
-    ctx.out.line(format!(
-        "your share recovers this Coordinator {} (owner key {}, history and root CA verified with the key derived from your share)",
-        ctx.out.check(),
-        drill.owner_fingerprint
-    ));
+    if let Some(file) = &drill.signing_key_file {
+        ctx.out
+            .line(format!("{} saved {}", ctx.out.check(), file.display()));
+    }
+    match &drill.threshold_share {
+        None => ctx.out.line(format!(
+            "your share recovers this Coordinator {} (owner key {}, history and root CA verified with the key derived from your share)",
+            ctx.out.check(),
+            drill.owner_fingerprint
+        )),
+        Some(t) => ctx.out.line(format!(
+            "your share is intact {} (owner key {}, share {} of {}, matches its commitment); any {} of the {} owners recover this Coordinator together",
+            ctx.out.check(),
+            drill.owner_fingerprint,
+            t.index,
+            t.owners,
+            t.threshold,
+            t.owners
+        )),
+    }
     ctx.out.line(format!(
         "Keep {} safe and backed up: it is what brings this Coordinator back after a restart.",
         SEED_SHARES_FILE
@@ -400,7 +423,15 @@ async fn setup(
                 generation: drill.generation,
                 latest_transition: drill.latest.to_hex(),
                 root_ca_matches: drill.root_ca_matches,
-                signing_key_file: drill.signing_key_file.display().to_string(),
+                signing_key_file: drill
+                    .signing_key_file
+                    .as_ref()
+                    .map(|f| f.display().to_string()),
+                threshold: drill.threshold_share.map(|t| json::ThresholdShare {
+                    threshold: t.threshold,
+                    owners: t.owners,
+                    index: t.index,
+                }),
             },
         },
     );
@@ -513,6 +544,13 @@ pub async fn audit_key(
         .clone()
         .unwrap_or_else(|| ctx.workspace.path(SEED_SHARES_FILE));
     if !explicit && !share_file.exists() {
+        return Ok(None);
+    }
+    // One threshold share derives nothing: without a saved key there is none to use.
+    if !explicit
+        && ops::read_share_document(&ctx.workspace, Some(&share_file))
+            .is_ok_and(|(doc, _)| doc.threshold() > 1)
+    {
         return Ok(None);
     }
     let store = ctx.keystore()?;
@@ -681,6 +719,11 @@ pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
 }
 
 pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
+    let (document, _) =
+        ops::read_share_document(&ctx.workspace, args.share.seed_shares.as_deref())?;
+    if document.threshold() > 1 {
+        return super::recovery::recover(ctx, args, document).await;
+    }
     let store = ctx.keystore()?;
     let owner = store.load_owner(&args.share.owner_key)?;
     let share = ops::decrypt_share(&ctx.workspace, args.share.seed_shares.as_deref(), &owner)?;

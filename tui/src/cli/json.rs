@@ -179,7 +179,20 @@ pub struct Drill<'a> {
     pub generation: u64,
     pub latest_transition: String,
     pub root_ca_matches: bool,
-    pub signing_key_file: String,
+    /// Whole-seed shares: the saved signing key. Absent with a threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key_file: Option<String>,
+    /// Threshold shares: which share was checked against its commitment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<ThresholdShare>,
+}
+
+/// One owner's place in a k-of-n split.
+#[derive(Serialize)]
+pub struct ThresholdShare {
+    pub threshold: usize,
+    pub owners: usize,
+    pub index: u8,
 }
 
 /// `set`, later ones (update).
@@ -337,4 +350,99 @@ pub struct ReplicaJson<'a> {
     pub last_error: Option<&'a str>,
     /// This is the replica that answered.
     pub answering: bool,
+}
+
+// ---- recovery sessions -----------------------------------------------------------------
+
+fn unix_ms(at: std::time::SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `recover` (threshold), `recovery status`, `recovery cancel`.
+#[derive(Serialize)]
+pub struct Session {
+    pub state: &'static str,
+    pub session: Option<SessionOpen>,
+    pub last_ended: Option<SessionEnded>,
+    pub recovered: bool,
+}
+
+#[derive(Serialize)]
+pub struct SessionOpen {
+    pub id: String,
+    pub threshold: u32,
+    pub submitted: u32,
+    pub remaining: u32,
+    pub latest_transition: String,
+    pub opened_at_unix_ms: u64,
+    pub expires_at_unix_ms: u64,
+    pub owners: Vec<SessionOwner>,
+    pub wrong_shares: Vec<SessionWrongShare>,
+}
+
+#[derive(Serialize)]
+pub struct SessionOwner {
+    pub fingerprint: String,
+    pub share_index: u32,
+    pub submitted_at_unix_ms: Option<u64>,
+    pub you: bool,
+}
+
+#[derive(Serialize)]
+pub struct SessionWrongShare {
+    pub fingerprint: String,
+    pub share_index: u32,
+    pub at_unix_ms: u64,
+}
+
+#[derive(Serialize)]
+pub struct SessionEnded {
+    pub id: String,
+    pub outcome: String,
+    pub detail: String,
+    pub at_unix_ms: u64,
+}
+
+impl Session {
+    pub fn of(status: &seedward::ops::SessionStatus) -> Self {
+        Self {
+            state: super::coordinator::state_label(status.state),
+            session: status.session.as_ref().map(|s| SessionOpen {
+                id: s.id_hex(),
+                threshold: s.threshold,
+                submitted: s.submitted,
+                remaining: s.remaining,
+                latest_transition: s.latest.to_hex(),
+                opened_at_unix_ms: unix_ms(s.opened_at),
+                expires_at_unix_ms: unix_ms(s.expires_at),
+                owners: s
+                    .owners
+                    .iter()
+                    .map(|o| SessionOwner {
+                        fingerprint: o.fingerprint.clone(),
+                        share_index: o.index,
+                        submitted_at_unix_ms: o.submitted_at.map(unix_ms),
+                        you: o.you,
+                    })
+                    .collect(),
+                wrong_shares: s
+                    .wrong_shares
+                    .iter()
+                    .map(|w| SessionWrongShare {
+                        fingerprint: w.fingerprint.clone(),
+                        share_index: w.index,
+                        at_unix_ms: unix_ms(w.at),
+                    })
+                    .collect(),
+            }),
+            last_ended: status.last_ended.as_ref().map(|e| SessionEnded {
+                id: e.id.clone(),
+                outcome: e.outcome.clone(),
+                detail: e.detail.clone(),
+                at_unix_ms: unix_ms(e.at),
+            }),
+            recovered: status.recovered.is_some(),
+        }
+    }
 }

@@ -12,6 +12,7 @@ mod json;
 mod keys;
 mod manifest;
 mod out;
+mod recovery;
 mod replicas;
 mod secret;
 
@@ -178,6 +179,9 @@ pub enum Command {
     /// Bring a restarted Coordinator back with your seed share.
     #[command(after_help = coordinator::RECOVER_AFTER_HELP)]
     Recover(coordinator::RecoverArgs),
+    /// Follow or cancel a threshold recovery session (k of n owners).
+    #[command(after_help = recovery::RECOVERY_AFTER_HELP)]
+    Recovery(recovery::RecoveryArgs),
     /// Inspect, diff, export and verify the manifest history.
     #[command(after_help = history::HISTORY_AFTER_HELP)]
     History(history::HistoryArgs),
@@ -200,6 +204,7 @@ impl Command {
             Command::Set(_) => "set",
             Command::Verify(_) => "verify",
             Command::Recover(_) => "recover",
+            Command::Recovery(r) => r.command.name(),
             Command::History(h) => h.command.name(),
             Command::WorkloadSecret(_) => "workload-secret",
         }
@@ -443,6 +448,7 @@ pub fn run(cli: Cli, command: Command) -> u8 {
             Command::Set(args) => coordinator::set(&ctx, args).await,
             Command::Verify(args) => coordinator::verify(&ctx, args).await,
             Command::Recover(args) => coordinator::recover(&ctx, args).await,
+            Command::Recovery(args) => recovery::run(&ctx, args).await,
             Command::History(args) => history::run(&ctx, args.command).await,
             Command::WorkloadSecret(args) => secret::workload_secret(&ctx, args),
         }

@@ -15,7 +15,8 @@ no Coordinator is contacted. It is the value the Coordinator hands to workloads 
 Examples:
   seedward workload-secret --id db                  # 128 hex characters on stdout
   seedward workload-secret --id db --out db.secret  # a new file, mode 0400
-  seedward workload-secret --id db --seed-shares /backup/seed-shares.json --owner-key laptop";
+  seedward workload-secret --id db --seed-shares /backup/seed-shares.json --owner-key laptop
+  seedward workload-secret --id db --other-owner-key bob.pem   # k of n: k owners' keys";
 
 /// `seedward workload-secret`
 #[derive(Debug, Args)]
@@ -28,6 +29,10 @@ pub struct WorkloadSecretArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub share: ShareArgs,
+    /// Threshold deployments: another owner's private key file (PKCS#8 PEM, as written by
+    /// `seedward keys export --private`); repeat until k owners are given.
+    #[arg(long, value_name = "FILE")]
+    pub other_owner_key: Vec<PathBuf>,
 }
 
 /// A note when the workspace's active manifest has no policy with WorkloadSecretID `id` (a
@@ -61,7 +66,32 @@ pub fn workload_secret(ctx: &Ctx, args: WorkloadSecretArgs) -> Result<(), CliErr
     }
     let store = ctx.keystore()?;
     let owner = store.load_owner(&args.share.owner_key)?;
-    let share = ops::decrypt_share(&ctx.workspace, args.share.seed_shares.as_deref(), &owner)?;
+    let (document, _) =
+        ops::read_share_document(&ctx.workspace, args.share.seed_shares.as_deref())?;
+    let share = if document.threshold() > 1 {
+        let mut owners = vec![owner];
+        for path in &args.other_owner_key {
+            let pem = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                CliError::usage(format!("--other-owner-key {}: {e}", path.display()))
+            })?);
+            owners.push(
+                seedward_shared::keys::OwnerKeyPair::from_pkcs8_pem(&pem).map_err(|e| {
+                    CliError::usage(format!(
+                        "--other-owner-key {}: not an owner private key ({e})",
+                        path.display()
+                    ))
+                })?,
+            );
+        }
+        ops::combine_offline(&document, &owners)?
+    } else {
+        if !args.other_owner_key.is_empty() {
+            return Err(CliError::usage(
+                "--other-owner-key is for threshold deployments; this seed share document holds the whole seed",
+            ));
+        }
+        ops::decrypt_share(&ctx.workspace, args.share.seed_shares.as_deref(), &owner)?
+    };
     super::warn_share_permissions(&share);
     let secret = ops::workload_secret(&share, &args.id)?;
     if let Some(note) = unused_id_note(ctx, &args.id) {

@@ -13,17 +13,20 @@
 //! | [`setup`] | first-time setup and the share drill |
 //! | [`audit`] | history audit |
 //! | [`recovery`] | decrypt → pre-flight → send → re-verify |
+//! | [`session`] | threshold recovery: open or join the session, submit, follow, cancel |
 //! | [`update`] | signed manifest updates, offline workload secrets |
 
 mod audit;
 mod connect;
 mod recovery;
+mod session;
 mod setup;
 mod update;
 
 pub use audit::*;
 pub use connect::*;
 pub use recovery::*;
+pub use session::*;
 pub use setup::*;
 pub use update::*;
 

@@ -164,6 +164,28 @@ pub fn check_first_set_reply(
             sent.len()
         )));
     }
+    let wanted = manifest.seedshare_owner_threshold();
+    if document.threshold() != wanted {
+        return Err(compromised(format!(
+            "the manifest asks for {wanted} of {} owners to recover, the seed was split for {}",
+            sent.len(),
+            document.threshold()
+        )));
+    }
+    if wanted > 1 {
+        // Share i must be owner i's: the index is what the Coordinator will hold each
+        // owner's submission to.
+        let in_order = manifest
+            .seedshare_owner_pub_keys()
+            .iter()
+            .zip(&document.seed_shares)
+            .all(|(listed, share)| listed.eq_ignore_ascii_case(&share.public_key));
+        if !in_order {
+            return Err(compromised(
+                "its threshold shares are not listed in the manifest's owner order".into(),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -178,12 +200,40 @@ pub fn document_from_proto(doc: pb::SeedShareDocument) -> Result<SeedShareDocume
         seed_shares: doc
             .seed_shares
             .into_iter()
-            .map(|s| seedward_shared::seedshare::SeedShare {
-                public_key: s.public_key,
-                encrypted_seed: s.encrypted_seed,
+            .map(|s| {
+                let threshold = doc.threshold > 0;
+                Ok(seedward_shared::seedshare::SeedShare {
+                    public_key: s.public_key,
+                    encrypted_seed: s.encrypted_seed,
+                    share_index: (threshold || s.share_index != 0)
+                        .then(|| u8::try_from(s.share_index))
+                        .transpose()
+                        .map_err(|_| {
+                            OpsError::Verification(format!(
+                                "the returned seed share document has share index {}, above 255",
+                                s.share_index
+                            ))
+                        })?,
+                    share_commitment: (threshold || !s.share_commitment.is_empty())
+                        .then(|| <[u8; 32]>::try_from(s.share_commitment.as_slice()))
+                        .transpose()
+                        .map_err(|_| {
+                            OpsError::Verification(
+                                "the returned seed share document has a share commitment that is not 32 bytes"
+                                    .into(),
+                            )
+                        })?,
+                })
             })
-            .collect(),
+            .collect::<Result<_, OpsError>>()?,
         salt,
+        threshold: (doc.threshold > 0).then_some(doc.threshold as usize),
+    })
+    .and_then(|document| {
+        // The same strict checks as reading seed-shares.json: what is written can be read.
+        SeedShareDocument::from_json(&document.to_json()).map_err(|e| {
+            OpsError::Verification(format!("the returned seed share document is malformed: {e}"))
+        })
     })
 }
 
@@ -218,22 +268,8 @@ pub fn decrypt_share(
     path: Option<&std::path::Path>,
     owner: &OwnerKeyPair,
 ) -> Result<DecryptedShare, OpsError> {
-    let path = path
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.path(SEED_SHARES_FILE));
+    let (document, path) = read_share_document(workspace, path)?;
     let permission_warning = seed_shares_permission_warning(&path);
-    let bytes = std::fs::read(&path).map_err(|e| WorkspaceError::Io {
-        path: path.clone(),
-        message: if e.kind() == std::io::ErrorKind::NotFound {
-            "not found: the seed share document written at setup is needed (pass its path)".into()
-        } else {
-            e.to_string()
-        },
-    })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| OpsError::Invalid(format!("{} is not UTF-8 JSON", path.display())))?;
-    let document = SeedShareDocument::from_json(&text)
-        .map_err(|e| OpsError::Invalid(format!("{}: {e}", path.display())))?;
     let (seed, salt) = document
         .open_with(owner)
         .map_err(|e| OpsError::Verification(e.to_string()))?;
@@ -267,8 +303,93 @@ pub struct DrillReport {
     pub owner_fingerprint: String,
     pub generation: u64,
     pub latest: Digest,
+    /// Whole seed: the served and the pinned root CA key are the one derived from the seed.
+    /// Threshold: the served root CA is the pinned one (nothing can be derived from one share).
     pub root_ca_matches: bool,
-    pub signing_key_file: PathBuf,
+    /// Whole seed only: where the derived history signing key was saved.
+    pub signing_key_file: Option<PathBuf>,
+    /// Threshold only: the share's place in a k-of-n split, checked against its commitment.
+    pub threshold_share: Option<ThresholdDrill>,
+}
+
+/// What the drill of one threshold share proves: it decrypts with the owner's key and is,
+/// byte for byte, the share whose commitment the seed share document publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThresholdDrill {
+    pub threshold: usize,
+    pub owners: usize,
+    pub index: u8,
+}
+
+/// Reads and parses `seed-shares.json` from the workspace (or `path`).
+pub fn read_share_document(
+    workspace: &Workspace,
+    path: Option<&std::path::Path>,
+) -> Result<(SeedShareDocument, PathBuf), OpsError> {
+    let path = path
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.path(SEED_SHARES_FILE));
+    let bytes = std::fs::read(&path).map_err(|e| WorkspaceError::Io {
+        path: path.clone(),
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            "not found: the seed share document written at setup is needed (pass its path)".into()
+        } else {
+            e.to_string()
+        },
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| OpsError::Invalid(format!("{} is not UTF-8 JSON", path.display())))?;
+    let document = SeedShareDocument::from_json(&text)
+        .map_err(|e| OpsError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok((document, path))
+}
+
+/// The drill of a threshold share: the share opens with the owner key and matches its
+/// commitment; the Coordinator serves the workspace's manifest and pinned root CA.
+async fn threshold_drill(
+    conn: &Connection,
+    workspace: &Workspace,
+    owner: &OwnerKeyPair,
+    document: &SeedShareDocument,
+) -> Result<DrillReport, OpsError> {
+    let share = document
+        .open_key_share_with(owner)
+        .map_err(|e| OpsError::Verification(e.to_string()))?;
+    let response = conn.client.manifests().await?;
+    let latest =
+        LatestTransition::from_parts(&response.latest_transition_hash, &response.latest_signature)
+            .map_err(|e| {
+                OpsError::Verification(format!("the latest transition is malformed: {e}"))
+            })?;
+    if let Some(sent) = workspace.read(MANIFEST_FILE)?
+        && response.manifests.last() != Some(&sent)
+    {
+        return Err(OpsError::Verification(format!(
+            "the Coordinator's latest manifest is not the {MANIFEST_FILE} this workspace set: the manifest was changed on its way, or another manifest was set since"
+        )));
+    }
+    let pinned_root = workspace
+        .read(ROOT_CA_FILE)?
+        .and_then(|b| cert_public_key(&String::from_utf8_lossy(&b)));
+    let served_root = cert_public_key(&response.root_ca_cert);
+    let root_ca_matches = pinned_root.is_some() && served_root == pinned_root;
+    if !root_ca_matches {
+        return Err(OpsError::Verification(
+            "the Coordinator's root CA key is not the one pinned in coordinator-root-ca.pem".into(),
+        ));
+    }
+    Ok(DrillReport {
+        owner_fingerprint: owner.public_key().fingerprint().to_string(),
+        generation: response.manifests.len() as u64,
+        latest: latest.transition_hash(),
+        root_ca_matches,
+        signing_key_file: None,
+        threshold_share: Some(ThresholdDrill {
+            threshold: document.threshold(),
+            owners: document.seed_shares.len(),
+            index: share.index(),
+        }),
+    })
 }
 
 /// The share drill: decrypt the own share, derive the signing key, verify the Coordinator's
@@ -278,6 +399,10 @@ pub async fn share_drill(
     workspace: &Workspace,
     owner: &OwnerKeyPair,
 ) -> Result<DrillReport, OpsError> {
+    let (document, _) = read_share_document(workspace, None)?;
+    if document.threshold() > 1 {
+        return threshold_drill(conn, workspace, owner, &document).await;
+    }
     let share = decrypt_share(workspace, None, owner)?;
     let engine = share.engine()?;
     let response = conn.client.manifests().await?;
@@ -322,6 +447,7 @@ pub async fn share_drill(
         generation: response.manifests.len() as u64,
         latest: latest.transition_hash(),
         root_ca_matches,
-        signing_key_file,
+        signing_key_file: Some(signing_key_file),
+        threshold_share: None,
     })
 }

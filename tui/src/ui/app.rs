@@ -174,6 +174,7 @@ impl App {
             Screen::Dashboard => dashboard::update(action, self.health.state()),
             Screen::Setup(w) => w.update(action, &self.keys),
             Screen::Recovery(r) => r.update(action, &self.keys),
+            Screen::Board(b) => b.update(action, &self.keys),
             Screen::History(h) => h.update(action),
             Screen::Update(u) => u.update(action, &self.keys),
             Screen::Keys(k) => k.update(action, &self.keys),
@@ -219,6 +220,10 @@ impl App {
             (Screen::Setup(w), Confirmed::SetManifest { unattested }) => w.confirmed(unattested),
             (Screen::Recovery(r), Confirmed::Recover { unattested }) => r.confirmed(unattested),
             (Screen::Update(u), Confirmed::Update) => u.confirmed(&self.keys),
+            (
+                Screen::Board(b),
+                then @ (Confirmed::SubmitShare { .. } | Confirmed::CancelSession),
+            ) => b.confirmed(then, &self.keys),
             _ => Vec::new(),
         }
     }
@@ -302,6 +307,7 @@ impl App {
         let taken = match &mut self.screen {
             Screen::Setup(w) => w.on_event(event),
             Screen::Recovery(r) => r.on_event(event),
+            Screen::Board(b) => b.on_event(event),
             Screen::History(h) => h.on_event(event),
             Screen::Update(u) => u.on_event(event),
             Screen::Dashboard | Screen::Keys(_) => Err(event),
@@ -350,11 +356,16 @@ pub fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
 
 /// Whether a tick should refresh the status (not while one is in flight).
 pub fn tick(app: &mut App) -> Vec<Effect> {
-    if app.refreshing {
-        return Vec::new();
+    // The recovery board follows its session on every tick, as the status does.
+    let mut effects = match &mut app.screen {
+        Screen::Board(b) => b.tick(),
+        _ => Vec::new(),
+    };
+    if !app.refreshing {
+        app.refreshing = true;
+        effects.push(Effect::Refresh);
     }
-    app.refreshing = true;
-    vec![Effect::Refresh]
+    effects
 }
 
 /// Results the user is told about in a popup, whichever screen is open.
@@ -481,6 +492,7 @@ fn render_screen(app: &mut App, frame: &mut Frame, area: Rect, theme: Theme) {
         ),
         Screen::Setup(w) => w.render(frame, area, keys, theme, pane),
         Screen::Recovery(r) => r.render(frame, area, keys, theme, pane),
+        Screen::Board(b) => b.render(frame, area, keys, theme),
         Screen::History(h) => h.render(frame, area, theme),
         Screen::Update(u) => u.render(frame, area, keys, theme, pane),
         Screen::Keys(k) => k.render(frame, area, keys, theme),

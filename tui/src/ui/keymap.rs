@@ -91,6 +91,8 @@ pub enum Context {
     Audit,
     Setup,
     Recovery,
+    /// The recovery board of a threshold deployment.
+    Board,
     History,
     Update,
     Keys,
@@ -114,6 +116,7 @@ impl Context {
             Context::Audit => "Dashboard (--read-only)",
             Context::Setup => "First-time setup",
             Context::Recovery => "Recovery",
+            Context::Board => "Recovery board (k of n)",
             Context::History => "History audit",
             Context::Update => "Manifest update",
             Context::Keys => "Owner keys",
@@ -146,6 +149,10 @@ pub enum Action {
     Refresh,
     OpenSetup,
     OpenRecovery,
+    /// Dashboard: the recovery board of a threshold deployment.
+    OpenBoard,
+    /// Recovery board: cancel the open session.
+    CancelSession,
     OpenHistory,
     OpenUpdate,
     OpenKeys,
@@ -227,6 +234,8 @@ pub const KEYMAP: &[Binding] = &[
     // Dashboard
     b(K::Char('s'), C::Dashboard, A::OpenSetup, Some("setup")),
     b(K::Char('r'), C::Dashboard, A::OpenRecovery, Some("recover")),
+    // Not in the dashboard's footer (it is full at 80 columns): the help overlay lists it.
+    b(K::Char('b'), C::Dashboard, A::OpenBoard, None),
     b(K::Char('h'), C::Dashboard, A::OpenHistory, Some("history")),
     b(K::Char('u'), C::Dashboard, A::OpenUpdate, Some("update")),
     b(K::Char('o'), C::Dashboard, A::OpenKeys, Some("owner keys")),
@@ -239,6 +248,15 @@ pub const KEYMAP: &[Binding] = &[
     b(K::Esc, C::Setup, A::Back, Some("back")),
     b(K::PageDown, C::Setup, A::ScrollDown, Some("scroll")),
     b(K::PageUp, C::Setup, A::ScrollUp, None),
+    b(K::Enter, C::Board, A::Select, Some("send your share")),
+    b(
+        K::Char('x'),
+        C::Board,
+        A::CancelSession,
+        Some("cancel session"),
+    ),
+    b(K::F(5), C::Board, A::Refresh, Some("refresh")),
+    b(K::Esc, C::Board, A::Back, Some("back")),
     b(K::Enter, C::Recovery, A::Select, Some("continue")),
     b(K::Esc, C::Recovery, A::Back, Some("back")),
     b(K::PageDown, C::Recovery, A::ScrollDown, Some("scroll")),
@@ -361,6 +379,7 @@ pub fn help_sections() -> Vec<(&'static str, Vec<(String, &'static str)>)> {
         Context::Audit,
         Context::Setup,
         Context::Recovery,
+        Context::Board,
         Context::History,
         Context::Update,
         Context::Keys,
@@ -400,6 +419,7 @@ fn action_text(action: Action) -> &'static str {
         Action::Bottom => "last",
         Action::Refresh => "refresh",
         Action::ScrollUp => "scroll up",
+        Action::OpenBoard => "recovery board (k of n owners)",
         _ => "",
     }
 }

@@ -27,6 +27,8 @@ pub mod theme;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_board;
+#[cfg(test)]
 mod tests_ux;
 
 use std::path::PathBuf;

@@ -437,13 +437,14 @@ fn the_whole_setup_wizard() {
     );
     app::on_event(
         &mut app,
-        Event::DrillDone(Ok(DrillReport {
+        Event::DrillDone(Ok(Box::new(DrillReport {
             owner_fingerprint: owner_key().public_key().fingerprint().to_string(),
             generation: 1,
             latest: Digest::of(b"t1"),
             root_ca_matches: true,
-            signing_key_file: PathBuf::from("/home/op/deploy/history-signing-key.pem"),
-        })),
+            signing_key_file: Some(PathBuf::from("/home/op/deploy/history-signing-key.pem")),
+            threshold_share: None,
+        }))),
     );
     insta::assert_snapshot!("setup_5_drill", draw(&mut app, 80, 24));
     press(&mut app, Key::Enter);

@@ -250,6 +250,36 @@ pub fn drill_details(fp: &str, generation: u64, latest: &str) -> Vec<String> {
         "✓ signing key saved for audits: history-signing-key.pem".into(),
     ]
 }
+/// The manifest view's line for `SeedshareOwnerThreshold`.
+pub fn threshold_line(threshold: usize, owners: usize) -> String {
+    if threshold <= 1 {
+        "  each owner alone can recover (SeedshareOwnerThreshold 1)".into()
+    } else {
+        format!(
+            "  any {threshold} of the {owners} owners recover together; fewer learn nothing (SeedshareOwnerThreshold)"
+        )
+    }
+}
+
+pub fn threshold_not_wizard(threshold: usize, owners: usize) -> String {
+    format!(
+        "this Coordinator's seed is split {threshold} of {owners}: your share alone does not recover it. Esc, then b on the dashboard opens the recovery board, where you send your share and follow the other owners (or run `seedward recover`)"
+    )
+}
+pub const THRESHOLD_DRILL_OK: &str = "your share is intact ✓";
+pub fn threshold_drill_details(
+    fp: &str,
+    index: u8,
+    threshold: usize,
+    owners: usize,
+) -> Vec<String> {
+    vec![
+        format!("✓ share {index} of {owners} decrypted with owner key {fp}"),
+        "✓ it matches its commitment in seed-shares.json".into(),
+        "✓ the Coordinator serves the pinned root CA and this manifest".into(),
+        format!("any {threshold} of the {owners} owners recover it together (b: recovery board)"),
+    ]
+}
 pub const DRILL_FAILED: &str = "✗ share drill failed";
 pub const DRILL_RETRY: &str =
     "The manifest is set; your files are saved. Press Enter to run the drill again.";
@@ -486,4 +516,87 @@ pub fn typed_mismatch(expected: &str) -> String {
 pub fn typed_rejected(word: &str, expected: &str) -> String {
     let word: String = word.chars().filter(|c| !c.is_control()).take(24).collect();
     format!("✗ \"{word}\" is not \"{expected}\": nothing was sent; type {expected}")
+}
+
+// ---- recovery board (threshold deployments) ---------------------------------------------
+
+pub const BOARD_TITLE: &str = "Recovery board";
+pub const BOARD_LOADING: &str = "asking the Coordinator for its recovery session…";
+pub const BOARD_NO_KEY: &str =
+    "No seed share owner key in this workspace's key store: import yours first (o: owner keys).";
+pub const BOARD_NOTHING_TO_CANCEL: &str =
+    "No recovery session is open: there is nothing to cancel.";
+pub const BOARD_HOW_TO_START: &str =
+    "Press Enter to send your share: that opens a session the other owners join.";
+pub const BOARD_SEND_TITLE: &str = "Send your share";
+pub const BOARD_CANCEL_TITLE: &str = "Cancel the recovery session";
+pub const BOARD_CANCEL_WORD: &str = "cancel";
+pub const BOARD_SENT: &str = "✓ the Coordinator accepted your share";
+pub const BOARD_RECOVERED: &str = "✓ yours was the last share needed: the Coordinator combined the shares, verified its history and is ready. Restart every workload (new mesh CA).";
+pub const BOARD_CANCELLED: &str = "✓ you cancelled the session; every share sent to it is dropped";
+
+pub fn board_no_session(state: &str) -> String {
+    format!("No recovery session is open (the Coordinator is {state}).")
+}
+
+pub fn board_headline(threshold: u32, owners: usize, submitted: u32, remaining: u32) -> String {
+    format!("{threshold} of {owners} owners needed: {submitted} sent, {remaining} to go")
+}
+
+pub fn board_wrong_share(fingerprint: &str, index: u32) -> String {
+    format!(
+        "✗ owner key {fingerprint} sent a share that is not share {index} (another deployment's file?)"
+    )
+}
+
+pub fn board_time_left(secs: u64) -> String {
+    format!(
+        "time left: {}m {:02}s, then the session ends and the shares are dropped",
+        secs / 60,
+        secs % 60
+    )
+}
+
+pub fn board_next(remaining: u32) -> String {
+    match remaining {
+        0 => "next: the Coordinator combines the shares and verifies its history".into(),
+        1 => "next: one more owner sends their share (seedward recover, or Enter here)".into(),
+        n => format!("next: {n} more owners send their shares (seedward recover, or Enter here)"),
+    }
+}
+
+pub fn board_last_ended(outcome: &str, detail: &str) -> String {
+    match (outcome, detail.is_empty()) {
+        ("cancelled", false) => format!("last session: cancelled by owner key {detail}"),
+        (_, false) => format!("last session: {outcome}: {detail}"),
+        (_, true) => format!("last session: {outcome}"),
+    }
+}
+
+pub fn board_send_body(key: &str, unattested: bool) -> Vec<String> {
+    let word = confirm_word(unattested, CONFIRM_RECOVER_WORD);
+    vec![
+        format!("Your share (owner key {key}) is checked against its commitment,"),
+        "then sealed to the session key of this Coordinator and sent.".into(),
+        attestation_line(unattested),
+        format!("Type {word} to send it."),
+    ]
+}
+
+pub fn board_cancel_body() -> Vec<String> {
+    vec![
+        "Every share sent to the open session is dropped;".into(),
+        "the owners must start again. Proven with your owner key.".into(),
+        format!("Type {BOARD_CANCEL_WORD} to end it."),
+    ]
+}
+
+/// "12s ago", "3m ago", at `now`.
+pub fn ago(now: std::time::SystemTime, at: std::time::SystemTime) -> String {
+    let secs = now.duration_since(at).map_or(0, |d| d.as_secs());
+    if secs < 60 {
+        format!("{secs}s ago")
+    } else {
+        format!("{}m ago", secs / 60)
+    }
 }

@@ -80,6 +80,15 @@ pub fn manifest_lines(
         ),
         theme.bold(),
     ));
+    if m.has_seedshare_owner_threshold() {
+        lines.push(Line::styled(
+            text::threshold_line(
+                m.seedshare_owner_threshold(),
+                m.seedshare_owner_pub_keys().len(),
+            ),
+            theme.warn(),
+        ));
+    }
     for k in m.seedshare_owner_pub_keys() {
         let mine = owner_hex.is_some_and(|o| o.eq_ignore_ascii_case(k));
         lines.push(Line::from({

@@ -20,6 +20,12 @@ pub enum Confirmed {
         unattested: bool,
     },
     Update,
+    /// The recovery board: send this owner's share to the session.
+    SubmitShare {
+        unattested: bool,
+    },
+    /// The recovery board: cancel the open session.
+    CancelSession,
 }
 
 /// The one popup slot.

@@ -10,9 +10,11 @@
 //! | `manifest.rs` | manifest files of the workspace: list, write the template, load and check |
 //! | `setup.rs` | the first manifest and the share drill |
 //! | `recovery.rs` | decrypt the share, pre-flight, send, re-verify; the share's vault |
+//! | `board.rs` | the recovery board: poll the session, send this owner's share, cancel |
 //! | `history.rs` | the audit, and history bundles (export, offline verification) |
 //! | `update.rs` | a signed manifest update |
 
+mod board;
 mod history;
 mod keys;
 mod manifest;
@@ -92,6 +94,17 @@ pub enum Effect {
         response: Box<pb::RecoverResponse>,
     },
     ForgetShare,
+    /// The recovery board: the open session, if any.
+    PollSession,
+    /// The recovery board: open or join the session and send this owner's share.
+    SubmitShare {
+        owner_key: String,
+        allow_unattested: bool,
+    },
+    /// The recovery board: cancel the open session.
+    CancelSession {
+        owner_key: String,
+    },
     Audit,
     /// Write the audited history as a bundle file into the workspace.
     ExportBundle {
@@ -131,11 +144,17 @@ pub enum Event {
         workspace: Result<(), String>,
     },
     SetDone(Result<SetupOutcome, String>),
-    DrillDone(Result<DrillReport, String>),
+    DrillDone(Result<Box<DrillReport>, String>),
     Decrypted(Result<String, String>),
     Preflighted(Result<Box<Preflight>, String>),
     RecoverySent(Result<Box<pb::RecoverResponse>, String>),
     Reverified(Result<Box<Reverify>, String>),
+    SessionPolled(Result<Box<ops::SessionStatus>, String>),
+    /// A submission (`submitted`) or a cancel went through, or why not.
+    SessionActed {
+        result: Result<Box<ops::SessionStatus>, String>,
+        submitted: bool,
+    },
     Audited(Result<Box<AuditedHistory>, String>),
     BundleExported(Result<BundleExport, String>),
     BundleVerified(Result<Box<BundleCheck>, String>),
@@ -239,6 +258,12 @@ async fn run(effect: Effect, ctx: &Ctx) -> Option<Event> {
             recovery::forget_share(ctx).await;
             return None;
         }
+        Effect::PollSession => board::poll(ctx).await,
+        Effect::SubmitShare {
+            owner_key,
+            allow_unattested,
+        } => board::submit(ctx, owner_key, allow_unattested).await,
+        Effect::CancelSession { owner_key } => board::cancel(ctx, owner_key).await,
         Effect::Audit => history::audit(ctx).await,
         Effect::ExportBundle { audit } => history::export(ctx, audit).await,
         Effect::VerifyBundle { path } => history::verify(ctx, &path).await,

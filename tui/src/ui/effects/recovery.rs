@@ -15,6 +15,14 @@ pub(super) async fn decrypt_share(ctx: &Ctx, owner_key: String) -> Event {
     let workspace = ctx.workspace.clone();
     let result = blocking(move || {
         let owner = keys.load_owner(&owner_key).map_err(|e| e.to_string())?;
+        if let Ok((document, _)) = ops::read_share_document(&workspace, None)
+            && document.threshold() > 1
+        {
+            return Err(crate::ui::text::threshold_not_wizard(
+                document.threshold(),
+                document.seed_shares.len(),
+            ));
+        }
         ops::decrypt_share(&workspace, None, &owner).map_err(|e| e.to_string())
     })
     .await;

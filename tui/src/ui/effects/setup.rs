@@ -34,6 +34,7 @@ pub(super) async fn share_drill(ctx: &Ctx, owner_key: String) -> Event {
             let conn = connect(ctx).await?;
             ops::share_drill(&conn, &ctx.workspace, &owner)
                 .await
+                .map(Box::new)
                 .map_err(|e| e.to_string())
         }
         .await,

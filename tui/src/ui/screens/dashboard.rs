@@ -45,6 +45,10 @@ pub fn update(action: Action, state: Option<CoordinatorState>) -> Outcome {
             ),
             None => not_now(text::RECOVERY_TITLE, text::NO_STATUS_YET),
         },
+        Action::OpenBoard => Outcome::open(Screen::Board(Box::new(
+            super::board::RecoveryBoard::opening(),
+        )))
+        .and(Effect::PollSession),
         Action::OpenHistory => Outcome::open(Screen::History(Box::default())).and(Effect::Audit),
         Action::OpenUpdate => match state {
             Some(CoordinatorState::Ready) => Outcome::open(Screen::Update(Box::default()))

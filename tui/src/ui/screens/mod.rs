@@ -7,10 +7,12 @@
 //! | [`dashboard`] | the Coordinator's status and the owner keys; opens the others |
 //! | [`setup`] | the first-time setup wizard |
 //! | [`recovery`] | the recovery wizard |
+//! | [`board`] | the recovery board of a threshold (k of n) deployment |
 //! | [`history`] | the history audit: timeline, detail views, bundles |
 //! | [`update`] | a manifest update: pick, review, sign and send |
 //! | [`keys`] | the owner keys: list, generate, import, export |
 
+pub mod board;
 pub mod dashboard;
 pub mod history;
 pub mod keys;
@@ -22,6 +24,7 @@ use super::components::popup::Popup;
 use super::effects::Effect;
 use super::keymap::Context;
 use super::text;
+use board::RecoveryBoard;
 use history::HistoryView;
 use keys::KeysScreen;
 use recovery::RecoveryWizard;
@@ -34,6 +37,7 @@ pub enum Screen {
     Dashboard,
     Setup(Box<SetupWizard>),
     Recovery(Box<RecoveryWizard>),
+    Board(Box<RecoveryBoard>),
     History(Box<HistoryView>),
     Update(Box<UpdateView>),
     Keys(KeysScreen),
@@ -45,6 +49,7 @@ impl Screen {
             Screen::Dashboard => text::DASHBOARD_TITLE,
             Screen::Setup(_) => text::SETUP_TITLE,
             Screen::Recovery(_) => text::RECOVERY_TITLE,
+            Screen::Board(_) => text::BOARD_TITLE,
             Screen::History(_) => text::HISTORY_TITLE,
             Screen::Update(_) => text::UPDATE_TITLE,
             Screen::Keys(_) => text::KEYS_TITLE,
@@ -69,7 +74,7 @@ impl Screen {
             Screen::History(h) => h.typing(),
             Screen::Update(u) => u.typing(),
             Screen::Recovery(r) => r.typing(),
-            Screen::Dashboard => false,
+            Screen::Dashboard | Screen::Board(_) => false,
         }
     }
 
@@ -79,6 +84,7 @@ impl Screen {
             Screen::Dashboard => dashboard::contexts(),
             Screen::Setup(w) => w.contexts(),
             Screen::Recovery(r) => r.contexts(),
+            Screen::Board(b) => b.contexts(),
             Screen::History(h) => h.contexts(),
             Screen::Update(u) => u.contexts(),
             Screen::Keys(k) => k.contexts(),
@@ -113,6 +119,7 @@ impl Screen {
             Screen::History(_) => (3, 0),
             Screen::Update(u) => (4, u.step as usize),
             Screen::Keys(_) => (5, 0),
+            Screen::Board(_) => (6, 0),
         }
     }
 }

@@ -271,7 +271,7 @@ impl SetupWizard {
             Event::DrillDone(result) => {
                 self.busy = None;
                 match result {
-                    Ok(report) => self.drill = Some(report),
+                    Ok(report) => self.drill = Some(*report),
                     Err(e) => self.drill_error = Some(e),
                 }
                 Outcome::none()

@@ -274,11 +274,13 @@ impl SetupWizard {
     /// Step 5: the set's outcome and the share drill's.
     fn drill_pane(&self, theme: Theme) -> Vec<Line<'static>> {
         let mut lines = Vec::new();
-        if self.drill.is_some() {
-            lines.push(Line::styled(
-                text::DRILL_OK,
-                theme.ok().add_modifier(Modifier::BOLD),
-            ));
+        if let Some(report) = &self.drill {
+            let ok = if report.threshold_share.is_some() {
+                text::THRESHOLD_DRILL_OK
+            } else {
+                text::DRILL_OK
+            };
+            lines.push(Line::styled(ok, theme.ok().add_modifier(Modifier::BOLD)));
             lines.push(Line::raw(""));
         }
         if let Some(o) = &self.outcome {
@@ -304,11 +306,20 @@ impl SetupWizard {
             lines.push(Line::styled(b, theme.warn()));
         }
         if let Some(report) = &self.drill {
-            for l in text::drill_details(
-                &report.owner_fingerprint,
-                report.generation,
-                &report.latest.short(),
-            ) {
+            let details = match &report.threshold_share {
+                Some(t) => text::threshold_drill_details(
+                    &report.owner_fingerprint,
+                    t.index,
+                    t.threshold,
+                    t.owners,
+                ),
+                None => text::drill_details(
+                    &report.owner_fingerprint,
+                    report.generation,
+                    &report.latest.short(),
+                ),
+            };
+            for l in details {
                 lines.push(Line::styled(l, theme.ok()));
             }
             lines.push(Line::raw(""));
