@@ -6,7 +6,7 @@ use rand_core::OsRng;
 use seedward_shared::history::{Digest, HistoryStore, LatestTransition, Transition};
 use seedward_shared::keys::{OwnerPublicKey, WorkloadOwnerPublicKey};
 use seedward_shared::manifest::Manifest;
-use seedward_shared::seed::{Salt, Seed, SeedEngine};
+use seedward_shared::seed::{MeshSecret, Salt, Seed, SeedEngine};
 use seedward_shared::seedshare::encrypt_for_owners;
 
 use super::view::{SetManifestInput, SetOutcome};
@@ -141,10 +141,11 @@ impl<S: HistoryStore> Coordinator<S> {
             );
         }
 
-        let certificates = certificates(&engine)?;
         let transition = Transition::first(manifest.hash());
+        let mesh = MeshSecret::generate(&mut OsRng);
+        let certificates = certificates(&engine, &mesh, &transition.hash())?;
         let latest = self.persist(&manifest, &input.policies, &transition, None, &engine)?;
-        let ready = make_ready(engine, certificates, latest, 1, manifest);
+        let ready = make_ready(engine, mesh, certificates, latest, 1, manifest);
         let outcome = SetOutcome {
             root_ca_pem: ready.root_ca.cert().pem.clone(),
             mesh_ca_pem: ready.mesh_ca.cert().pem.clone(),
@@ -202,11 +203,7 @@ impl<S: HistoryStore> Coordinator<S> {
             });
         }
         // Everything fallible before the store changes.
-        let mesh_ca = CertificateAuthority::mesh(
-            &SeedEngine::generate_mesh_ca_key(&mut OsRng),
-            &ready.root_ca,
-        )
-        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let mesh_ca = super::peer::mesh_ca(&ready.mesh_secret, &proposed, &ready.root_ca)?;
         let old_latest = ready.latest.clone();
         let latest = match self.persist(
             &manifest,
@@ -268,18 +265,19 @@ impl<S: HistoryStore> Coordinator<S> {
 /// persisted: a first set must never store a history whose seed shares were not returned.
 pub(super) fn certificates(
     engine: &SeedEngine,
+    mesh: &MeshSecret,
+    latest: &Digest,
 ) -> Result<(CertificateAuthority, CertificateAuthority), CoreError> {
     let root_ca = CertificateAuthority::root(engine.root_ca_key())
         .map_err(|e| CoreError::Internal(e.to_string()))?;
-    let mesh_key = SeedEngine::generate_mesh_ca_key(&mut OsRng);
-    let mesh_ca = CertificateAuthority::mesh(&mesh_key, &root_ca)
-        .map_err(|e| CoreError::Internal(e.to_string()))?;
+    let mesh_ca = super::peer::mesh_ca(mesh, latest, &root_ca)?;
     Ok((root_ca, mesh_ca))
 }
 
 /// Builds the ready state after the store accepted the change. Infallible on purpose.
 pub(super) fn make_ready(
     engine: SeedEngine,
+    mesh_secret: MeshSecret,
     (root_ca, mesh_ca): (CertificateAuthority, CertificateAuthority),
     latest: LatestTransition,
     generation: u64,
@@ -287,6 +285,7 @@ pub(super) fn make_ready(
 ) -> Ready {
     Ready {
         engine,
+        mesh_secret,
         reference: super::ActiveReference::of(&manifest),
         root_ca: Arc::new(root_ca),
         mesh_ca: Arc::new(mesh_ca),
