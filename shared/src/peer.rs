@@ -158,7 +158,10 @@ pub fn open_peer_secrets(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "test code: a panic is the failure report")]
+#[allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
 mod tests {
     use super::*;
     use rand_core::OsRng;
@@ -202,9 +205,21 @@ mod tests {
     fn the_mesh_ca_key_depends_on_the_secret_and_the_latest_only() {
         let m = MeshSecret::copy_from(&[5; 32]).unwrap();
         let a = m.ca_key(&[1; 32]).unwrap();
-        assert_eq!(a, MeshSecret::copy_from(&[5; 32]).unwrap().ca_key(&[1; 32]).unwrap());
+        assert_eq!(
+            a,
+            MeshSecret::copy_from(&[5; 32])
+                .unwrap()
+                .ca_key(&[1; 32])
+                .unwrap()
+        );
         assert_ne!(a, m.ca_key(&[2; 32]).unwrap());
-        assert_ne!(a, MeshSecret::copy_from(&[6; 32]).unwrap().ca_key(&[1; 32]).unwrap());
+        assert_ne!(
+            a,
+            MeshSecret::copy_from(&[6; 32])
+                .unwrap()
+                .ca_key(&[1; 32])
+                .unwrap()
+        );
         assert!(MeshSecret::copy_from(&[5; 31]).is_err());
     }
 }

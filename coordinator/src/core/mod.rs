@@ -295,7 +295,11 @@ impl<S: HistoryStore> Coordinator<S> {
         let manifest = self.read_manifest(&last.manifest_hash)?;
         // Another replica's update is a new generation: the same mesh CA as that replica's,
         // derived from the shared mesh secret and the new latest.
-        let mesh_ca = peer::mesh_ca(&ready.mesh_secret, &latest.transition_hash(), &ready.root_ca)?;
+        let mesh_ca = peer::mesh_ca(
+            &ready.mesh_secret,
+            &latest.transition_hash(),
+            &ready.root_ca,
+        )?;
         tracing::info!(latest = %latest.transition_hash(), generation = entries.len(), "adopted a descendant transition from the store");
         ready.latest = latest;
         ready.latest_bytes = bytes;

@@ -4,8 +4,6 @@
 //! with the key derived from it. The transport, the evidence checks and the HPKE box's
 //! opening live in `crate::peer`; this file only reads and changes the state.
 
-
-
 use p384::ecdsa::VerifyingKey;
 use rand_core::OsRng;
 use seedward_shared::history::{Digest, HistoryStore};
@@ -188,4 +186,3 @@ pub fn mesh_ca_public_key(mesh: &MeshSecret, latest: &Digest) -> Result<Vec<u8>,
         .map_err(|e| CoreError::Internal(e.to_string()))?;
     Ok(key.public_key().to_sec1_bytes().to_vec())
 }
-

@@ -512,6 +512,7 @@ fn record(id: &str, state: ReplicaState) -> ReplicaRecord {
         evidence_kind: "none".into(),
         since_unix_ms: 1,
         last_error: None,
+        last_recovery: None,
     }
 }
 
