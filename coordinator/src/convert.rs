@@ -164,6 +164,7 @@ pub fn replica_set(board: ReplicaBoard) -> pb::ReplicaSet {
                 since_unix_ms: i64::try_from(r.since_unix_ms).unwrap_or(i64::MAX),
                 last_error: r.last_error.unwrap_or_default(),
                 last_recovery: r.last_recovery.map(recovery_note),
+                peer_address: r.peer_address.unwrap_or_default(),
             })
             .collect(),
         as_of_unix_ms: i64::try_from(board.as_of_unix_ms).unwrap_or(i64::MAX),

@@ -24,6 +24,7 @@ mod etcd_store;
 mod lifecycle;
 mod load;
 mod logs_and_timeouts;
+mod peer_recovery;
 mod process_hardening;
 mod python_client;
 mod races;

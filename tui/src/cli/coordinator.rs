@@ -153,6 +153,11 @@ fn status_json(s: &StatusView) -> json::Status<'_> {
             error: set.error.as_deref(),
             replicas: super::replicas::replicas_json(set),
         }),
+        last_recovery: s.last_recovery.as_ref().map(|r| json::Recovery {
+            by: &r.by,
+            who: &r.who,
+            at_unix_ms: r.at_unix_ms,
+        }),
     }
 }
 
@@ -191,6 +196,9 @@ fn print_status(ctx: &Ctx, s: &StatusView) {
             set.replicas.len(),
             set.self_id
         ));
+    }
+    if let Some(recovery) = &s.last_recovery {
+        out.line(format!("recovered    {}", recovery.describe()));
     }
     out.line(format!("version      {}", s.version));
     out.line(format!("next         {}", s.state.next_step()));

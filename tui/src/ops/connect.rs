@@ -279,6 +279,38 @@ pub struct StatusView {
     pub version: String,
     /// The replica set it shares a store with (`--store etcd`); `None` for a single replica.
     pub replica_set: Option<ReplicaSetView>,
+    /// Who recovered this process last, if it is ready by a recovery.
+    pub last_recovery: Option<RecoveryView>,
+}
+
+/// A recovery: by a seed share owner (key fingerprint) or a peer replica (its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryView {
+    /// `owner` or `peer`.
+    pub by: String,
+    /// The owner key's fingerprint or the peer's replica id.
+    pub who: String,
+    pub at_unix_ms: i64,
+}
+
+impl RecoveryView {
+    fn from_proto(note: pb::RecoveryNote) -> Self {
+        Self {
+            by: printable(&note.by),
+            who: printable(&note.who),
+            at_unix_ms: note.at_unix_ms,
+        }
+    }
+
+    /// "by peer b, 12 s ago" / "by owner key 1a2b…, 3 min ago".
+    pub fn describe(&self) -> String {
+        let who = match self.by.as_str() {
+            "owner" => format!("owner key {}", self.who),
+            "peer" => format!("peer replica {}", self.who),
+            other => format!("{other} {}", self.who),
+        };
+        format!("by {who}, {}", ago(self.at_unix_ms))
+    }
 }
 
 /// The replica board a Coordinator serves: every replica's self-reported presence record,
@@ -417,6 +449,7 @@ pub(super) fn status_view(conn: &Connection, response: pb::GetStatusResponse) ->
         challenge: response.challenge,
         version: printable(&response.version),
         replica_set: response.replica_set.map(ReplicaSetView::from_proto),
+        last_recovery: response.last_recovery.map(RecoveryView::from_proto),
     }
 }
 

@@ -71,6 +71,7 @@ pub(super) fn status(state: CoordinatorState, trust: TrustLevel, generation: u64
         challenge: None,
         version: "0.1.0".into(),
         replica_set: None,
+        last_recovery: None,
     }
 }
 
