@@ -78,7 +78,7 @@ async fn state_of(client: &CoordinatorClient) -> &'static str {
     }
 }
 
-async fn all_ready(clients: &[&CoordinatorClient]) -> bool {
+async fn all_ready(clients: Vec<&CoordinatorClient>) -> bool {
     for client in clients {
         if state_of(client).await != "ready" {
             return false;
@@ -166,7 +166,7 @@ async fn replicas_recover_from_each_other_and_issue_under_one_mesh_ca() {
     let policy = policy_of(&manifest);
     let (first, secret) = first_set(&ca, manifest, policies, &keys.owner).await;
     assert!(
-        eventually(WAIT, || all_ready(&[&ca, &cb, &cc])).await,
+        eventually(WAIT, || all_ready(vec![&ca, &cb, &cc])).await,
         "b: {}, c: {}\nlog of b:\n{}",
         state_of(&cb).await,
         state_of(&cc).await,
@@ -239,7 +239,7 @@ async fn replicas_recover_from_each_other_and_issue_under_one_mesh_ca() {
     let a = start_peer(dir, &endpoints, "a").await;
     let ca = connect(&a.addr).await;
     assert!(
-        eventually(WAIT, || all_ready(&[&ca])).await,
+        eventually(WAIT, || all_ready(vec![&ca])).await,
         "a: {}\n{}",
         state_of(&ca).await,
         a.log()
@@ -267,7 +267,7 @@ async fn replicas_recover_from_each_other_and_issue_under_one_mesh_ca() {
     }
     recover(&cb, &keys.owner, &secret).await.unwrap();
     assert!(
-        eventually(WAIT, || all_ready(&[&ca, &cc])).await,
+        eventually(WAIT, || all_ready(vec![&ca, &cc])).await,
         "a: {}, c: {}",
         state_of(&ca).await,
         state_of(&cc).await
@@ -349,21 +349,24 @@ async fn an_impostor_peer_or_one_without_the_development_flag_never_makes_a_repl
         "the impostor serves a copy of the history's transitions"
     );
     let impostor_peer = {
-        let mut address = String::new();
-        assert!(
-            eventually(WAIT, || async {
-                let set = ci.status().await.unwrap().replica_set.unwrap();
-                address = set
-                    .replicas
-                    .into_iter()
-                    .find(|r| r.id == "i")
-                    .map(|r| r.peer_address)
-                    .unwrap_or_default();
-                !address.is_empty()
-            })
-            .await
-        );
-        address
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let set = ci.status().await.unwrap().replica_set.unwrap();
+            let address = set
+                .replicas
+                .into_iter()
+                .find(|r| r.id == "i")
+                .map(|r| r.peer_address)
+                .unwrap_or_default();
+            if !address.is_empty() {
+                break address;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the impostor's record names no peer address"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     };
 
     // The victim asks both: h (from the board) refuses it, i sends a seed that does not
