@@ -355,12 +355,6 @@ impl SeedEngine {
         Self::new(&seed, &salt)
     }
 
-    /// Draws a fresh random P-384 mesh CA key. Deliberately *not* derived from the seed,
-    /// so that a seed holder cannot forge workload certificates.
-    pub fn generate_mesh_ca_key(rng: &mut impl CryptoRngCore) -> p384::SecretKey {
-        p384::SecretKey::random(rng)
-    }
-
     /// The seed the keys were derived from (for peer recovery only: it is sealed to an
     /// attested replica and goes nowhere else).
     pub fn seed(&self) -> &Seed {
@@ -786,9 +780,10 @@ mod tests {
     const KAT_WORKLOAD_SECRET_64: &str = "11df899bf114e2608e8b1c9445d49f9aaaf8348e83f93746ac1fa1cb7345ea634c53c9bd88cc92b301db0fa9b6cd6f5cb16649afdb1e355e60e6488c3a0ce1d7";
 
     #[test]
-    fn mesh_ca_keys_are_random() {
-        let a = SeedEngine::generate_mesh_ca_key(&mut OsRng);
-        let b = SeedEngine::generate_mesh_ca_key(&mut OsRng);
+    fn mesh_ca_keys_come_from_random_mesh_secrets_not_from_the_seed() {
+        let latest = [3; 32];
+        let a = MeshSecret::generate(&mut OsRng).ca_key(&latest).unwrap();
+        let b = MeshSecret::generate(&mut OsRng).ca_key(&latest).unwrap();
         assert_ne!(a.to_bytes(), b.to_bytes());
         assert_ne!(a.to_bytes(), kat_engine().root_ca_key().to_bytes());
     }
