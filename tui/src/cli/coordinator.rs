@@ -772,6 +772,14 @@ pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
         "The root CA key is unchanged: clients that pin the root CA need nothing.",
         "Run `seedward verify` to audit the history and refresh the verify/ folder.",
     ];
+    if let Some(note) = preflight
+        .status
+        .replica_set
+        .as_ref()
+        .and_then(ops::ReplicaSetView::peers_will_follow)
+    {
+        ctx.out.line(format!("{} {note}", ctx.out.check()));
+    }
     ctx.out.line("after recovery:");
     for item in checklist {
         ctx.out.line(format!("  [ ] {item}"));

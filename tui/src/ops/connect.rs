@@ -337,6 +337,8 @@ pub struct ReplicaView {
     pub evidence_kind: String,
     pub since_unix_ms: i64,
     pub last_error: Option<String>,
+    /// Where its peer API is reached; `None` when it serves none (no peer recovery).
+    pub peer_address: Option<String>,
 }
 
 /// "12 s ago", "3 min ago", "2 h ago", "4 d ago" (`-` for an unknown or future time).
@@ -373,10 +375,35 @@ impl ReplicaSetView {
                     evidence_kind: printable(&r.evidence_kind),
                     since_unix_ms: r.since_unix_ms,
                     last_error: non_empty(printable(&r.last_error)),
+                    peer_address: non_empty(printable(&r.peer_address)),
                 })
                 .collect(),
             as_of_unix_ms: (set.as_of_unix_ms > 0).then_some(set.as_of_unix_ms),
             error: non_empty(printable(&set.error)),
+        }
+    }
+
+    /// After an owner recovered the answering replica: one line saying which other
+    /// replicas will now recover from it by themselves (they take part in peer recovery
+    /// and have no keys), or `None` when there are none.
+    pub fn peers_will_follow(&self) -> Option<String> {
+        let waiting: Vec<&str> = self
+            .replicas
+            .iter()
+            .filter(|r| r.id != self.self_id && r.state != CoordinatorState::Ready)
+            .filter(|r| r.peer_address.is_some())
+            .map(|r| r.id.as_str())
+            .collect();
+        match waiting.len() {
+            0 => None,
+            1 => Some(format!(
+                "the other replica ({}) will recover from this one by itself (peer recovery); no owner is needed for it",
+                waiting[0]
+            )),
+            n => Some(format!(
+                "the other {n} replicas ({}) will recover from this one by themselves (peer recovery); no owner is needed for them",
+                waiting.join(", ")
+            )),
         }
     }
 

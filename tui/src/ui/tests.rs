@@ -229,6 +229,7 @@ fn dashboard_with_a_replica_board() {
         evidence_kind: "snp".into(),
         since_unix_ms: now - 150_000,
         last_error: last_error.map(Into::into),
+        peer_address: None,
     };
     let mut s = status(CoordinatorState::Ready, TrustLevel::Pinned, 3);
     s.replica_set = Some(ReplicaSetView {
