@@ -48,8 +48,6 @@ async fn start_replica(
         prefix,
         "--replica-id",
         id,
-        "--attestation",
-        "none",
         "--peer-retry-min-ms",
         "100",
         "--peer-retry-max-ms",
@@ -66,7 +64,13 @@ async fn start_peer(dir: &Path, endpoints: &str, id: &str) -> CoordinatorProcess
         endpoints,
         PREFIX,
         id,
-        &["--peer-listen", "127.0.0.1:0", "--allow-unattested-peers"],
+        &[
+            "--attestation",
+            "none",
+            "--peer-listen",
+            "127.0.0.1:0",
+            "--allow-unattested-peers",
+        ],
     )
     .await
 }
@@ -325,7 +329,7 @@ async fn an_impostor_peer_or_one_without_the_development_flag_never_makes_a_repl
         &endpoints,
         PREFIX,
         "h",
-        &["--peer-listen", "127.0.0.1:0"],
+        &["--attestation", "none", "--peer-listen", "127.0.0.1:0"],
     )
     .await;
     let ch = connect(&h.addr).await;
@@ -338,7 +342,13 @@ async fn an_impostor_peer_or_one_without_the_development_flag_never_makes_a_repl
         &endpoints,
         "/e2e/impostor",
         "i",
-        &["--peer-listen", "127.0.0.1:0", "--allow-unattested-peers"],
+        &[
+            "--attestation",
+            "none",
+            "--peer-listen",
+            "127.0.0.1:0",
+            "--allow-unattested-peers",
+        ],
     )
     .await;
     let ci = connect(&i.addr).await;
@@ -376,7 +386,13 @@ async fn an_impostor_peer_or_one_without_the_development_flag_never_makes_a_repl
         &endpoints,
         PREFIX,
         "v",
-        &["--allow-unattested-peers", "--peers", &impostor_peer],
+        &[
+            "--attestation",
+            "none",
+            "--allow-unattested-peers",
+            "--peers",
+            &impostor_peer,
+        ],
     )
     .await;
     let cv = connect(&v.addr).await;
@@ -406,11 +422,112 @@ async fn an_impostor_peer_or_one_without_the_development_flag_never_makes_a_repl
     assert_eq!(recovered_by(&cv).await, None);
 
     // A replica without the flag does not even ask in development mode.
-    let w = start_replica(dir, &endpoints, PREFIX, "w", &["--peers", &impostor_peer]).await;
+    let w = start_replica(
+        dir,
+        &endpoints,
+        PREFIX,
+        "w",
+        &["--attestation", "none", "--peers", &impostor_peer],
+    )
+    .await;
     assert!(
         eventually(WAIT, || async { w.log().contains("peer recovery is off") }).await,
         "{}",
         w.log()
     );
     assert_eq!(state_of(&connect(&w.addr).await).await, "recovery required");
+}
+
+/// The attested path: replicas whose evidence is SEV-SNP from a fake configfs-tsm signed by
+/// the test AMD (docs/ATTESTATION.md, "Testing without a TEE"), no development flag. A
+/// replica launched with the manifest's `coordinator` policy recovers from a peer; one
+/// launched with another policy (another HOST_DATA) is refused with the failed check named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attested_replicas_recover_from_each_other_and_one_launched_with_another_policy_does_not() {
+    use seedward_tests::attest::{TestPlatform, measurement, snp_reference};
+
+    let cluster = EtcdCluster::start(3);
+    let endpoints = cluster.endpoints_csv();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let platform = TestPlatform::trusted();
+    let anchor = dir.join("test-ark.pem");
+    platform.write_anchor(&anchor).unwrap();
+    let collateral = dir.join("collateral");
+    platform.write_crl(&collateral).unwrap();
+
+    let keys = Keys::generate();
+    let (manifest, policies) = keys.manifest(0);
+    let mut value: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    value["ReferenceValues"] = snp_reference(measurement());
+    let manifest = format!("{value:#}\n").into_bytes();
+    let coordinator_policy =
+        *seedward_shared::manifest::Manifest::parse_and_validate(manifest.clone())
+            .unwrap()
+            .coordinator_policy_hash()
+            .expect("the template names a coordinator policy")
+            .as_bytes();
+
+    let anchor = anchor.to_str().unwrap().to_string();
+    let collateral = collateral.to_str().unwrap().to_string();
+    let mut fakes = Vec::new();
+    let mut start = |id: &'static str, host_data: [u8; 32]| {
+        let tsm = dir.join(format!("tsm-{id}"));
+        fakes.push(platform.serve(&tsm, platform.report(host_data)).unwrap());
+        let tsm = tsm.to_str().unwrap().to_string();
+        let (endpoints, anchor, collateral) =
+            (endpoints.clone(), anchor.clone(), collateral.clone());
+        async move {
+            start_replica(
+                dir,
+                &endpoints,
+                PREFIX,
+                id,
+                &[
+                    "--attestation",
+                    "snp",
+                    "--tsm-dir",
+                    &tsm,
+                    "--test-trust-anchor",
+                    &anchor,
+                    "--collateral-dir",
+                    &collateral,
+                    "--peer-listen",
+                    "127.0.0.1:0",
+                ],
+            )
+            .await
+        }
+    };
+    let a = start("a", coordinator_policy).await;
+    let b = start("b", coordinator_policy).await;
+    let c = start("c", [0x42; 32]).await;
+    let (ca, cb, cc) = (
+        connect(&a.addr).await,
+        connect(&b.addr).await,
+        connect(&c.addr).await,
+    );
+    first_set(&ca, manifest, policies, &keys.owner).await;
+    assert!(
+        eventually(WAIT, || all_ready(vec![&cb])).await,
+        "b: {}\n{}",
+        state_of(&cb).await,
+        b.log()
+    );
+    assert_eq!(
+        recovered_by(&cb).await,
+        Some(("peer".to_string(), "a".to_string())),
+        "b recovered from the only other ready replica"
+    );
+    assert!(
+        eventually(WAIT, || async {
+            let log = c.log();
+            log.contains("peer recovery: refused") && log.contains("host-data")
+        })
+        .await,
+        "c is refused with the failed check named:\n{}",
+        c.log()
+    );
+    assert!(!a.log().contains("UNATTESTED peer"), "{}", a.log());
+    assert_eq!(state_of(&cc).await, "recovery required");
 }
