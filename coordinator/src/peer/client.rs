@@ -12,8 +12,9 @@
 //!    secret derives. Then the core verifies the stored latest signature and every blob of
 //!    the chain with the derived signing key, and only then becomes ready.
 //!
-//! A peer that fails any step is named in the log (at WARN, at ERROR for one whose secrets
-//! do not verify: an impostor) and the next one is asked.
+//! A peer that fails any step is named in the log (at INFO when it cannot help now — not
+//! ready, unreachable —, at WARN when it refused this replica or sent something malformed,
+//! at ERROR for one whose secrets do not verify: an impostor) and the next one is asked.
 //!
 //! # Where peers come from, every round
 //! `--peers` (static), `--peer-dns` (resolved anew), and the replica board: every other
@@ -142,7 +143,7 @@ impl<S: HistoryStore + 'static> Asker<S> {
                     return true;
                 }
                 Ok(Err(Failure::Transient(why))) => {
-                    tracing::debug!(peer = %address, reason = %why, "peer recovery: this peer cannot help now");
+                    tracing::info!(peer = %address, reason = %why, "peer recovery: this peer cannot help now");
                 }
                 Ok(Err(Failure::Refused(why))) => {
                     tracing::warn!(peer = %address, reason = %why, "peer recovery: refused");
