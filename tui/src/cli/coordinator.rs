@@ -734,6 +734,14 @@ pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
         }
     }
     show_evidence(ctx, &preflight.status);
+    if let Some(warning) = preflight
+        .status
+        .replica_set
+        .as_ref()
+        .and_then(ops::ReplicaSetView::owner_recovery_not_needed)
+    {
+        ctx.out.warn(&warning);
+    }
     let word = confirm_word(&preflight.status, "recover");
     let allow_unattested = ctx.allow_unattested || (!ctx.yes && word == "unattested");
     ctx.confirm(

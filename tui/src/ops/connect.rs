@@ -407,6 +407,27 @@ impl ReplicaSetView {
         }
     }
 
+    /// Before an owner recovers the answering replica: a warning when it would recover from
+    /// a ready peer by itself (it serves the peer API and another replica is ready). An
+    /// owner's recovery draws a new mesh secret, so that replica would then issue under
+    /// another mesh CA than the ready ones (docs/HA.md, "One mesh CA").
+    pub fn owner_recovery_not_needed(&self) -> Option<String> {
+        let me = self.replicas.iter().find(|r| r.id == self.self_id)?;
+        me.peer_address.as_ref()?;
+        let ready: Vec<&str> = self
+            .replicas
+            .iter()
+            .filter(|r| r.id != self.self_id && r.state == CoordinatorState::Ready)
+            .map(|r| r.id.as_str())
+            .collect();
+        (!ready.is_empty()).then(|| {
+            format!(
+                "{} is ready: this replica recovers from it by itself (peer recovery). Recovering it with your share instead gives it a new mesh CA, different from the ready replicas' one (workloads would get certificates from two mesh CAs until it restarts)",
+                ready.join(", ")
+            )
+        })
+    }
+
     /// How many replicas say they are ready.
     pub fn ready(&self) -> usize {
         self.replicas
@@ -509,4 +530,93 @@ pub fn cert_public_key(pem: &str) -> Option<p384::PublicKey> {
     let der = pem_certificate_der(pem)?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
     p384::PublicKey::from_public_key_der(cert.public_key().raw).ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn replica(id: &str, state: CoordinatorState, peer: bool) -> ReplicaView {
+        ReplicaView {
+            id: id.into(),
+            address: format!("{id}:1313"),
+            state,
+            generation: 1,
+            latest: None,
+            evidence_kind: "snp".into(),
+            since_unix_ms: 0,
+            last_error: None,
+            peer_address: peer.then(|| format!("{id}:1314")),
+        }
+    }
+
+    fn set(self_id: &str, replicas: Vec<ReplicaView>) -> ReplicaSetView {
+        ReplicaSetView {
+            self_id: self_id.into(),
+            replicas,
+            as_of_unix_ms: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn after_an_owner_recovery_the_replicas_with_a_peer_api_are_named() {
+        use CoordinatorState::{Ready, RecoveryRequired};
+        let board = set(
+            "a",
+            vec![
+                replica("a", Ready, true),
+                replica("b", RecoveryRequired, true),
+                replica("c", RecoveryRequired, true),
+                replica("d", RecoveryRequired, false),
+            ],
+        );
+        assert_eq!(
+            board.peers_will_follow().unwrap(),
+            "the other 2 replicas (b, c) will recover from this one by themselves (peer recovery); no owner is needed for them"
+        );
+        let alone = set(
+            "a",
+            vec![
+                replica("a", Ready, true),
+                replica("d", RecoveryRequired, false),
+            ],
+        );
+        assert_eq!(alone.peers_will_follow(), None);
+    }
+
+    #[test]
+    fn an_owner_recovery_is_discouraged_while_a_peer_is_ready() {
+        use CoordinatorState::{Ready, RecoveryRequired};
+        let board = set(
+            "b",
+            vec![
+                replica("a", Ready, true),
+                replica("b", RecoveryRequired, true),
+            ],
+        );
+        assert!(
+            board
+                .owner_recovery_not_needed()
+                .unwrap()
+                .starts_with("a is ready")
+        );
+        let no_peer_api = set(
+            "b",
+            vec![
+                replica("a", Ready, true),
+                replica("b", RecoveryRequired, false),
+            ],
+        );
+        assert_eq!(no_peer_api.owner_recovery_not_needed(), None);
+        let nobody_ready = set(
+            "b",
+            vec![
+                replica("a", RecoveryRequired, true),
+                replica("b", RecoveryRequired, true),
+            ],
+        );
+        assert_eq!(nobody_ready.owner_recovery_not_needed(), None);
+    }
 }
