@@ -200,6 +200,11 @@ async fn replicas_recover_from_each_other_and_issue_under_one_mesh_ca() {
         );
     }
     assert!(b.log().contains("recovered from a peer; Coordinator ready"));
+    // The seed crossed between replicas; it reached no log (they run at trace level).
+    let seed_hex = hex::encode(secret.seed.expose());
+    for process in [&a, &b, &c] {
+        assert!(!process.log().contains(&seed_hex), "a log holds the seed");
+    }
     one_mesh_ca(&[&a.addr, &b.addr, &c.addr], &policy).await;
 
     // Concurrent signed updates through the three replicas on the same latest: exactly one
