@@ -178,8 +178,8 @@ pub(super) fn mesh_ca(
     CertificateAuthority::mesh(&key, root).map_err(|e| CoreError::Internal(e.to_string()))
 }
 
-/// The same as [`mesh_ca`] for callers outside the core: the mesh CA certificate a peer's
-/// secrets lead to at `latest`, for the receiver's cross-check against the sender's.
+/// The SEC1 public key of the mesh CA key a peer's mesh secret leads to at `latest` (the
+/// derivation of `mesh_ca`), for the receiver's cross-check against the sender's certificate.
 pub fn mesh_ca_public_key(mesh: &MeshSecret, latest: &Digest) -> Result<Vec<u8>, CoreError> {
     let key = mesh
         .ca_key(latest.as_bytes())
