@@ -97,10 +97,17 @@ impl<S: HistoryStore + 'static> pb::peer_api_server::PeerApi for PeerService<S> 
             "(invalid id)".to_string()
         };
         let result = self.answer(req, client_key, &asker).await;
-        match &result {
-            Ok(_) => {}
-            Err(status) => {
-                tracing::warn!(peer = %asker, remote = %Remote(remote), reason = %Reason::of(status).map(|r| r.as_str()).unwrap_or("-"), message = %status.message(), "refused a peer's recovery request");
+        if let Err(status) = &result {
+            let reason = Reason::of(status);
+            let why = reason.map(|r| r.as_str()).unwrap_or("-");
+            // A refusal of the asker is worth a warning; "not ready myself" is not.
+            if matches!(
+                reason,
+                Some(Reason::EvidenceRejected | Reason::InvalidArgument)
+            ) {
+                tracing::warn!(peer = %asker, remote = %Remote(remote), reason = %why, message = %status.message(), "refused a peer's recovery request");
+            } else {
+                tracing::info!(peer = %asker, remote = %Remote(remote), reason = %why, message = %status.message(), "could not serve a peer's recovery request");
             }
         }
         result.map(Response::new)
