@@ -185,7 +185,7 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         let tls_spki = self.tls_spki_sha256;
         let evidence = self.evidence.clone();
         let board = self.replicas.as_ref().map(|r| r.board());
-        let last_recovery = self.recoveries.last();
+        let recoveries = self.recoveries.clone();
         let peer = peer_of(&request);
         self.read("GetStatus", peer, move |core| {
             // Each caller gets its own recovery challenge (core::challenge).
@@ -197,8 +197,9 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
             let mut response = convert::status_response(report, evidence);
             response.replica_set = board.map(convert::replica_set);
             // Only while ready: a process that lost its keys again was not recovered.
+            // Read after the state: a peer recovery records itself before the state changes.
             if ready {
-                response.last_recovery = last_recovery.map(convert::recovery_note);
+                response.last_recovery = recoveries.last().map(convert::recovery_note);
             }
             Ok(response)
         })

@@ -105,11 +105,14 @@ impl<S: HistoryStore> Coordinator<S> {
     ///
     /// Only from `RecoveryRequired` or `Stale`; a store that moved past `sealed_for` →
     /// `StaleLatest` (ask again); secrets that do not verify the history → `WrongSeed`.
+    /// `on_ready` runs under the lock just before the state becomes ready, so that whoever
+    /// sees the new state also sees what it recorded (who recovered this replica).
     pub fn recover_from_peer(
         &self,
         secrets: PeerSecrets,
         sealed_for: Digest,
         peer: &str,
+        on_ready: impl FnOnce(),
     ) -> Result<RecoverOutcome, CoreError> {
         let mut guard = self.lock_state();
         self.refresh(&mut guard)?;
@@ -160,6 +163,7 @@ impl<S: HistoryStore> Coordinator<S> {
         };
         tracing::info!(%peer, generation, "recovered from a peer; Coordinator ready");
         self.challenges.clear();
+        on_ready();
         self.commit(&mut guard, State::Ready(Box::new(ready)));
         Ok(outcome)
     }

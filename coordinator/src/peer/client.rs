@@ -138,10 +138,7 @@ impl<S: HistoryStore + 'static> Asker<S> {
                 return true;
             }
             match tokio::time::timeout(self.config.request_timeout, self.ask(&address)).await {
-                Ok(Ok(peer_id)) => {
-                    self.recoveries.by_peer(peer_id);
-                    return true;
-                }
+                Ok(Ok(_)) => return true,
                 Ok(Err(Failure::Transient(why))) => {
                     tracing::info!(peer = %address, reason = %why, "peer recovery: this peer cannot help now");
                 }
@@ -275,10 +272,14 @@ impl<S: HistoryStore + 'static> Asker<S> {
         }
         let core = self.core.clone();
         let from = peer_id.clone();
-        let outcome =
-            tokio::task::spawn_blocking(move || core.recover_from_peer(secrets, latest, &from))
-                .await
-                .map_err(|e| Failure::Transient(format!("recovering: {e}")))?;
+        let recoveries = self.recoveries.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            core.recover_from_peer(secrets, latest, &from, || {
+                recoveries.by_peer(from.clone());
+            })
+        })
+        .await
+        .map_err(|e| Failure::Transient(format!("recovering: {e}")))?;
         match outcome {
             Ok(outcome) => {
                 tracing::info!(peer = %peer_id, generation = outcome.generation, latest = %outcome.latest, "recovered by a peer");
