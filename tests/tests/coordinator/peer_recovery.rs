@@ -404,7 +404,8 @@ async fn an_impostor_peer_or_one_without_the_development_flag_never_makes_a_repl
     assert!(
         eventually(WAIT, || async {
             let log = v.log();
-            log.contains("REFUSED AN IMPOSTOR") && log.contains("--allow-unattested-peers")
+            log.contains("REFUSED AN IMPOSTOR")
+                && log.contains("this replica does not accept unattested peers")
         })
         .await,
         "{}",
