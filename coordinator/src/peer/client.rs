@@ -95,6 +95,14 @@ impl<S: HistoryStore + 'static> Asker<S> {
             );
             return;
         }
+        // The board is a source of peers: give its first read (at start-up) a moment, so
+        // that the first round does not come up empty and wait out a backoff.
+        if let Some(replicas) = &self.replicas {
+            let until = tokio::time::Instant::now() + Duration::from_secs(2);
+            while replicas.board().as_of_unix_ms == 0 && tokio::time::Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         let mut backoff = self.config.retry_min;
         loop {
             if !needs_keys(&states) {

@@ -180,7 +180,7 @@ pub(crate) async fn ha_section(bins: &Bins, opts: &Opts) -> Result<HaReport> {
     Ok(report)
 }
 
-/// Two replicas with the peer API on the same cluster (development mode, short backoff):
+/// Two replicas with the peer API on the same cluster (development mode, default backoff):
 /// `kills` times, SIGKILL the second and start it again at once; the time from the kill to
 /// its `GetStatus` saying READY (process start, etcd reads, the peer round, the chain check).
 async fn peer_recovery(
@@ -204,10 +204,6 @@ async fn peer_recovery(
             "--peer-listen",
             "127.0.0.1:0",
             "--allow-unattested-peers",
-            "--peer-retry-min-ms",
-            "50",
-            "--peer-retry-max-ms",
-            "500",
         ];
         let args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
         Daemon::start_with(bins, &dir.join(id), &args, &[])

@@ -228,7 +228,7 @@ impl Report {
                     &h.write_resumes,
                 ),
                 (
-                    "SIGKILL of a ready replica, restarted at once → READY again by peer recovery (2 replicas, `--peer-retry-min-ms 50`)",
+                    "SIGKILL of a ready replica, restarted at once → READY again by peer recovery (2 replicas, default backoff)",
                     &h.peer_recovery,
                 ),
             ] {
