@@ -301,6 +301,10 @@ impl<S: HistoryStore + 'static> Task<S> {
             last_recovery: (name == StateName::Ready)
                 .then(|| self.set.recoveries.last())
                 .flatten(),
+            mesh_ca: report
+                .as_ref()
+                .and_then(|r| r.mesh_ca_pem.as_deref())
+                .and_then(mesh_ca_fingerprint),
         }
     }
 }
@@ -323,6 +327,14 @@ async fn with_timeout<T, E: std::fmt::Display>(
             STEP_TIMEOUT.as_secs()
         )),
     }
+}
+
+/// Lowercase hex SHA-256 of the SubjectPublicKeyInfo of the first certificate in `pem`.
+pub fn mesh_ca_fingerprint(pem: &str) -> Option<String> {
+    use sha2::Digest as _;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&pem.contents).ok()?;
+    Some(hex::encode(sha2::Sha256::digest(cert.public_key().raw)))
 }
 
 fn replica_state(name: StateName) -> ReplicaState {

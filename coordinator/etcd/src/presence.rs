@@ -77,6 +77,10 @@ pub struct ReplicaRecord {
     /// Who recovered this process last, if it was recovered (absent after a first set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_recovery: Option<RecoveryNote>,
+    /// Lowercase hex SHA-256 of the SubjectPublicKeyInfo of the mesh CA it issues from,
+    /// while ready: replicas at one latest must show the same (docs/HA.md, "One mesh CA").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh_ca: Option<String>,
 }
 
 /// Who recovered a replica, and when (docs/HA.md, "Who did what").
@@ -425,6 +429,7 @@ mod tests {
             since_unix_ms: 1_767_225_600_000,
             last_error: None,
             last_recovery: None,
+            mesh_ca: None,
         }
     }
 

@@ -4,6 +4,8 @@
 //! with the key derived from it. The transport, the evidence checks and the HPKE box's
 //! opening live in `crate::peer`; this file only reads and changes the state.
 
+use std::sync::Arc;
+
 use p384::ecdsa::VerifyingKey;
 use rand_core::OsRng;
 use seedward_shared::history::{Digest, HistoryStore};
@@ -166,6 +168,45 @@ impl<S: HistoryStore> Coordinator<S> {
         on_ready();
         self.commit(&mut guard, State::Ready(Box::new(ready)));
         Ok(outcome)
+    }
+}
+
+impl<S: HistoryStore> Coordinator<S> {
+    /// A ready replica takes over a peer's mesh secret (docs/HA.md, "One mesh CA"): the peer
+    /// sent the secrets of the same seed and salt for this replica's latest transition.
+    /// Returns whether the mesh CA changed. Another latest → `StaleLatest`; another seed →
+    /// `WrongSeed`; not ready → `WrongState`.
+    pub fn adopt_mesh_secret(
+        &self,
+        secrets: PeerSecrets,
+        sealed_for: Digest,
+        peer: &str,
+    ) -> Result<bool, CoreError> {
+        let mut guard = self.lock_state();
+        self.refresh(&mut guard)?;
+        let State::Ready(ready) = &mut *guard else {
+            return Err(CoreError::WrongState {
+                op: "adopt a peer's mesh CA",
+                state: guard.name(),
+            });
+        };
+        if ready.latest.transition_hash() != sealed_for {
+            return Err(CoreError::StaleLatest {
+                current: Some(ready.latest.transition_hash()),
+            });
+        }
+        if secrets.seed != *ready.engine.seed() || secrets.salt != *ready.engine.salt() {
+            tracing::warn!(%peer, "a peer sent another seed than this replica's for its mesh CA: refused");
+            return Err(CoreError::WrongSeed);
+        }
+        if secrets.mesh.expose() == ready.mesh_secret.expose() {
+            return Ok(false);
+        }
+        let mesh_ca = mesh_ca(&secrets.mesh, &sealed_for, &ready.root_ca)?;
+        ready.mesh_secret = secrets.mesh;
+        ready.mesh_ca = Arc::new(mesh_ca);
+        tracing::info!(%peer, "took over the mesh CA of the replica that has been ready longest: the replica set issues from one mesh CA again");
+        Ok(true)
     }
 }
 

@@ -62,6 +62,16 @@ pub struct Asker<S: HistoryStore + 'static> {
     pub own_addresses: Vec<String>,
 }
 
+/// How often a ready replica compares its mesh CA with the replica set's (the board).
+const MESH_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// What one peer sent, checked against itself.
+struct Fetched {
+    peer_id: String,
+    latest: Digest,
+    secrets: seedward_shared::peer::PeerSecrets,
+}
+
 /// Why one peer did not help.
 #[derive(Debug)]
 enum Failure {
@@ -107,8 +117,13 @@ impl<S: HistoryStore + 'static> Asker<S> {
         loop {
             if !needs_keys(&states) {
                 backoff = self.config.retry_min;
-                if states.changed().await.is_err() {
-                    return;
+                if let Some(address) = self.mesh_leader() {
+                    self.sync_mesh(&address).await;
+                }
+                // Ready: look at the board again for another mesh CA now and then.
+                tokio::select! {
+                    changed = states.changed() => if changed.is_err() { return; },
+                    () = tokio::time::sleep(MESH_CHECK_INTERVAL) => {}
                 }
                 continue;
             }
@@ -195,8 +210,95 @@ impl<S: HistoryStore + 'static> Asker<S> {
         list
     }
 
-    /// One request to one peer; the peer's replica id on success.
+    /// While ready: the peer API address of the replica whose mesh CA this one should take
+    /// over, if any. Among the ready replicas at this replica's latest transition (itself
+    /// included) the one ready longest (then the smallest id) leads; a replica whose mesh CA
+    /// differs from the leader's asks it (docs/HA.md, "One mesh CA"). Only a recovery by an
+    /// owner while another replica was ready leads there.
+    fn mesh_leader(&self) -> Option<String> {
+        let board = self.replicas.as_ref()?.board();
+        let me = board.replicas.iter().find(|r| r.id == self.replica_id)?;
+        if me.state != ReplicaState::Ready || me.latest.is_none() {
+            return None;
+        }
+        let mine = me.mesh_ca.as_ref()?;
+        let leader = board
+            .replicas
+            .iter()
+            .filter(|r| r.state == ReplicaState::Ready && r.latest == me.latest)
+            .filter(|r| r.mesh_ca.is_some() && (r.id == me.id || r.peer_address.is_some()))
+            .min_by(|a, b| (a.since_unix_ms, &a.id).cmp(&(b.since_unix_ms, &b.id)))?;
+        (leader.id != me.id && leader.mesh_ca.as_ref() != Some(mine))
+            .then(|| leader.peer_address.clone())
+            .flatten()
+    }
+
+    /// Takes over the mesh secret of the replica at `address` (same seed, same latest).
+    async fn sync_mesh(&self, address: &str) {
+        let fetched = match tokio::time::timeout(self.config.request_timeout, self.fetch(address))
+            .await
+        {
+            Ok(Ok(fetched)) => fetched,
+            Ok(Err(why)) => {
+                tracing::warn!(peer = %address, reason = ?why, "cannot take over the mesh CA of the replica ready longest");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(peer = %address, "cannot take over the mesh CA of the replica ready longest: no answer in time");
+                return;
+            }
+        };
+        let core = self.core.clone();
+        let Fetched {
+            peer_id,
+            latest,
+            secrets,
+        } = fetched;
+        let from = peer_id.clone();
+        match tokio::task::spawn_blocking(move || core.adopt_mesh_secret(secrets, latest, &from))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(peer = %peer_id, error = %e, "cannot take over that replica's mesh CA")
+            }
+            Err(e) => tracing::warn!(peer = %peer_id, error = %e, "taking over a mesh CA failed"),
+        }
+    }
+
+    /// One request to one peer, and the recovery from its answer; the peer's id on success.
     async fn ask(&self, address: &str) -> Result<String, Failure> {
+        let Fetched {
+            peer_id,
+            latest,
+            secrets,
+        } = self.fetch(address).await?;
+        let core = self.core.clone();
+        let from = peer_id.clone();
+        let recoveries = self.recoveries.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            core.recover_from_peer(secrets, latest, &from, || {
+                recoveries.by_peer(from.clone());
+            })
+        })
+        .await
+        .map_err(|e| Failure::Transient(format!("recovering: {e}")))?;
+        match outcome {
+            Ok(outcome) => {
+                tracing::info!(peer = %peer_id, generation = outcome.generation, latest = %outcome.latest, "recovered by a peer");
+                Ok(peer_id)
+            }
+            Err(CoreError::WrongSeed) => Err(Failure::Impostor(format!(
+                "{peer_id}: the seed it sent does not verify the stored history (a copied history with another seed?)"
+            ))),
+            Err(e @ CoreError::Corrupt { .. }) => Err(Failure::Impostor(format!("{peer_id}: {e}"))),
+            Err(e) => Err(Failure::Transient(format!("{peer_id}: {e}"))),
+        }
+    }
+
+    /// One `PeerApi.Recover` to `address`: the opened box, after the checks of the sender's
+    /// root CA and mesh CA (see the module docs).
+    async fn fetch(&self, address: &str) -> Result<Fetched, Failure> {
         let key = RecoveryChallengeKey::generate(&mut OsRng);
         let recipient = key.public_key();
         let tls_key = self.identity.spki_sha256();
@@ -278,27 +380,11 @@ impl<S: HistoryStore + 'static> Asker<S> {
                 "{peer_id}: its mesh CA certificate is not the one its mesh secret derives"
             )));
         }
-        let core = self.core.clone();
-        let from = peer_id.clone();
-        let recoveries = self.recoveries.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            core.recover_from_peer(secrets, latest, &from, || {
-                recoveries.by_peer(from.clone());
-            })
+        Ok(Fetched {
+            peer_id,
+            latest,
+            secrets,
         })
-        .await
-        .map_err(|e| Failure::Transient(format!("recovering: {e}")))?;
-        match outcome {
-            Ok(outcome) => {
-                tracing::info!(peer = %peer_id, generation = outcome.generation, latest = %outcome.latest, "recovered by a peer");
-                Ok(peer_id)
-            }
-            Err(CoreError::WrongSeed) => Err(Failure::Impostor(format!(
-                "{peer_id}: the seed it sent does not verify the stored history (a copied history with another seed?)"
-            ))),
-            Err(e @ CoreError::Corrupt { .. }) => Err(Failure::Impostor(format!("{peer_id}: {e}"))),
-            Err(e) => Err(Failure::Transient(format!("{peer_id}: {e}"))),
-        }
     }
 }
 

@@ -513,6 +513,7 @@ fn record(id: &str, state: ReplicaState) -> ReplicaRecord {
         since_unix_ms: 1,
         last_error: None,
         last_recovery: None,
+        mesh_ca: None,
     }
 }
 

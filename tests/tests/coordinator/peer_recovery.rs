@@ -48,11 +48,11 @@ async fn start_replica(
         prefix,
         "--replica-id",
         id,
-        "--peer-retry-min-ms",
-        "100",
-        "--peer-retry-max-ms",
-        "1000",
     ];
+    // Short backoffs, unless the test sets its own.
+    if !extra.contains(&"--peer-retry-min-ms") {
+        args.extend_from_slice(&["--peer-retry-min-ms", "100", "--peer-retry-max-ms", "1000"]);
+    }
     args.extend_from_slice(extra);
     start_with(&dir.join(id), &args).await
 }
@@ -128,6 +128,21 @@ fn policy_of(manifest: &[u8]) -> Vec<u8> {
         .unwrap()
         .clone();
     hex::decode(key).unwrap()
+}
+
+/// Whether every replica's workload certificate verifies under every replica's mesh CA.
+async fn same_mesh_ca(addrs: &[&str], policy: &[u8]) -> bool {
+    let mut issued = Vec::new();
+    for addr in addrs {
+        let creds = credentials(addr, policy).await;
+        issued.push((
+            first_certificate_der(creds.cert_chain.as_bytes()).unwrap(),
+            first_certificate_der(creds.mesh_ca_cert.as_bytes()).unwrap(),
+        ));
+    }
+    issued
+        .iter()
+        .all(|(leaf, _)| issued.iter().all(|(_, mesh)| signed_by(leaf, mesh)))
 }
 
 /// Every replica's workload certificate verifies under every replica's mesh CA.
@@ -536,4 +551,60 @@ async fn attested_replicas_recover_from_each_other_and_one_launched_with_another
     );
     assert!(!a.log().contains("UNATTESTED peer"), "{}", a.log());
     assert_eq!(state_of(&cc).await, "recovery required");
+}
+
+/// Two owners recover two replicas at once while neither is ready (each draws its own mesh
+/// secret): the replica ready second takes over the mesh CA of the one ready first, and
+/// workloads get certificates under one mesh CA again, with no human.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_owner_recoveries_at_once_converge_on_one_mesh_ca() {
+    let cluster = EtcdCluster::start(3);
+    let endpoints = cluster.endpoints_csv();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let keys = Keys::generate();
+    // A long pause between rounds, so that both owner recoveries land before a replica
+    // asks its peer again.
+    let slow = [
+        "--attestation",
+        "none",
+        "--peer-listen",
+        "127.0.0.1:0",
+        "--allow-unattested-peers",
+        "--peer-retry-min-ms",
+        "8000",
+        "--peer-retry-max-ms",
+        "8000",
+    ];
+    let mut a = start_replica(dir, &endpoints, PREFIX, "a", &slow).await;
+    let ca = connect(&a.addr).await;
+    let (manifest, policies) = keys.manifest(0);
+    let policy = policy_of(&manifest);
+    let (_, secret) = first_set(&ca, manifest, policies, &keys.owner).await;
+    a.kill();
+    let a = start_replica(dir, &endpoints, PREFIX, "a", &slow).await;
+    let b = start_replica(dir, &endpoints, PREFIX, "b", &slow).await;
+    let (ca, cb) = (connect(&a.addr).await, connect(&b.addr).await);
+    let (ra, rb) = tokio::join!(
+        recover(&ca, &keys.owner, &secret),
+        recover(&cb, &keys.owner, &secret)
+    );
+    ra.unwrap();
+    rb.unwrap();
+    for client in [&ca, &cb] {
+        assert_eq!(recovered_by(client).await.unwrap().0, "owner");
+    }
+    assert!(
+        eventually(WAIT, || async {
+            same_mesh_ca(&[&a.addr, &b.addr], &policy).await
+        })
+        .await,
+        "the two replicas still issue from two mesh CAs\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    assert!(
+        format!("{}{}", a.log(), b.log()).contains("took over the mesh CA"),
+        "the convergence is logged"
+    );
 }
