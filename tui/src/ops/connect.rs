@@ -409,8 +409,8 @@ impl ReplicaSetView {
 
     /// Before an owner recovers the answering replica: a warning when it would recover from
     /// a ready peer by itself (it serves the peer API and another replica is ready). An
-    /// owner's recovery draws a new mesh secret, so that replica would then issue under
-    /// another mesh CA than the ready ones (docs/HA.md, "One mesh CA").
+    /// owner's recovery draws a new mesh secret, so that replica would issue under another
+    /// mesh CA until it takes over the ready ones' (docs/HA.md, "One mesh CA").
     pub fn owner_recovery_not_needed(&self) -> Option<String> {
         let me = self.replicas.iter().find(|r| r.id == self.self_id)?;
         me.peer_address.as_ref()?;
@@ -422,7 +422,7 @@ impl ReplicaSetView {
             .collect();
         (!ready.is_empty()).then(|| {
             format!(
-                "{} is ready: this replica recovers from it by itself (peer recovery). Recovering it with your share instead gives it a new mesh CA, different from the ready replicas' one (workloads would get certificates from two mesh CAs until it restarts)",
+                "{} is ready: this replica recovers from it by itself (peer recovery), so your share is not needed. Recovered with your share, it starts with a new mesh CA and switches to the ready replicas' one a few seconds later; certificates it issues meanwhile chain to a mesh CA nobody uses afterwards",
                 ready.join(", ")
             )
         })
