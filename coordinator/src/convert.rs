@@ -202,6 +202,16 @@ pub fn status_response(report: StatusReport, evidence: pb::Evidence) -> pb::GetS
         }),
         version: env!("CARGO_PKG_VERSION").to_string(),
         replica_set: None,
+        last_recovery: None,
+    }
+}
+
+/// A recorded recovery as the wire carries it.
+pub fn recovery_note(note: seedward_etcd::RecoveryNote) -> pb::RecoveryNote {
+    pb::RecoveryNote {
+        by: note.by,
+        who: note.who,
+        at_unix_ms: i64::try_from(note.at_unix_ms).unwrap_or(i64::MAX),
     }
 }
 
@@ -232,6 +242,8 @@ pub fn replica_set(board: ReplicaBoard) -> pb::ReplicaSet {
                 evidence_kind: r.evidence_kind,
                 since_unix_ms: i64::try_from(r.since_unix_ms).unwrap_or(i64::MAX),
                 last_error: r.last_error.unwrap_or_default(),
+                last_recovery: r.last_recovery.map(recovery_note),
+                peer_address: r.peer_address.unwrap_or_default(),
             })
             .collect(),
         as_of_unix_ms: i64::try_from(board.as_of_unix_ms).unwrap_or(i64::MAX),

@@ -11,6 +11,8 @@
 //! | [`error`] | core errors and their one mapping to gRPC status |
 //! | [`refusals`] | refused requests in the log: rate-limited, summarised, with the peer's address |
 //! | [`convert`], [`service`], [`server`] | the gRPC edge (wire types ↔ domain values), the services and their wiring |
+//! | [`peer`] | peer recovery between replicas: the peer API (mutual TLS), the asking task |
+//! | [`recoveries`] | who recovered this process (an owner or a peer), and when |
 //! | [`connections`] | the connection cap, idle timeout and eviction, rate-limited log lines |
 //! | [`credentials`], [`workload`] | workload evidence, mesh certificates and workload secrets; the workload API |
 
@@ -22,6 +24,8 @@ pub mod core;
 pub mod credentials;
 pub mod error;
 pub mod evidence;
+pub mod peer;
+pub mod recoveries;
 pub mod refusals;
 pub mod replicas;
 pub mod server;

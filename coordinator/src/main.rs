@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use seedward_coordinator::backend::StoreArgs;
 use seedward_coordinator::evidence::{AttestationConfig, AttestationMode};
+use seedward_coordinator::peer::PeerConfig;
 use seedward_coordinator::server::VerificationConfig;
 use seedward_coordinator::{ServerConfig, start};
 
@@ -67,7 +68,79 @@ struct Args {
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
+    peer: PeerArgs,
+    #[command(flatten)]
     attestation: AttestationArgs,
+}
+
+/// Peer recovery between replicas on one etcd store (docs/HA.md, "Peer recovery").
+#[derive(Debug, clap::Args)]
+struct PeerArgs {
+    /// Address of the peer API (mutual TLS), e.g. 0.0.0.0:1314; off when absent. Other
+    /// replicas recover from this one through it.
+    #[arg(long, env = "SEEDWARD_PEER_LISTEN")]
+    peer_listen: Option<SocketAddr>,
+    /// Peers' peer API addresses, host:port, comma-separated (besides the replica board's).
+    #[arg(long, env = "SEEDWARD_PEERS", value_delimiter = ',')]
+    peers: Vec<String>,
+    /// A name:port that resolves to every replica (a Kubernetes headless service),
+    /// resolved again before every round of asking.
+    #[arg(long, env = "SEEDWARD_PEER_DNS")]
+    peer_dns: Option<String>,
+    /// DEVELOPMENT ONLY: with --attestation none, hand the seed to (and take it from)
+    /// unattested peers. Every replica needs it; every use is logged at WARN.
+    #[arg(long, env = "SEEDWARD_ALLOW_UNATTESTED_PEERS")]
+    allow_unattested_peers: bool,
+    /// Milliseconds of the first pause after a round in which no peer helped (doubled
+    /// each round, jittered).
+    #[arg(long, env = "SEEDWARD_PEER_RETRY_MIN_MS", default_value_t = 500)]
+    peer_retry_min_ms: u64,
+    /// Longest pause between rounds, in milliseconds.
+    #[arg(long, env = "SEEDWARD_PEER_RETRY_MAX_MS", default_value_t = 30_000)]
+    peer_retry_max_ms: u64,
+}
+
+impl PeerArgs {
+    fn into_config(self, etcd: bool) -> anyhow::Result<PeerConfig> {
+        if !etcd {
+            let set = [
+                (self.peer_listen.is_some(), "--peer-listen"),
+                (!self.peers.is_empty(), "--peers"),
+                (self.peer_dns.is_some(), "--peer-dns"),
+                (self.allow_unattested_peers, "--allow-unattested-peers"),
+            ];
+            if let Some((_, flag)) = set.iter().find(|(on, _)| *on) {
+                anyhow::bail!(
+                    "{flag} is set but the store is the filesystem: peer recovery needs replicas sharing one store; add --store etcd"
+                );
+            }
+        }
+        for peer in self.peers.iter().chain(self.peer_dns.iter()) {
+            let ok = peer
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !ok {
+                anyhow::bail!(
+                    "--peers/--peer-dns {peer:?} is not host:port (e.g. seedward-coordinator-1.seedward-coordinator:1314)"
+                );
+            }
+        }
+        if self.peer_retry_min_ms == 0 || self.peer_retry_min_ms > self.peer_retry_max_ms {
+            anyhow::bail!(
+                "--peer-retry-min-ms must be at least 1 and at most --peer-retry-max-ms ({})",
+                self.peer_retry_max_ms
+            );
+        }
+        Ok(PeerConfig {
+            listen: self.peer_listen,
+            peers: self.peers,
+            dns: self.peer_dns,
+            allow_unattested: self.allow_unattested_peers,
+            retry_min: Duration::from_millis(self.peer_retry_min_ms),
+            retry_max: Duration::from_millis(self.peer_retry_max_ms),
+            ..PeerConfig::default()
+        })
+    }
 }
 
 /// How the Coordinator attests itself and verifies others (docs/ATTESTATION.md).
@@ -145,6 +218,10 @@ fn main() -> anyhow::Result<()> {
     config.connections.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
     config.replica_id = args.store.replica_id()?;
     config.store = args.store.into_config()?;
+    config.peer = args.peer.into_config(matches!(
+        config.store,
+        seedward_coordinator::backend::StoreConfig::Etcd { .. }
+    ))?;
     config.attestation = AttestationConfig {
         mode: args.attestation.attestation.into(),
         tsm_dir: args.attestation.tsm_dir,

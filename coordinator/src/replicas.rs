@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use crate::core::view::StatusReport;
 use crate::core::{Coordinator, StateView};
 use crate::error::StateName;
+use crate::recoveries::Recoveries;
 
 /// How long a crashed replica's record outlives it.
 pub const PRESENCE_TTL: Duration = DEFAULT_PRESENCE_TTL;
@@ -57,17 +58,31 @@ pub struct ReplicaSet {
     prefix: String,
     id: String,
     advertise: String,
+    /// Where peers reach this replica's peer API (`--peer-listen`), if it serves one.
+    peer_address: Option<String>,
+    /// Who recovered this process, for the record.
+    recoveries: Arc<Recoveries>,
     board: Mutex<ReplicaBoard>,
 }
 
 impl ReplicaSet {
     /// `advertise` is the `host:port` other replicas and operators reach this one at.
-    pub fn new(client: EtcdClient, prefix: &str, id: &str, advertise: String) -> Arc<Self> {
+    /// `peer_address` is where its peer API is reached, if it serves one.
+    pub fn new(
+        client: EtcdClient,
+        prefix: &str,
+        id: &str,
+        advertise: String,
+        peer_address: Option<String>,
+        recoveries: Arc<Recoveries>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             client,
             prefix: prefix.to_string(),
             id: id.to_string(),
             advertise,
+            peer_address,
+            recoveries,
             board: Mutex::new(ReplicaBoard {
                 self_id: id.to_string(),
                 ..ReplicaBoard::default()
@@ -267,7 +282,7 @@ impl<S: HistoryStore + 'static> Task<S> {
         ReplicaRecord {
             id: self.set.id.clone(),
             address: self.set.advertise.clone(),
-            peer_address: None,
+            peer_address: self.set.peer_address.clone(),
             state: replica_state(name),
             generation: report
                 .as_ref()
@@ -282,6 +297,14 @@ impl<S: HistoryStore + 'static> Task<S> {
             evidence_kind: self.evidence_kind.to_string(),
             since_unix_ms: since,
             last_error: self.last_error.clone(),
+            // Only while ready: a process that lost its keys again was not recovered.
+            last_recovery: (name == StateName::Ready)
+                .then(|| self.set.recoveries.last())
+                .flatten(),
+            mesh_ca: report
+                .as_ref()
+                .and_then(|r| r.mesh_ca_pem.as_deref())
+                .and_then(mesh_ca_fingerprint),
         }
     }
 }
@@ -304,6 +327,14 @@ async fn with_timeout<T, E: std::fmt::Display>(
             STEP_TIMEOUT.as_secs()
         )),
     }
+}
+
+/// Lowercase hex SHA-256 of the SubjectPublicKeyInfo of the first certificate in `pem`.
+pub fn mesh_ca_fingerprint(pem: &str) -> Option<String> {
+    use sha2::Digest as _;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&pem.contents).ok()?;
+    Some(hex::encode(sha2::Sha256::digest(cert.public_key().raw)))
 }
 
 fn replica_state(name: StateName) -> ReplicaState {

@@ -25,6 +25,10 @@ use crate::connections::{ActivityLayer, ConnectionLimits, LogLimiter, Registry};
 use crate::core::{Coordinator, CoreConfig, StateView};
 use crate::error::StateName;
 use crate::evidence::{self, AttestationConfig};
+use crate::peer::PeerConfig;
+use crate::peer::client::Asker;
+use crate::peer::server::{PeerService, PeerVerifier};
+use crate::recoveries::Recoveries;
 use crate::replicas::ReplicaSet;
 use crate::service::UserService;
 use crate::store::FsStore;
@@ -60,6 +64,8 @@ pub struct ServerConfig {
     pub verification: VerificationConfig,
     /// The connection cap, idle and handshake timeouts, keepalive, shutdown grace.
     pub connections: ConnectionLimits,
+    /// Peer recovery between replicas (etcd only; crate::peer).
+    pub peer: PeerConfig,
 }
 
 /// How evidence from others is verified.
@@ -139,6 +145,7 @@ impl ServerConfig {
             attestation: AttestationConfig::default(),
             verification: VerificationConfig::default(),
             connections: ConnectionLimits::default(),
+            peer: PeerConfig::default(),
         }
     }
 }
@@ -318,11 +325,27 @@ async fn serve<S: HistoryStore + 'static>(
         }
         _ => Vec::new(),
     };
+    let workload_collateral_for_peers = workload_collateral.clone();
     let workload_verifier = Arc::new(WorkloadVerifier::new(
         config.verification.anchors()?,
         config.verification.revocation(),
         workload_collateral,
     ));
+    let recoveries = Arc::new(Recoveries::default());
+    // The peer API only makes sense on a shared store; main refuses the flags otherwise.
+    let peer_listener = match (config.peer.listen, &replica_plan) {
+        (Some(addr), Some(_)) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on --peer-listen {addr}"))?,
+        ),
+        _ => None,
+    };
+    let peer_local = match &peer_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let mut own_peer_addresses: Vec<String> = peer_local.iter().map(|a| a.to_string()).collect();
     let replicas = replica_plan.map(|plan| {
         let advertise = plan.advertise.unwrap_or_else(|| {
             if local_addr.ip().is_unspecified() {
@@ -331,7 +354,23 @@ async fn serve<S: HistoryStore + 'static>(
                 local_addr.to_string()
             }
         });
-        let set = ReplicaSet::new(plan.client, &plan.prefix, &config.replica_id, advertise);
+        // Peers reach the peer API at the advertised host, on the peer port.
+        let peer_address = peer_local.map(|peer| {
+            let host = advertise
+                .rsplit_once(':')
+                .map(|(host, _)| host)
+                .unwrap_or(advertise.as_str());
+            format!("{host}:{}", peer.port())
+        });
+        own_peer_addresses.extend(peer_address.clone());
+        let set = ReplicaSet::new(
+            plan.client,
+            &plan.prefix,
+            &config.replica_id,
+            advertise,
+            peer_address,
+            recoveries.clone(),
+        );
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = set.clone().spawn(
             core.clone(),
@@ -422,9 +461,50 @@ async fn serve<S: HistoryStore + 'static>(
     let mut user_service = UserService::new(core.clone(), tls_spki_sha256, evidence.clone())
         .with_read_timeout(config.request_timeout)
         .with_write_timeout(config.request_timeout);
+    user_service = user_service.with_recoveries(recoveries.clone());
     if let Some((set, _, _)) = &replicas {
         user_service = user_service.with_replicas(set.clone());
     }
+    let peer_task = match peer_listener {
+        Some(listener) => {
+            let verifier = PeerVerifier {
+                anchors: config.verification.anchors()?,
+                revocation: config.verification.revocation(),
+                collateral: workload_collateral_for_peers,
+                allow_unattested: config.peer.allow_unattested,
+            };
+            if config.peer.allow_unattested {
+                tracing::warn!(
+                    "--allow-unattested-peers: this replica hands its seed to UNATTESTED peers (evidence kind none) and asks them for theirs; development only"
+                );
+            }
+            tracing::info!(listen = ?peer_local, "peer API serving (mutual TLS)");
+            Some(crate::peer::server::spawn(
+                listener,
+                &tls,
+                PeerService::new(core.clone(), config.replica_id.clone(), verifier),
+                config.connections.handshake_timeout,
+            )?)
+        }
+        None => None,
+    };
+    let (asker_stop, asker_stop_rx) = oneshot::channel::<()>();
+    let asker_task = match &replicas {
+        Some((set, _, _)) if config.peer.asks() => Some(
+            Asker {
+                core: core.clone(),
+                config: config.peer.clone(),
+                identity: tls.clone(),
+                evidence: evidence.clone(),
+                replicas: Some(set.clone()),
+                recoveries: recoveries.clone(),
+                replica_id: config.replica_id.clone(),
+                own_addresses: own_peer_addresses,
+            }
+            .spawn(asker_stop_rx),
+        ),
+        _ => None,
+    };
     let user_api = pb::user_api_server::UserApiServer::new(user_service)
         .max_decoding_message_size(config.max_request_bytes)
         .max_encoding_message_size(config.max_response_bytes);
@@ -465,6 +545,13 @@ async fn serve<S: HistoryStore + 'static>(
             })
             .await;
         accept_task.abort();
+        drop(asker_stop);
+        if let Some(task) = asker_task {
+            task.abort();
+        }
+        if let Some(task) = peer_task {
+            task.abort();
+        }
         health_task.abort();
         liveness_task.abort();
         tracing::info!("Coordinator stopped");

@@ -20,6 +20,7 @@ use crate::convert;
 use crate::core::Coordinator;
 use crate::error::CoreError;
 use crate::evidence::EvidenceProvider;
+use crate::recoveries::Recoveries;
 use crate::refusals::RefusalLog;
 use crate::replicas::ReplicaSet;
 
@@ -44,6 +45,8 @@ pub struct UserService<S: HistoryStore + 'static> {
     /// (up to the core's limit), `StreamManifests` a few pages; both are bounded in number.
     whole_reads: Arc<Semaphore>,
     streams: Arc<Semaphore>,
+    /// Who recovered this process (owners are recorded here, peers by crate::peer).
+    recoveries: Arc<Recoveries>,
 }
 
 /// `GetManifests` calls served at once; more wait (within the read timeout).
@@ -72,7 +75,14 @@ impl<S: HistoryStore + 'static> UserService<S> {
             refusals: RefusalLog::new(),
             whole_reads: Arc::new(Semaphore::new(CONCURRENT_WHOLE_READS)),
             streams: Arc::new(Semaphore::new(CONCURRENT_STREAMS)),
+            recoveries: Arc::default(),
         }
+    }
+
+    /// Records owner recoveries in, and shows the last recovery from, `recoveries`.
+    pub fn with_recoveries(mut self, recoveries: Arc<Recoveries>) -> Self {
+        self.recoveries = recoveries;
+        self
     }
 
     /// Shows the replica set in `GetStatus`.
@@ -209,15 +219,22 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
         let tls_spki = self.tls_spki_sha256;
         let evidence = self.evidence.clone();
         let board = self.replicas.as_ref().map(|r| r.board());
+        let recoveries = self.recoveries.clone();
         let peer = peer_of(&request);
         self.read("GetStatus", peer, move |core| {
             // Each caller gets its own recovery challenge (core::challenge).
             let report = core.status_for(peer.map(|a| a.ip()))?;
+            let ready = report.state == crate::error::StateName::Ready;
             // Produced after the core's lock is released: a TEE report may take a while.
             let challenge_key = report.challenge.as_ref().map(|c| c.public_key);
             let evidence = evidence.evidence(&tls_spki, challenge_key.as_ref())?;
             let mut response = convert::status_response(report, evidence);
             response.replica_set = board.map(convert::replica_set);
+            // Only while ready: a process that lost its keys again was not recovered.
+            // Read after the state: a peer recovery records itself before the state changes.
+            if ready {
+                response.last_recovery = recoveries.last().map(convert::recovery_note);
+            }
             Ok(response)
         })
         .await
@@ -294,9 +311,13 @@ impl<S: HistoryStore + 'static> pb::user_api_server::UserApi for UserService<S> 
     ) -> Result<Response<pb::RecoverResponse>, Status> {
         let peer = peer_of(&request);
         let req = request.into_inner();
+        let recoveries = self.recoveries.clone();
         self.write("Recover", peer, move |core| {
-            core.recover(convert::recover_input(req)?)
-                .map(convert::recover_response)
+            let input = convert::recover_input(req)?;
+            let fingerprint = input.owner.fingerprint().to_string();
+            let outcome = core.recover(input)?;
+            recoveries.by_owner(fingerprint);
+            Ok(convert::recover_response(outcome))
         })
         .await
     }

@@ -60,6 +60,12 @@ impl TlsIdentity {
         self.key.spki_sha256()
     }
 
+    /// The self-signed certificate of this process's key: what it presents as a TLS
+    /// *client* to its peers (crate::peer), whatever its state.
+    pub fn self_signed(&self) -> Arc<CertifiedKey> {
+        self.self_signed.clone()
+    }
+
     /// The certificate to present now: issued by the root CA while ready, else self-signed.
     pub fn current(&self) -> Arc<CertifiedKey> {
         let root = self.state.borrow().root_ca.clone();

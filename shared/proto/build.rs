@@ -7,7 +7,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `set_var` is unsafe in edition 2024 and `unsafe_code` is forbidden, so pass it
     // through the builder instead.
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    let protos = ["seedward/v1/user.proto", "seedward/v1/workload.proto"];
+    let protos = [
+        "seedward/v1/user.proto",
+        "seedward/v1/workload.proto",
+        "seedward/v1/peer.proto",
+    ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -74,7 +74,7 @@ pub enum RecoveryError {
 
 /// The recipient side of a recovery challenge: an ephemeral X25519 key pair.
 pub struct RecoveryChallengeKey {
-    secret: StaticSecret,
+    pub(crate) secret: StaticSecret,
     public: [u8; 32],
 }
 

@@ -26,8 +26,18 @@
 //! the 48 bytes read big-endian are the private scalar `x`, which must satisfy
 //! `0 < x < n` (else [`SeedError::KeyOutOfRange`]; there is no second draw).
 //!
-//! The mesh CA key is *not* derived: [`SeedEngine::generate_mesh_ca_key`] draws a fresh
-//! random key, so that seed holders cannot forge workload certificates.
+//! The mesh CA key is *not* derived from the seed, so that seed holders cannot forge
+//! workload certificates. It is derived from a [`MeshSecret`]: 32 random bytes drawn by the
+//! Coordinator at the first set and at every recovery by an owner, never stored, never given
+//! to an owner, and handed from replica to replica only by peer recovery (sealed to an
+//! attested replica). Every replica that holds the same mesh secret and stands at the same
+//! latest transition derives the same mesh CA key, so a replica set issues from one mesh CA:
+//!
+//! | value | IKM | HKDF salt | HKDF `info` | length |
+//! |---|---|---|---|---|
+//! | mesh CA secret | mesh secret (32) | the latest transition hash (32) | [`MESH_CA_INFO`] `MESH CA SEED` | 32 |
+//!
+//! The mesh CA secret becomes the P-384 mesh CA key by det-keygen, as above.
 //!
 //! `docs/FORMATS.md` walks through all of this with the known-answer vector in hex.
 //!
@@ -75,6 +85,11 @@ pub const MIN_SEED_LEN: usize = 32;
 pub const MAX_SEED_LEN: usize = 255 * 32;
 /// Length of a salt.
 pub const SALT_LEN: usize = 32;
+/// HKDF `info` of the mesh CA secret (IKM: the mesh secret; salt: the latest transition hash).
+pub const MESH_CA_INFO: &[u8] = b"MESH CA SEED";
+/// Length of a [`MeshSecret`].
+pub const MESH_SECRET_LEN: usize = 32;
+
 /// Byte length of a P-384 scalar, which det-keygen draws from the DRBG.
 const P384_SCALAR_LEN: usize = 48;
 
@@ -111,6 +126,11 @@ pub enum SeedError {
          (a 2^-190 event); this seed cannot be used, generate a new one"
     )]
     KeyOutOfRange { purpose: &'static str },
+    #[error(
+        "the mesh secret is {len} bytes, but it must be exactly {MESH_SECRET_LEN} bytes; \
+         the sending replica is broken or outdated"
+    )]
+    MeshSecretLength { len: usize },
     #[error("HKDF-SHA256 cannot produce {len} bytes (at most {MAX_SEED_LEN})")]
     OutputTooLong { len: usize },
 }
@@ -248,12 +268,54 @@ impl fmt::Debug for Salt {
     }
 }
 
+/// The secret the mesh CA key is derived from (see the module docs): random, shared by
+/// the replicas of one set through peer recovery, never stored. Zeroized on drop; `Debug`
+/// shows nothing.
+pub struct MeshSecret(SecretBytes);
+
+impl MeshSecret {
+    /// Draws a new mesh secret from `rng`.
+    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
+        let mut bytes = vec![0u8; MESH_SECRET_LEN];
+        rng.fill_bytes(&mut bytes);
+        Self(SecretBytes::new(bytes))
+    }
+
+    /// Copies a mesh secret; it must be exactly [`MESH_SECRET_LEN`] bytes.
+    pub fn copy_from(bytes: &[u8]) -> Result<Self, SeedError> {
+        if bytes.len() != MESH_SECRET_LEN {
+            return Err(SeedError::MeshSecretLength { len: bytes.len() });
+        }
+        Ok(Self(SecretBytes::new(bytes.to_vec())))
+    }
+
+    /// The secret bytes.
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose()
+    }
+
+    /// The mesh CA key of the generation whose latest transition hash is `latest`:
+    /// det-keygen(HKDF-SHA256(mesh secret, salt = `latest`, info = [`MESH_CA_INFO`], 32)).
+    pub fn ca_key(&self, latest: &[u8; 32]) -> Result<p384::SecretKey, SeedError> {
+        let secret = hkdf_sha256(self.0.expose(), latest, &[MESH_CA_INFO], MESH_SECRET_LEN)?;
+        det_keygen_p384(secret.expose(), "mesh CA key")
+    }
+}
+
+impl fmt::Debug for MeshSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MeshSecret(<redacted>)")
+    }
+}
+
 /// All keys derived from one seed and salt, held in memory only.
 ///
 /// The transaction signing key is an ECDSA [`SigningKey`] because it signs the
 /// history's latest pointer; the root CA key is a plain [`p384::SecretKey`] because it
 /// is handed to certificate code (which wants SEC1/PKCS#8), not used to sign directly.
 pub struct SeedEngine {
+    /// Kept so that a ready replica can hand it to an attested peer (peer recovery).
+    seed: Seed,
     salt: Salt,
     pod_state_seed: SecretBytes,
     history_seed: SecretBytes,
@@ -276,6 +338,7 @@ impl SeedEngine {
         )?);
         let root_ca_key = det_keygen_p384(root_ca_secret.expose(), "root CA key")?;
         Ok(Self {
+            seed: seed.clone(),
             salt: *salt,
             pod_state_seed,
             history_seed,
@@ -292,10 +355,10 @@ impl SeedEngine {
         Self::new(&seed, &salt)
     }
 
-    /// Draws a fresh random P-384 mesh CA key. Deliberately *not* derived from the seed,
-    /// so that a seed holder cannot forge workload certificates.
-    pub fn generate_mesh_ca_key(rng: &mut impl CryptoRngCore) -> p384::SecretKey {
-        p384::SecretKey::random(rng)
+    /// The seed the keys were derived from (for peer recovery only: it is sealed to an
+    /// attested replica and goes nowhere else).
+    pub fn seed(&self) -> &Seed {
+        &self.seed
     }
 
     /// The salt the keys were derived with.
@@ -717,9 +780,10 @@ mod tests {
     const KAT_WORKLOAD_SECRET_64: &str = "11df899bf114e2608e8b1c9445d49f9aaaf8348e83f93746ac1fa1cb7345ea634c53c9bd88cc92b301db0fa9b6cd6f5cb16649afdb1e355e60e6488c3a0ce1d7";
 
     #[test]
-    fn mesh_ca_keys_are_random() {
-        let a = SeedEngine::generate_mesh_ca_key(&mut OsRng);
-        let b = SeedEngine::generate_mesh_ca_key(&mut OsRng);
+    fn mesh_ca_keys_come_from_random_mesh_secrets_not_from_the_seed() {
+        let latest = [3; 32];
+        let a = MeshSecret::generate(&mut OsRng).ca_key(&latest).unwrap();
+        let b = MeshSecret::generate(&mut OsRng).ca_key(&latest).unwrap();
         assert_ne!(a.to_bytes(), b.to_bytes());
         assert_ne!(a.to_bytes(), kat_engine().root_ca_key().to_bytes());
     }

@@ -41,8 +41,8 @@ pub use config::{
 };
 pub use error::EtcdError;
 pub use presence::{
-    DEFAULT_PRESENCE_TTL, Presence, PresenceError, ReplicaRecord, ReplicaState, list_replicas,
-    validate_replica_id,
+    DEFAULT_PRESENCE_TTL, Presence, PresenceError, RecoveryNote, ReplicaRecord, ReplicaState,
+    list_replicas, validate_replica_id,
 };
 pub use store::EtcdStore;
 

@@ -74,6 +74,24 @@ pub struct ReplicaRecord {
     /// The last error an operator should see (a fixed, secret-free message), if any.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Who recovered this process last, if it was recovered (absent after a first set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_recovery: Option<RecoveryNote>,
+    /// Lowercase hex SHA-256 of the SubjectPublicKeyInfo of the mesh CA it issues from,
+    /// while ready: replicas at one latest must show the same (docs/HA.md, "One mesh CA").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh_ca: Option<String>,
+}
+
+/// Who recovered a replica, and when (docs/HA.md, "Who did what").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryNote {
+    /// `owner` (a seed share owner's `Recover`) or `peer` (peer recovery).
+    pub by: String,
+    /// The owner key's fingerprint, or the serving peer's replica id.
+    pub who: String,
+    /// When it became ready, milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
 }
 
 /// An error of the presence API.
@@ -410,6 +428,8 @@ mod tests {
             evidence_kind: "snp".into(),
             since_unix_ms: 1_767_225_600_000,
             last_error: None,
+            last_recovery: None,
+            mesh_ca: None,
         }
     }
 

@@ -34,11 +34,13 @@
 //! | `set` | `SetManifest`: first set and signed updates |
 //! | `recover` | `Recover` and the recovery challenges |
 //! | `session` | threshold recovery sessions (k of n owners) |
+//! | `peer` | peer recovery: sealing the secrets for an attested peer, recovering from one |
 
 mod challenge;
 mod fresh;
 mod hint;
 mod marker;
+mod peer;
 mod read;
 mod recover;
 mod session;
@@ -50,19 +52,19 @@ pub mod view;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rand_core::OsRng;
 use seedward_shared::history::{
     Digest, History, HistoryError, HistoryStore, LatestTransition, StoreError, StoreKey,
 };
 use seedward_shared::manifest::Manifest;
 use seedward_shared::reference::ReferenceValues;
-use seedward_shared::seed::SeedEngine;
+use seedward_shared::seed::{MeshSecret, SeedEngine};
 use tokio::sync::watch;
 
 use crate::ca::CertificateAuthority;
 use crate::error::{CoreError, StateName};
 
 pub use challenge::ChallengeBook;
+pub use peer::{PeerReference, PeerSealed, mesh_ca_public_key};
 pub use session::{
     EndedSession, SeatView, SessionEnd, SessionInput, SessionReport, SessionView, WrongShare,
 };
@@ -132,6 +134,8 @@ impl Default for CoreConfig {
 struct Ready {
     /// Shared so that a `SetManifest` can sign outside the lock; never copied.
     engine: Arc<SeedEngine>,
+    /// What the mesh CA key is derived from (shared by the replica set; seedward_shared::seed).
+    mesh_secret: Arc<MeshSecret>,
     root_ca: Arc<CertificateAuthority>,
     mesh_ca: Arc<CertificateAuthority>,
     latest: LatestTransition,
@@ -385,13 +389,13 @@ impl<S: HistoryStore> Coordinator<S> {
                     generation,
                     manifest,
                 } => {
-                    // Another replica's update is a new generation: it gets a fresh mesh CA
-                    // here too.
-                    let mesh_ca = CertificateAuthority::mesh(
-                        &SeedEngine::generate_mesh_ca_key(&mut OsRng),
+                    // Another replica's update is a new generation: the same mesh CA as
+                    // that replica's, derived from the shared mesh secret and the new latest.
+                    let mesh_ca = peer::mesh_ca(
+                        &ready.mesh_secret,
+                        &latest.transition_hash(),
                         &ready.root_ca,
-                    )
-                    .map_err(|e| CoreError::Internal(e.to_string()))?;
+                    )?;
                     tracing::info!(latest = %latest.transition_hash(), generation, "adopted a descendant transition from the store");
                     ready.latest = latest;
                     ready.latest_bytes = bytes;

@@ -4,7 +4,7 @@ use p384::ecdsa::VerifyingKey;
 use seedward_shared::history::{Digest, HistoryStore, LatestTransition, Transition};
 use seedward_shared::manifest::Manifest;
 use seedward_shared::recovery::{RecoveryError, open_recovery};
-use seedward_shared::seed::{Salt, Seed, SeedEngine};
+use seedward_shared::seed::{MeshSecret, Salt, Seed, SeedEngine};
 
 use super::read::Keep;
 use super::set::{certificates, make_ready};
@@ -145,8 +145,11 @@ impl<S: HistoryStore> Coordinator<S> {
         self.read_chain(entries, Keep::Nothing)?;
         let generation = entries.len() as u64;
         self.note_generation(stored.transition_hash(), generation);
-        let certificates = certificates(&engine)?;
-        let ready = make_ready(engine, certificates, stored, generation, manifest);
+        // A recovery by an owner starts a new mesh secret (a new mesh CA): the old one died
+        // with the process. Replicas that recover from this one later share it.
+        let mesh = MeshSecret::generate(&mut rand_core::OsRng);
+        let certificates = certificates(&engine, &mesh, &stored.transition_hash())?;
+        let ready = make_ready(engine, mesh, certificates, stored, generation, manifest);
         let outcome = RecoverOutcome {
             root_ca_pem: ready.root_ca.cert().pem.clone(),
             mesh_ca_pem: ready.mesh_ca.cert().pem.clone(),

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use rand_core::OsRng;
+
 use super::*;
 use seedward_shared::history::MemoryStore;
 use seedward_shared::keys::OwnerKeyPair;

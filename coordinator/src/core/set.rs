@@ -7,7 +7,7 @@ use seedward_shared::history::StoreKey;
 use seedward_shared::history::{Digest, HistoryStore, LatestTransition, Transition};
 use seedward_shared::keys::{OwnerPublicKey, WorkloadOwnerPublicKey};
 use seedward_shared::manifest::Manifest;
-use seedward_shared::seed::{Salt, Seed, SeedEngine};
+use seedward_shared::seed::{MeshSecret, Salt, Seed, SeedEngine};
 use seedward_shared::seedshare::shares_for_owners;
 
 use super::view::{SetManifestInput, SetOutcome};
@@ -85,6 +85,7 @@ enum Plan {
 /// The ready state an update is built on.
 struct UpdateBase {
     engine: Arc<SeedEngine>,
+    mesh_secret: Arc<MeshSecret>,
     root_ca: Arc<CertificateAuthority>,
     latest: LatestTransition,
     generation: u64,
@@ -106,6 +107,7 @@ impl<S: HistoryStore> Coordinator<S> {
                 State::Uninitialized => Plan::First,
                 State::Ready(ready) => Plan::Update(UpdateBase {
                     engine: ready.engine.clone(),
+                    mesh_secret: ready.mesh_secret.clone(),
                     root_ca: ready.root_ca.clone(),
                     latest: ready.latest.clone(),
                     generation: ready.generation,
@@ -175,8 +177,9 @@ impl<S: HistoryStore> Coordinator<S> {
             );
         }
 
-        let certificates = certificates(&engine)?;
         let transition = Transition::first(manifest.hash());
+        let mesh = MeshSecret::generate(&mut OsRng);
+        let certificates = certificates(&engine, &mesh, &transition.hash())?;
         if let Some(commitments) = document.commitments() {
             // Before the pointer: a history whose latest exists has its commitments.
             self.history
@@ -199,7 +202,7 @@ impl<S: HistoryStore> Coordinator<S> {
             Err(err) => return Err(err),
         };
         self.note_generation(latest.transition_hash(), 1);
-        let ready = make_ready(engine, certificates, latest, 1, manifest);
+        let ready = make_ready(engine, mesh, certificates, latest, 1, manifest);
         let outcome = SetOutcome {
             root_ca_pem: ready.root_ca.cert().pem.clone(),
             mesh_ca_pem: ready.mesh_ca.cert().pem.clone(),
@@ -259,12 +262,9 @@ impl<S: HistoryStore> Coordinator<S> {
                 transition: proposed,
             });
         }
-        // Everything fallible before the store changes.
-        let mesh_ca = CertificateAuthority::mesh(
-            &SeedEngine::generate_mesh_ca_key(&mut OsRng),
-            &base.root_ca,
-        )
-        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        // Everything fallible before the store changes. The new generation's mesh CA is
+        // the one every replica derives from the shared mesh secret and the new latest.
+        let mesh_ca = super::peer::mesh_ca(&base.mesh_secret, &proposed, &base.root_ca)?;
         let latest = match self.persist(
             &manifest,
             &input.policies,
@@ -349,18 +349,19 @@ impl<S: HistoryStore> Coordinator<S> {
 /// persisted: a first set must never store a history whose seed shares were not returned.
 pub(super) fn certificates(
     engine: &SeedEngine,
+    mesh: &MeshSecret,
+    latest: &Digest,
 ) -> Result<(CertificateAuthority, CertificateAuthority), CoreError> {
     let root_ca = CertificateAuthority::root(engine.root_ca_key())
         .map_err(|e| CoreError::Internal(e.to_string()))?;
-    let mesh_key = SeedEngine::generate_mesh_ca_key(&mut OsRng);
-    let mesh_ca = CertificateAuthority::mesh(&mesh_key, &root_ca)
-        .map_err(|e| CoreError::Internal(e.to_string()))?;
+    let mesh_ca = super::peer::mesh_ca(mesh, latest, &root_ca)?;
     Ok((root_ca, mesh_ca))
 }
 
 /// Builds the ready state after the store accepted the change. Infallible on purpose.
 pub(super) fn make_ready(
     engine: SeedEngine,
+    mesh_secret: MeshSecret,
     (root_ca, mesh_ca): (CertificateAuthority, CertificateAuthority),
     latest: LatestTransition,
     generation: u64,
@@ -368,6 +369,7 @@ pub(super) fn make_ready(
 ) -> Ready {
     Ready {
         engine: Arc::new(engine),
+        mesh_secret: Arc::new(mesh_secret),
         reference: super::ActiveReference::of(&manifest),
         root_ca: Arc::new(root_ca),
         mesh_ca: Arc::new(mesh_ca),

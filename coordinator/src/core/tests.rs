@@ -1,4 +1,5 @@
 use super::*;
+use rand_core::OsRng;
 use seedward_shared::history::{MemoryStore, Transition};
 use seedward_shared::keys::{OwnerKeyPair, WorkloadOwnerKeyPair};
 use seedward_shared::recovery::seal_recovery;

@@ -512,6 +512,8 @@ fn record(id: &str, state: ReplicaState) -> ReplicaRecord {
         evidence_kind: "none".into(),
         since_unix_ms: 1,
         last_error: None,
+        last_recovery: None,
+        mesh_ca: None,
     }
 }
 

@@ -25,6 +25,7 @@ mod history_stream;
 mod lifecycle;
 mod load;
 mod logs_and_timeouts;
+mod peer_recovery;
 mod process_hardening;
 mod python_client;
 mod races;

@@ -153,6 +153,11 @@ fn status_json(s: &StatusView) -> json::Status<'_> {
             error: set.error.as_deref(),
             replicas: super::replicas::replicas_json(set),
         }),
+        last_recovery: s.last_recovery.as_ref().map(|r| json::Recovery {
+            by: &r.by,
+            who: &r.who,
+            at_unix_ms: r.at_unix_ms,
+        }),
     }
 }
 
@@ -191,6 +196,9 @@ fn print_status(ctx: &Ctx, s: &StatusView) {
             set.replicas.len(),
             set.self_id
         ));
+    }
+    if let Some(recovery) = &s.last_recovery {
+        out.line(format!("recovered    {}", recovery.describe()));
     }
     out.line(format!("version      {}", s.version));
     out.line(format!("next         {}", s.state.next_step()));
@@ -769,6 +777,14 @@ pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
         }
     }
     show_evidence(ctx, &preflight.status);
+    if let Some(warning) = preflight
+        .status
+        .replica_set
+        .as_ref()
+        .and_then(ops::ReplicaSetView::owner_recovery_not_needed)
+    {
+        ctx.out.warn(&warning);
+    }
     let word = confirm_word(&preflight.status, "recover");
     let allow_unattested = ctx.allow_unattested || (!ctx.yes && word == "unattested");
     ctx.confirm(
@@ -807,6 +823,14 @@ pub async fn recover(ctx: &Ctx, args: RecoverArgs) -> Result<(), CliError> {
         "The root CA key is unchanged: clients that pin the root CA need nothing.",
         "Run `seedward verify` to audit the history and refresh the verify/ folder.",
     ];
+    if let Some(note) = preflight
+        .status
+        .replica_set
+        .as_ref()
+        .and_then(ops::ReplicaSetView::peers_will_follow)
+    {
+        ctx.out.line(format!("{} {note}", ctx.out.check()));
+    }
     ctx.out.line("after recovery:");
     for item in checklist {
         ctx.out.line(format!("  [ ] {item}"));

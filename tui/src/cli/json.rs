@@ -121,6 +121,19 @@ pub struct Status<'a> {
     /// The replica board (`--store etcd` only; absent for a single replica).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replica_set: Option<ReplicaSet<'a>>,
+    /// Who recovered the answering replica last (absent when it was not recovered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_recovery: Option<Recovery<'a>>,
+}
+
+/// `status --json`'s `last_recovery`.
+#[derive(Serialize)]
+pub struct Recovery<'a> {
+    /// `owner` or `peer`.
+    pub by: &'a str,
+    /// The owner key's fingerprint, or the peer replica's id.
+    pub who: &'a str,
+    pub at_unix_ms: i64,
 }
 
 /// `status --json`'s `replica_set`.

@@ -120,12 +120,21 @@ pub async fn replicas(ctx: &Ctx) -> Result<(), CliError> {
             CoordinatorState::RecoveryRequired | CoordinatorState::Stale
         )
     }) {
-        out.line(format!(
-            "next: {} is {}: an owner runs `seedward --coordinator {} recover`",
-            r.id,
-            r.state.label(),
-            r.address
-        ));
+        // A replica with a peer API recovers by itself while another one is ready.
+        if r.peer_address.is_some() && set.ready() > 0 {
+            out.line(format!(
+                "next: {} is {}: it recovers from a ready peer by itself (peer recovery); nothing to do unless it stays so",
+                r.id,
+                r.state.label()
+            ));
+        } else {
+            out.line(format!(
+                "next: {} is {}: an owner runs `seedward --coordinator {} recover`",
+                r.id,
+                r.state.label(),
+                r.address
+            ));
+        }
     }
     let behind = set.behind();
     if !behind.is_empty() {

@@ -279,6 +279,38 @@ pub struct StatusView {
     pub version: String,
     /// The replica set it shares a store with (`--store etcd`); `None` for a single replica.
     pub replica_set: Option<ReplicaSetView>,
+    /// Who recovered this process last, if it is ready by a recovery.
+    pub last_recovery: Option<RecoveryView>,
+}
+
+/// A recovery: by a seed share owner (key fingerprint) or a peer replica (its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryView {
+    /// `owner` or `peer`.
+    pub by: String,
+    /// The owner key's fingerprint or the peer's replica id.
+    pub who: String,
+    pub at_unix_ms: i64,
+}
+
+impl RecoveryView {
+    fn from_proto(note: pb::RecoveryNote) -> Self {
+        Self {
+            by: printable(&note.by),
+            who: printable(&note.who),
+            at_unix_ms: note.at_unix_ms,
+        }
+    }
+
+    /// "by peer b, 12 s ago" / "by owner key 1a2b…, 3 min ago".
+    pub fn describe(&self) -> String {
+        let who = match self.by.as_str() {
+            "owner" => format!("owner key {}", self.who),
+            "peer" => format!("peer replica {}", self.who),
+            other => format!("{other} {}", self.who),
+        };
+        format!("by {who}, {}", ago(self.at_unix_ms))
+    }
 }
 
 /// The replica board a Coordinator serves: every replica's self-reported presence record,
@@ -305,6 +337,8 @@ pub struct ReplicaView {
     pub evidence_kind: String,
     pub since_unix_ms: i64,
     pub last_error: Option<String>,
+    /// Where its peer API is reached; `None` when it serves none (no peer recovery).
+    pub peer_address: Option<String>,
 }
 
 /// "12 s ago", "3 min ago", "2 h ago", "4 d ago" (`-` for an unknown or future time).
@@ -341,11 +375,57 @@ impl ReplicaSetView {
                     evidence_kind: printable(&r.evidence_kind),
                     since_unix_ms: r.since_unix_ms,
                     last_error: non_empty(printable(&r.last_error)),
+                    peer_address: non_empty(printable(&r.peer_address)),
                 })
                 .collect(),
             as_of_unix_ms: (set.as_of_unix_ms > 0).then_some(set.as_of_unix_ms),
             error: non_empty(printable(&set.error)),
         }
+    }
+
+    /// After an owner recovered the answering replica: one line saying which other
+    /// replicas will now recover from it by themselves (they take part in peer recovery
+    /// and have no keys), or `None` when there are none.
+    pub fn peers_will_follow(&self) -> Option<String> {
+        let waiting: Vec<&str> = self
+            .replicas
+            .iter()
+            .filter(|r| r.id != self.self_id && r.state != CoordinatorState::Ready)
+            .filter(|r| r.peer_address.is_some())
+            .map(|r| r.id.as_str())
+            .collect();
+        match waiting.len() {
+            0 => None,
+            1 => Some(format!(
+                "the other replica ({}) will recover from this one by itself (peer recovery); no owner is needed for it",
+                waiting[0]
+            )),
+            n => Some(format!(
+                "the other {n} replicas ({}) will recover from this one by themselves (peer recovery); no owner is needed for them",
+                waiting.join(", ")
+            )),
+        }
+    }
+
+    /// Before an owner recovers the answering replica: a warning when it would recover from
+    /// a ready peer by itself (it serves the peer API and another replica is ready). An
+    /// owner's recovery draws a new mesh secret, so that replica would issue under another
+    /// mesh CA until it takes over the ready ones' (docs/HA.md, "One mesh CA").
+    pub fn owner_recovery_not_needed(&self) -> Option<String> {
+        let me = self.replicas.iter().find(|r| r.id == self.self_id)?;
+        me.peer_address.as_ref()?;
+        let ready: Vec<&str> = self
+            .replicas
+            .iter()
+            .filter(|r| r.id != self.self_id && r.state == CoordinatorState::Ready)
+            .map(|r| r.id.as_str())
+            .collect();
+        (!ready.is_empty()).then(|| {
+            format!(
+                "{} is ready: this replica recovers from it by itself (peer recovery), so your share is not needed. Recovered with your share, it starts with a new mesh CA and switches to the ready replicas' one a few seconds later; certificates it issues meanwhile chain to a mesh CA nobody uses afterwards",
+                ready.join(", ")
+            )
+        })
     }
 
     /// How many replicas say they are ready.
@@ -417,6 +497,7 @@ pub(super) fn status_view(conn: &Connection, response: pb::GetStatusResponse) ->
         challenge: response.challenge,
         version: printable(&response.version),
         replica_set: response.replica_set.map(ReplicaSetView::from_proto),
+        last_recovery: response.last_recovery.map(RecoveryView::from_proto),
     }
 }
 
@@ -449,4 +530,93 @@ pub fn cert_public_key(pem: &str) -> Option<p384::PublicKey> {
     let der = pem_certificate_der(pem)?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
     p384::PublicKey::from_public_key_der(cert.public_key().raw).ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn replica(id: &str, state: CoordinatorState, peer: bool) -> ReplicaView {
+        ReplicaView {
+            id: id.into(),
+            address: format!("{id}:1313"),
+            state,
+            generation: 1,
+            latest: None,
+            evidence_kind: "snp".into(),
+            since_unix_ms: 0,
+            last_error: None,
+            peer_address: peer.then(|| format!("{id}:1314")),
+        }
+    }
+
+    fn set(self_id: &str, replicas: Vec<ReplicaView>) -> ReplicaSetView {
+        ReplicaSetView {
+            self_id: self_id.into(),
+            replicas,
+            as_of_unix_ms: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn after_an_owner_recovery_the_replicas_with_a_peer_api_are_named() {
+        use CoordinatorState::{Ready, RecoveryRequired};
+        let board = set(
+            "a",
+            vec![
+                replica("a", Ready, true),
+                replica("b", RecoveryRequired, true),
+                replica("c", RecoveryRequired, true),
+                replica("d", RecoveryRequired, false),
+            ],
+        );
+        assert_eq!(
+            board.peers_will_follow().unwrap(),
+            "the other 2 replicas (b, c) will recover from this one by themselves (peer recovery); no owner is needed for them"
+        );
+        let alone = set(
+            "a",
+            vec![
+                replica("a", Ready, true),
+                replica("d", RecoveryRequired, false),
+            ],
+        );
+        assert_eq!(alone.peers_will_follow(), None);
+    }
+
+    #[test]
+    fn an_owner_recovery_is_discouraged_while_a_peer_is_ready() {
+        use CoordinatorState::{Ready, RecoveryRequired};
+        let board = set(
+            "b",
+            vec![
+                replica("a", Ready, true),
+                replica("b", RecoveryRequired, true),
+            ],
+        );
+        assert!(
+            board
+                .owner_recovery_not_needed()
+                .unwrap()
+                .starts_with("a is ready")
+        );
+        let no_peer_api = set(
+            "b",
+            vec![
+                replica("a", Ready, true),
+                replica("b", RecoveryRequired, false),
+            ],
+        );
+        assert_eq!(no_peer_api.owner_recovery_not_needed(), None);
+        let nobody_ready = set(
+            "b",
+            vec![
+                replica("a", RecoveryRequired, true),
+                replica("b", RecoveryRequired, true),
+            ],
+        );
+        assert_eq!(nobody_ready.owner_recovery_not_needed(), None);
+    }
 }

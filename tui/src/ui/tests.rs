@@ -71,6 +71,7 @@ pub(super) fn status(state: CoordinatorState, trust: TrustLevel, generation: u64
         challenge: None,
         version: "0.1.0".into(),
         replica_set: None,
+        last_recovery: None,
     }
 }
 
@@ -228,6 +229,7 @@ fn dashboard_with_a_replica_board() {
         evidence_kind: "snp".into(),
         since_unix_ms: now - 150_000,
         last_error: last_error.map(Into::into),
+        peer_address: None,
     };
     let mut s = status(CoordinatorState::Ready, TrustLevel::Pinned, 3);
     s.replica_set = Some(ReplicaSetView {
@@ -246,11 +248,25 @@ fn dashboard_with_a_replica_board() {
         error: None,
     });
     let mut app = new_app();
-    with_status(&mut app, s);
+    with_status(&mut app, s.clone());
     let screen = draw(&mut app, 80, 24);
     assert!(screen.contains("2 of 3 ready"), "{screen}");
     assert!(screen.contains("recovery required"), "{screen}");
     insta::assert_snapshot!(screen);
+
+    // Who did what: a replica recovered by a peer says so under its board.
+    s.last_recovery = Some(crate::ops::RecoveryView {
+        by: "peer".into(),
+        who: "coordinator-1".into(),
+        at_unix_ms: now - 150_000,
+    });
+    let mut app = new_app();
+    with_status(&mut app, s);
+    let screen = draw(&mut app, 100, 40);
+    assert!(
+        screen.contains("coordinator-0 was recovered by peer replica coordinator-1, 2 min ago"),
+        "{screen}"
+    );
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub(crate) struct HaReport {
     pub(crate) election: Stats,
     /// The same kill → a `SetManifest` through the Coordinator succeeds.
     pub(crate) write_resumes: Stats,
+    /// SIGKILL of a ready replica, restarted at once → READY again by peer recovery.
+    pub(crate) peer_recovery: Stats,
 }
 
 async fn first_set(client: &CoordinatorClient, material: &Material) -> Result<Digest> {
@@ -165,13 +167,73 @@ pub(crate) async fn ha_section(bins: &Bins, opts: &Opts) -> Result<HaReport> {
     report.election = Stats::of(&elections);
     report.write_resumes = Stats::of(&resumes);
     drop(daemon);
+    report.peer_recovery = Stats::of(&peer_recovery(bins, &endpoints, tmp.path(), kills).await?);
     drop(cluster);
     eprintln!(
-        "SetManifest p50 fs {:.2} ms, etcd {:.2} ms; leader SIGKILL → new leader p50 {:.0} ms, → our write succeeds p50 {:.0} ms",
+        "SetManifest p50 fs {:.2} ms, etcd {:.2} ms; leader SIGKILL → new leader p50 {:.0} ms, → our write succeeds p50 {:.0} ms; replica SIGKILL → ready again by peer recovery p50 {:.0} ms",
         ms(report.set_fs.p50),
         ms(report.set_etcd.p50),
         ms(report.election.p50),
         ms(report.write_resumes.p50),
+        ms(report.peer_recovery.p50),
     );
     Ok(report)
+}
+
+/// Two replicas with the peer API on the same cluster (development mode, default backoff):
+/// `kills` times, SIGKILL the second and start it again at once; the time from the kill to
+/// its `GetStatus` saying READY (process start, etcd reads, the peer round, the chain check).
+async fn peer_recovery(
+    bins: &Bins,
+    endpoints: &str,
+    dir: &std::path::Path,
+    kills: usize,
+) -> Result<Vec<Duration>> {
+    let start = |id: &str| {
+        let flags = [
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            endpoints,
+            "--etcd-prefix",
+            "/bench/peer",
+            "--replica-id",
+            id,
+            "--attestation",
+            "none",
+            "--peer-listen",
+            "127.0.0.1:0",
+            "--allow-unattested-peers",
+        ];
+        let args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
+        Daemon::start_with(bins, &dir.join(id), &args, &[])
+    };
+    let ready = |client: CoordinatorClient| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(status) = client.status().await
+                && status.state == seedward_proto::v1::CoordinatorState::Ready as i32
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the replica did not become ready by peer recovery within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let first = start("p1")?;
+    let (client, _) = first.first_status().await?;
+    first_set(&client, &Material::new()?).await?;
+    let mut second = start("p2")?;
+    ready(second.first_status().await?.0).await?;
+    let mut samples = Vec::with_capacity(kills);
+    for _ in 0..kills {
+        let killed_at = Instant::now();
+        drop(second);
+        second = start("p2")?;
+        ready(second.first_status().await?.0).await?;
+        samples.push(killed_at.elapsed());
+    }
+    Ok(samples)
 }

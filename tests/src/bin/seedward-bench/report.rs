@@ -250,6 +250,10 @@ impl Report {
                     "the same kill → a `SetManifest` through the Coordinator succeeds again",
                     &h.write_resumes,
                 ),
+                (
+                    "SIGKILL of a ready replica, restarted at once → READY again by peer recovery (2 replicas, default backoff)",
+                    &h.peer_recovery,
+                ),
             ] {
                 let _ = writeln!(
                     s,

@@ -17,10 +17,19 @@ pub fn board_lines(set: &ReplicaSetView, theme: Theme, width: usize) -> Vec<Line
     let ready = set.ready();
     let newest = set.replicas.iter().map(|r| r.generation).max().unwrap_or(0);
     // `*` marks the replica that answered, so the summary says what to do instead.
-    let next = if ready < set.replicas.len() {
-        " · an owner recovers the others at their addresses"
-    } else {
+    // Replicas with a peer API recover from a ready one by themselves (docs/HA.md).
+    let peers_recover = ready > 0
+        && set
+            .replicas
+            .iter()
+            .filter(|r| r.state != crate::ops::CoordinatorState::Ready)
+            .all(|r| r.peer_address.is_some());
+    let next = if ready == set.replicas.len() {
         ""
+    } else if peers_recover {
+        " · the others recover from a ready peer by themselves"
+    } else {
+        " · an owner recovers the others at their addresses"
     };
     let mut lines = vec![Line::styled(
         format!(

@@ -109,10 +109,19 @@ pub fn render(
     let key_rows = keys.list.len().max(1) as u16 + 2 + u16::from(keys.warning.is_some());
     let inner_width = area.width.saturating_sub(2) as usize;
     // A Coordinator on a shared store (etcd) shows its replica set between the two.
-    let board = health
-        .status()
-        .and_then(|s| s.replica_set.as_ref())
-        .map(|set| board_lines(set, theme, inner_width));
+    let board = health.status().and_then(|s| {
+        s.replica_set.as_ref().map(|set| {
+            let mut lines = board_lines(set, theme, inner_width);
+            // Who did what (docs/HA.md): how the answering replica got its keys.
+            if let Some(recovery) = &s.last_recovery {
+                lines.push(Line::styled(
+                    format!("{} was recovered {}", set.self_id, recovery.describe()),
+                    theme.dim(),
+                ));
+            }
+            lines
+        })
+    });
     // The Coordinator block (with its trust line) and the advice keep their rows; the board
     // takes what is left above three rows for the keys, at least its summary line.
     let spare = area.height.saturating_sub(9 + next_rows + 2 + 3);

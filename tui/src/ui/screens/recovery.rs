@@ -486,6 +486,14 @@ impl RecoveryWizard {
                     theme.warn(),
                 ));
             }
+            if let Some(note) = rv
+                .status
+                .replica_set
+                .as_ref()
+                .and_then(crate::ops::ReplicaSetView::peers_will_follow)
+            {
+                lines.push(Line::styled(format!("→ {note}"), theme.ok()));
+            }
         }
         lines.push(Line::styled(text::CHECKLIST_HEAD, theme.bold()));
         for item in text::CHECKLIST {
