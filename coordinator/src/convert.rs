@@ -268,6 +268,7 @@ pub fn seed_share_document(document: SeedShareDocument) -> pb::SeedShareDocument
             .threshold
             .and_then(|k| u32::try_from(k).ok())
             .unwrap_or(0),
+        history_signing_key: document.history_signing_key.unwrap_or_default(),
     }
 }
 

@@ -197,6 +197,15 @@ pub struct SeedShareDocument {
     /// k when the seed is split k of n (k ≥ 2); `None` for whole-seed shares.
     #[serde(rename = "Threshold", default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<usize>,
+    /// Threshold documents only: the history's transaction signing public key (SEC1
+    /// compressed P-384, lowercase hex), so that an owner, who cannot derive it from one
+    /// share, can verify the signed history (the share drill saves it).
+    #[serde(
+        rename = "HistorySigningKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub history_signing_key: Option<String>,
 }
 
 /// Encrypts `seed` to `owner` (HPKE base mode, `info` = `seedshare`).
@@ -317,6 +326,7 @@ pub fn encrypt_for_owners(
         seed_shares,
         salt: *salt,
         threshold: None,
+        history_signing_key: None,
     })
 }
 
@@ -345,10 +355,18 @@ pub fn shares_for_owners(
             Ok(sealed)
         })
         .collect::<Result<_, SeedShareError>>()?;
+    // Public: lets every owner verify the signed history without the k − 1 others.
+    let signing = crate::seed::SeedEngine::new(seed, salt)
+        .map_err(|e| SeedShareError::Json {
+            reason: format!("the seed cannot derive the history signing key: {e}"),
+        })?
+        .transaction_verifying_key()
+        .to_encoded_point(true);
     Ok(SeedShareDocument {
         seed_shares,
         salt: *salt,
         threshold: Some(threshold),
+        history_signing_key: Some(hex::encode(signing.as_bytes())),
     })
 }
 
@@ -447,6 +465,9 @@ impl SeedShareDocument {
         if let Some(threshold) = self.threshold {
             doc["Threshold"] = threshold.into();
         }
+        if let Some(key) = &self.history_signing_key {
+            doc["HistorySigningKey"] = key.clone().into();
+        }
         // `{:#}` is serde_json's infallible pretty printer (two-space indent).
         format!("{doc:#}\n")
     }
@@ -499,7 +520,32 @@ impl SeedShareDocument {
                 }
             }
         }
+        match (&doc.history_signing_key, doc.threshold) {
+            (Some(_), None) => {
+                return Err(json(
+                    "HistorySigningKey is only in a threshold document (one with Threshold)".into(),
+                ));
+            }
+            (Some(_), Some(_)) => {
+                doc.history_signing_key()?;
+            }
+            _ => {}
+        }
         Ok(doc)
+    }
+
+    /// The history signing public key a threshold document carries, if any.
+    pub fn history_signing_key(&self) -> Result<Option<p384::ecdsa::VerifyingKey>, SeedShareError> {
+        let Some(text) = &self.history_signing_key else {
+            return Ok(None);
+        };
+        hex::decode(text)
+            .ok()
+            .and_then(|bytes| p384::ecdsa::VerifyingKey::from_sec1_bytes(&bytes).ok())
+            .map(Some)
+            .ok_or_else(|| SeedShareError::Json {
+                reason: "HistorySigningKey is not a P-384 public key (SEC1, hex)".into(),
+            })
     }
 }
 
@@ -1012,7 +1058,26 @@ MCowBQYDK2VuAyEA3ab29B40s/3k+T+kunt4ntiXzisERNHr2KtCe2VWBno=
             json,
             "serde and to_json agree"
         );
-        assert!(json.contains("\n  \"Threshold\": 2\n}\n"), "{json}");
+        assert!(
+            json.contains("\n  \"Threshold\": 2,\n  \"HistorySigningKey\": \""),
+            "{json}"
+        );
+        // The public key the seed derives, compressed.
+        let engine = crate::seed::SeedEngine::new(&seed, &salt).unwrap();
+        assert_eq!(
+            back.history_signing_key().unwrap(),
+            Some(*engine.transaction_verifying_key())
+        );
+        // Only in threshold documents, and only a P-384 point.
+        let whole = json.replace("\"Threshold\": 2,", "");
+        let whole = whole.replace("\"ShareIndex\"", "\"x\"");
+        assert!(SeedShareDocument::from_json(&whole).is_err());
+        let bad = json.replace(
+            doc.history_signing_key.as_deref().unwrap(),
+            &"00".repeat(49),
+        );
+        let err = SeedShareDocument::from_json(&bad).unwrap_err();
+        assert!(err.to_string().contains("HistorySigningKey"), "{err}");
         for (i, share) in doc.seed_shares.iter().enumerate() {
             assert_eq!(share.share_index, Some(i as u8 + 1));
             assert_eq!(share.encrypted_seed.len(), ENC_LEN + 1 + 64 + 32 + TAG_LEN);

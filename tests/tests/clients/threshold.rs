@@ -120,6 +120,10 @@ fn set_up(owners: &Owners, input: &Path, k: usize) -> Run {
     run
 }
 
+fn run_history_key_saved(cli: &Cli) -> bool {
+    cli.workspace.join("history-signing-key.pem").is_file()
+}
+
 fn recover(cli: &Cli) -> Run {
     cli.run(&["--yes", "--allow-unattested", "recover"])
 }
@@ -184,6 +188,38 @@ fn two_of_three_progress_same_owner_twice_and_offline_secret() {
             .len(),
         64
     );
+    // The document carries the history signing public key: the drill verified the history
+    // with it and saved it, and another owner, who has only the documents, audits with it.
+    let key = doc["HistorySigningKey"].as_str().unwrap();
+    assert_eq!(key.len(), 98, "SEC1 compressed P-384 in hex: {key}");
+    assert!(
+        run_history_key_saved(&owners.clis[0]),
+        "the drill saved history-signing-key.pem"
+    );
+    let verified = owners.clis[1].run(&["verify"]).ok();
+    assert!(
+        verified
+            .stdout
+            .contains("HistorySigningKey of seed-shares.json"),
+        "{}",
+        verified.stdout
+    );
+    // A document whose key is not the history's fails the audit, naming it.
+    let mut forged = doc.clone();
+    forged["HistorySigningKey"] = serde_json::Value::String("02".to_owned() + &"aa".repeat(48));
+    let forged_path = owners.clis[1].workspace.join("forged-shares.json");
+    std::fs::write(&forged_path, format!("{forged:#}\n")).unwrap();
+    let refused = owners.clis[1]
+        .run(&["verify", "--seed-shares", forged_path.to_str().unwrap()])
+        .code(3);
+    assert!(
+        refused.stdout.contains("HistorySigningKey")
+            || refused.stderr.contains("HistorySigningKey"),
+        "{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
+
     // One share alone is not the seed.
     let run = owners.clis[1]
         .run(&["workload-secret", "--id", "apps/v1/Deployment/default/web"])

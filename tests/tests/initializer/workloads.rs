@@ -88,6 +88,7 @@ async fn first_set(client: &CoordinatorClient, keys: &Keys) -> (Seed, Salt) {
             .collect(),
         salt: Salt::from_slice(&doc.salt).unwrap(),
         threshold: None,
+        history_signing_key: None,
     }
     .open_with(&keys.owner)
     .unwrap()

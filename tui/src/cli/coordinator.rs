@@ -399,13 +399,18 @@ async fn setup(
             drill.owner_fingerprint
         )),
         Some(t) => ctx.out.line(format!(
-            "your share is intact {} (owner key {}, share {} of {}, matches its commitment); any {} of the {} owners recover this Coordinator together",
+            "your share is intact {} (owner key {}, share {} of {}, matches its commitment); any {} of the {} owners recover this Coordinator together{}",
             ctx.out.check(),
             drill.owner_fingerprint,
             t.index,
             t.owners,
             t.threshold,
-            t.owners
+            t.owners,
+            if drill.signing_key_file.is_some() {
+                "; the history verifies with the document's HistorySigningKey"
+            } else {
+                ""
+            }
         )),
     }
     ctx.out.line(format!(
@@ -554,12 +559,15 @@ pub async fn audit_key(
     if !explicit && !share_file.exists() {
         return Ok(None);
     }
-    // One threshold share derives nothing: without a saved key there is none to use.
-    if !explicit
-        && ops::read_share_document(&ctx.workspace, Some(&share_file))
-            .is_ok_and(|(doc, _)| doc.threshold() > 1)
+    // One threshold share derives nothing: the document's HistorySigningKey is the key
+    // (a document written before it existed has none).
+    if ops::read_share_document(&ctx.workspace, Some(&share_file))
+        .is_ok_and(|(doc, _)| doc.threshold() > 1)
     {
-        return Ok(None);
+        return Ok(
+            ops::share_document_signing_key(&ctx.workspace, Some(&share_file))?
+                .map(|key| (key, SigningKeySource::ShareDocument)),
+        );
     }
     let store = ctx.keystore()?;
     if !explicit && store.find(&anchor.share.owner_key)?.is_none() {
@@ -579,6 +587,7 @@ pub fn key_source_label(k: SigningKeySource) -> &'static str {
     match k {
         SigningKeySource::SeedShare => "seed-share",
         SigningKeySource::SavedKey => "saved-key",
+        SigningKeySource::ShareDocument => "share-document",
         SigningKeySource::None => "none",
     }
 }
@@ -650,6 +659,7 @@ pub async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<(), CliError> {
         match history.key_source {
             SigningKeySource::SeedShare => "derived from your seed share",
             SigningKeySource::SavedKey => "history-signing-key.pem (saved at setup)",
+            SigningKeySource::ShareDocument => "the HistorySigningKey of seed-shares.json",
             SigningKeySource::None =>
                 "none available (run the setup's share drill, or pass --use-seed-share)",
         }

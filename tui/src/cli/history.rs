@@ -152,9 +152,14 @@ async fn audited(
 /// A real verification failure (not just "no key") is exit code 3.
 fn check(history: &AuditedHistory) -> Result<(), CliError> {
     match (&history.failure, history.key_source) {
-        (Some(f), ops::SigningKeySource::SeedShare | ops::SigningKeySource::SavedKey) => Err(
-            CliError::verification(format!("the history does not verify: {f}")),
-        ),
+        (
+            Some(f),
+            ops::SigningKeySource::SeedShare
+            | ops::SigningKeySource::SavedKey
+            | ops::SigningKeySource::ShareDocument,
+        ) => Err(CliError::verification(format!(
+            "the history does not verify: {f}"
+        ))),
         _ => Ok(()),
     }
 }

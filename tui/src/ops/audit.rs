@@ -19,6 +19,8 @@ pub enum SigningKeySource {
     SeedShare,
     /// `history-signing-key.pem`, saved by the share drill at setup.
     SavedKey,
+    /// The `HistorySigningKey` of a threshold `seed-shares.json` (one share derives none).
+    ShareDocument,
     /// No key available: the chain was re-hashed but the signature not checked.
     None,
 }
@@ -93,6 +95,24 @@ pub fn saved_signing_key(workspace: &Workspace) -> Result<Option<VerifyingKey>, 
     VerifyingKey::from_public_key_pem(&pem)
         .map(Some)
         .map_err(|_| OpsError::Invalid(format!("{SIGNING_KEY_FILE} is not a P-384 public key PEM")))
+}
+
+/// The `HistorySigningKey` a threshold seed share document in the workspace (or `path`)
+/// carries, if any.
+pub fn share_document_signing_key(
+    workspace: &Workspace,
+    path: Option<&std::path::Path>,
+) -> Result<Option<VerifyingKey>, OpsError> {
+    let path = path
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace.path(crate::workspace::SEED_SHARES_FILE));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let (document, _) = super::read_share_document(workspace, Some(&path))?;
+    document
+        .history_signing_key()
+        .map_err(|e| OpsError::Invalid(format!("{}: {e}", path.display())))
 }
 
 /// Fetches and verifies the whole history with `key` (from the seed share or saved at setup).

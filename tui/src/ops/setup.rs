@@ -228,6 +228,8 @@ pub fn document_from_proto(doc: pb::SeedShareDocument) -> Result<SeedShareDocume
             .collect::<Result<_, OpsError>>()?,
         salt,
         threshold: (doc.threshold > 0).then_some(doc.threshold as usize),
+        history_signing_key: (!doc.history_signing_key.is_empty())
+            .then(|| doc.history_signing_key.clone()),
     })
     .and_then(|document| {
         // The same strict checks as reading seed-shares.json: what is written can be read.
@@ -306,7 +308,9 @@ pub struct DrillReport {
     /// Whole seed: the served and the pinned root CA key are the one derived from the seed.
     /// Threshold: the served root CA is the pinned one (nothing can be derived from one share).
     pub root_ca_matches: bool,
-    /// Whole seed only: where the derived history signing key was saved.
+    /// Where the history signing key was saved: derived from the seed (whole seed), or
+    /// taken from the document's `HistorySigningKey` once the history verified with it
+    /// (threshold).
     pub signing_key_file: Option<PathBuf>,
     /// Threshold only: the share's place in a k-of-n split, checked against its commitment.
     pub threshold_share: Option<ThresholdDrill>,
@@ -378,12 +382,33 @@ async fn threshold_drill(
             "the Coordinator's root CA key is not the one pinned in coordinator-root-ca.pem".into(),
         ));
     }
+    // One share derives no key; the document carries the history signing public key
+    // (written by the Coordinator at the first set): the served history must verify with
+    // it, and it is saved for later audits.
+    let signing_key_file = match document
+        .history_signing_key()
+        .map_err(|e| OpsError::Verification(e.to_string()))?
+    {
+        None => None,
+        Some(verifying) => {
+            verify_manifest_list(&response.manifests, &latest, &verifying).map_err(|f| {
+                OpsError::Verification(format!(
+                    "the Coordinator's history does not verify with the HistorySigningKey of the seed share document: {}",
+                    f.reason
+                ))
+            })?;
+            let pem = verifying
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|e| OpsError::Invalid(format!("cannot encode the signing key: {e}")))?;
+            Some(workspace.write_public(SIGNING_KEY_FILE, pem.as_bytes())?)
+        }
+    };
     Ok(DrillReport {
         owner_fingerprint: owner.public_key().fingerprint().to_string(),
         generation: response.manifests.len() as u64,
         latest: latest.transition_hash(),
         root_ca_matches,
-        signing_key_file: None,
+        signing_key_file,
         threshold_share: Some(ThresholdDrill {
             threshold: document.threshold(),
             owners: document.seed_shares.len(),

@@ -384,6 +384,7 @@ pub fn audit_summary(all: bool, source: &str, failure: Option<&str>) -> String {
 }
 pub const KEY_FROM_SEED: &str = "the key derived from your seed share";
 pub const KEY_SAVED: &str = "the signing key saved at setup";
+pub const KEY_FROM_DOCUMENT: &str = "the HistorySigningKey of seed-shares.json";
 pub const KEY_NONE: &str = "no key";
 pub fn diff_against(from: u64, to: u64) -> String {
     format!("generation {from} → {to}")

@@ -52,9 +52,13 @@ pub(super) async fn audit(ctx: &Ctx) -> Event {
     let result = async {
         let key = match key {
             Some(k) => Some(k),
-            None => ops::saved_signing_key(&ctx.workspace)
-                .map_err(|e| e.to_string())?
-                .map(|k| (k, SigningKeySource::SavedKey)),
+            None => match ops::saved_signing_key(&ctx.workspace).map_err(|e| e.to_string())? {
+                Some(k) => Some((k, SigningKeySource::SavedKey)),
+                // A threshold owner derives no key; the share document carries it.
+                None => ops::share_document_signing_key(&ctx.workspace, None)
+                    .map_err(|e| e.to_string())?
+                    .map(|k| (k, SigningKeySource::ShareDocument)),
+            },
         };
         let conn = connect(ctx).await?;
         ops::audit_history(&conn, key)

@@ -309,6 +309,7 @@ impl HistoryView {
         let source = match audit.key_source {
             SigningKeySource::SeedShare => text::KEY_FROM_SEED,
             SigningKeySource::SavedKey => text::KEY_SAVED,
+            SigningKeySource::ShareDocument => text::KEY_FROM_DOCUMENT,
             SigningKeySource::None => text::KEY_NONE,
         };
         let all = audit.all_verified();
