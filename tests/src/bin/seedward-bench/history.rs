@@ -191,6 +191,9 @@ pub(crate) struct HistoryRow {
     pub(crate) stream_peak: Memory,
     /// `GetManifests`' peak, or `None` when it refused the history as too large.
     pub(crate) unary_peak: Option<Memory>,
+    /// The first `GetStatus` of a restarted process whose previous process noted the
+    /// generation (core::hint): no walk.
+    pub(crate) first_status_hinted: Option<Duration>,
 }
 
 pub(crate) async fn history_section(bins: &Bins, opts: &Opts) -> Result<Vec<HistoryRow>> {
@@ -244,6 +247,37 @@ pub(crate) async fn history_section(bins: &Bins, opts: &Opts) -> Result<Vec<Hist
                 row.daemon_start = d.listening_after;
                 row.first_status = first_status;
                 row.idle = d.memory()?;
+                // The daemon's peak during one read of each kind, in a fresh process (the
+                // history is served unverified while recovery is required), from a reset peak.
+                let pid = d.pid();
+                reset_peak(pid)?;
+                row.before_read = d.memory()?;
+                let response = client.manifests_streamed(0).await.context("StreamManifests")?;
+                row.stream_peak = d.memory()?;
+                if response.manifests.len() != n {
+                    bail!("StreamManifests returned {} manifests", response.manifests.len());
+                }
+                drop(response);
+                reset_peak(pid)?;
+                row.unary_peak = match client.manifests_unary().await {
+                    Ok(response) => {
+                        std::hint::black_box(response);
+                        Some(d.memory()?)
+                    }
+                    Err(status) if status.code() == tonic::Code::ResourceExhausted => None,
+                    Err(status) => bail!("GetManifests: {status}"),
+                };
+                eprintln!(
+                    "n = {n}: StreamManifests daemon peak {:.1} MiB from {:.1} MiB; GetManifests peak {}",
+                    mib(row.stream_peak.hwm_kib),
+                    mib(row.before_read.rss_kib),
+                    row.unary_peak
+                        .map(|m| format!("{:.1} MiB", mib(m.hwm_kib)))
+                        .unwrap_or_else(|| "refused (HISTORY_TOO_LARGE)".into()),
+                );
+            } else if rep == 1 {
+                // The previous process counted the chain and noted it (core::hint).
+                row.first_status_hinted = Some(first_status);
             }
             let request = seal(&status, &material.owner, &fixture.seed, &fixture.salt)?;
             let t = Instant::now();
@@ -296,39 +330,6 @@ pub(crate) async fn history_section(bins: &Bins, opts: &Opts) -> Result<Vec<Hist
         row.client_verify = Stats::of(&check);
         row.after_get_manifests = daemon.memory()?;
 
-        // The daemon's peak during one read of each kind, from a reset peak.
-        let pid = daemon.pid();
-        reset_peak(pid)?;
-        row.before_read = daemon.memory()?;
-        let response = client
-            .manifests_streamed(0)
-            .await
-            .context("StreamManifests")?;
-        row.stream_peak = daemon.memory()?;
-        if response.manifests.len() != n {
-            bail!(
-                "StreamManifests returned {} manifests",
-                response.manifests.len()
-            );
-        }
-        drop(response);
-        reset_peak(pid)?;
-        row.unary_peak = match client.manifests_unary().await {
-            Ok(response) => {
-                std::hint::black_box(response);
-                Some(daemon.memory()?)
-            }
-            Err(status) if status.code() == tonic::Code::ResourceExhausted => None,
-            Err(status) => bail!("GetManifests: {status}"),
-        };
-        eprintln!(
-            "n = {n}: StreamManifests daemon peak {:.1} MiB from {:.1} MiB; GetManifests peak {}",
-            mib(row.stream_peak.hwm_kib),
-            mib(row.before_read.rss_kib),
-            row.unary_peak
-                .map(|m| format!("{:.1} MiB", mib(m.hwm_kib)))
-                .unwrap_or_else(|| "refused (HISTORY_TOO_LARGE)".into()),
-        );
         eprintln!(
             "n = {n}: floor {:.1} ms (read {:.1} + sha {:.1} + verify {:.1}); Recover p50 {:.1} ms ({:.2}x); GetManifests p50 {:.1} ms ({:.2}x); client verify {:.1} ms; RSS idle {:.1} MiB, peak after Recover {:.1} MiB, after GetManifests {:.1} MiB; history {:.1} MB",
             ms(floor.total()),

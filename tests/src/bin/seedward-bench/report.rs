@@ -120,13 +120,13 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| transitions | history bytes | floor (read + sha + verify) | `Recover` p50 | ratio | per transition | history read p50 (`StreamManifests`, checked as it arrives) | ratio | per transition | client `verify_manifest_list` | first `GetStatus` (walk) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+                "| transitions | history bytes | floor (read + sha + verify) | `Recover` p50 | ratio | per transition | history read p50 (`StreamManifests`, checked as it arrives) | ratio | per transition | client `verify_manifest_list` | first `GetStatus` (walk) | first `GetStatus` (hint) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
             );
             for r in &self.history {
                 let per = |d: Duration| us(d) / r.n as f64;
                 let _ = writeln!(
                     s,
-                    "| {} | {:.2} MB | {:.2} ms ({:.2} + {:.2} + {:.2}) | **{:.2} ms** | **{:.2}×** | {:.1} µs | {:.2} ms | {:.2}× | {:.1} µs | {:.2} ms | {:.2} ms |",
+                    "| {} | {:.2} MB | {:.2} ms ({:.2} + {:.2} + {:.2}) | **{:.2} ms** | **{:.2}×** | {:.1} µs | {:.2} ms | {:.2}× | {:.1} µs | {:.2} ms | {:.2} ms | {} |",
                     count(r.n),
                     r.total_bytes as f64 / 1e6,
                     ms(r.floor.total()),
@@ -141,6 +141,9 @@ impl Report {
                     per(r.get_manifests.p50),
                     ms(r.client_verify.p50),
                     ms(r.first_status),
+                    r.first_status_hinted
+                        .map(|d| format!("{:.2} ms", ms(d)))
+                        .unwrap_or_else(|| "—".into()),
                 );
             }
             let _ = writeln!(
@@ -189,7 +192,7 @@ impl Report {
             }
             let _ = writeln!(
                 s,
-                "\nThe daemon's peak during one read of the whole history, each from a reset peak (`/proc/<pid>/clear_refs` 5) while ready; `StreamManifests` with its default 1 MiB pages, `GetManifests` with its default 64 MiB limit:\n"
+                "\nThe daemon's peak during one read of the whole history, each from a reset peak (`/proc/<pid>/clear_refs` 5), in a fresh process awaiting recovery (the history is served unverified); `StreamManifests` with its default 1 MiB pages, `GetManifests` with its default 64 MiB limit:\n"
             );
             let _ = writeln!(
                 s,
