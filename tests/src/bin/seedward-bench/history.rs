@@ -230,7 +230,17 @@ pub(crate) async fn history_section(bins: &Bins, opts: &Opts) -> Result<Vec<Hist
         let mut daemon = None;
         for rep in 0..reps {
             drop(daemon.take());
-            let d = Daemon::start(bins, &fixture.state_dir)?;
+            // GetManifests' limit lifted: the bench measures what one message costs (the
+            // "before" of StreamManifests), up to the transport's 1 GiB.
+            let d = Daemon::start_with(
+                bins,
+                &fixture.state_dir,
+                &[
+                    std::ffi::OsStr::new("--max-history-message-bytes"),
+                    std::ffi::OsStr::new("1073741824"),
+                ],
+                &[],
+            )?;
             let client = d.connect().await?;
             // The first GetStatus of a process awaiting recovery walks the chain to count
             // the generations (later ones reuse the count).
@@ -252,10 +262,16 @@ pub(crate) async fn history_section(bins: &Bins, opts: &Opts) -> Result<Vec<Hist
                 let pid = d.pid();
                 reset_peak(pid)?;
                 row.before_read = d.memory()?;
-                let response = client.manifests_streamed(0).await.context("StreamManifests")?;
+                let response = client
+                    .manifests_streamed(0)
+                    .await
+                    .context("StreamManifests")?;
                 row.stream_peak = d.memory()?;
                 if response.manifests.len() != n {
-                    bail!("StreamManifests returned {} manifests", response.manifests.len());
+                    bail!(
+                        "StreamManifests returned {} manifests",
+                        response.manifests.len()
+                    );
                 }
                 drop(response);
                 reset_peak(pid)?;

@@ -49,7 +49,7 @@ use crate::cli::{Bins, Machine, Opts};
 use crate::coordinator::coordinator_section;
 use crate::ha::ha_section;
 use crate::history::history_section;
-use crate::report::{Report, scaling_svg};
+use crate::report::{Report, memory_svg, scaling_svg};
 use crate::tui::tui_section;
 use crate::workload::workload_section;
 
@@ -95,6 +95,10 @@ fn main() -> Result<()> {
     if report.history.len() >= 2 {
         let svg_path = opts.out.join("history-scaling.svg");
         std::fs::write(&svg_path, scaling_svg(&report.history))
+            .with_context(|| format!("cannot write {}", svg_path.display()))?;
+        eprintln!("wrote {}", svg_path.display());
+        let svg_path = opts.out.join("history-memory.svg");
+        std::fs::write(&svg_path, memory_svg(&report.history))
             .with_context(|| format!("cannot write {}", svg_path.display()))?;
         eprintln!("wrote {}", svg_path.display());
     }
