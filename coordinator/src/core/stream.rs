@@ -2,12 +2,14 @@
 //!
 //! The chain is walked from the latest pointer backwards one transition at a time, each
 //! blob re-hashed against its name as it is read (so a cycle cannot occur: every step is a
-//! SHA-256 preimage), and handed out in pages of about `page_bytes`. Only the hashes of the
-//! manifests and policies already sent are remembered (32 bytes each), so that a manifest
-//! that appears at several generations, and a policy that several manifests reference, is
-//! read and sent once. Nothing runs under the state lock but the first look at the state.
+//! SHA-256 preimage), and handed out in pages of about `page_bytes`. A manifest that an
+//! entry among the last [`REPEAT_WINDOW`] distinct manifests carried is not sent again (a
+//! re-set, a rollback to a recent manifest); a policy is sent once per stream (policies are
+//! few). Only those hashes are remembered, so the stream's memory is bounded by its pages and
+//! that window, not by the history. Nothing runs under the state lock but the first look at
+//! the state.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use seedward_shared::history::{Digest, HistoryStore, LatestTransition, MAX_HISTORY_LEN, StoreKey};
 use seedward_shared::manifest::Manifest;
@@ -33,7 +35,7 @@ pub struct StreamedEntry {
     pub transition_hash: Digest,
     pub previous: Digest,
     pub manifest_hash: Digest,
-    /// `None` when an earlier entry of the stream carried the same manifest.
+    /// `None` when a recent earlier entry of the stream carried the same manifest.
     pub manifest: Option<Vec<u8>>,
 }
 
@@ -50,6 +52,34 @@ pub struct HistoryPage {
 
 /// Bytes an entry costs besides its manifest: three hashes.
 const ENTRY_OVERHEAD: usize = 3 * 32;
+
+/// How many distinct manifests sent most recently are remembered, so that a repeat among
+/// them is sent as its hash only (128 KiB of hashes).
+pub const REPEAT_WINDOW: usize = 4096;
+
+/// The hashes of the manifests sent most recently, at most [`REPEAT_WINDOW`].
+#[derive(Default)]
+struct RecentlySent {
+    order: VecDeque<Digest>,
+    set: HashSet<Digest>,
+}
+
+impl RecentlySent {
+    /// True if `hash` was sent recently; otherwise records it as sent now.
+    fn seen_or_insert(&mut self, hash: Digest) -> bool {
+        if self.set.contains(&hash) {
+            return true;
+        }
+        if self.order.len() == REPEAT_WINDOW
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.set.remove(&oldest);
+        }
+        self.order.push_back(hash);
+        self.set.insert(hash);
+        false
+    }
+}
 
 impl<S: HistoryStore> Coordinator<S> {
     /// `StreamManifests`: hands the history to `emit` page by page, newest first, each page
@@ -118,7 +148,7 @@ impl<S: HistoryStore> Coordinator<S> {
             ..HistoryPage::default()
         };
         let mut size = 0usize;
-        let mut sent_manifests: HashSet<Digest> = HashSet::new();
+        let mut sent_manifests = RecentlySent::default();
         let mut sent_policies: HashSet<Digest> = HashSet::new();
         let mut steps = 0usize;
         while !next.is_zero() {
@@ -134,7 +164,7 @@ impl<S: HistoryStore> Coordinator<S> {
                 .get_transition(&next)
                 .map_err(map_history_error)?;
             let manifest_hash = transition.manifest_hash;
-            let manifest = if sent_manifests.insert(manifest_hash) {
+            let manifest = if !sent_manifests.seen_or_insert(manifest_hash) {
                 let raw = self
                     .history
                     .get_manifest(&manifest_hash)
@@ -177,5 +207,29 @@ impl<S: HistoryStore> Coordinator<S> {
         }
         emit(page);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repeat_window_forgets_the_oldest() {
+        let mut recent = RecentlySent::default();
+        let hash = |i: usize| Digest::of(&i.to_le_bytes());
+        assert!(!recent.seen_or_insert(hash(0)));
+        assert!(recent.seen_or_insert(hash(0)));
+        for i in 1..REPEAT_WINDOW {
+            assert!(!recent.seen_or_insert(hash(i)));
+        }
+        assert!(recent.seen_or_insert(hash(0)), "still in the window");
+        assert!(
+            !recent.seen_or_insert(hash(REPEAT_WINDOW)),
+            "pushes hash(0) out"
+        );
+        assert!(!recent.seen_or_insert(hash(0)), "forgotten: sent again");
+        assert_eq!(recent.order.len(), REPEAT_WINDOW);
+        assert_eq!(recent.set.len(), REPEAT_WINDOW);
     }
 }
