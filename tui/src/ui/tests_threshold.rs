@@ -216,3 +216,22 @@ fn loading_another_manifest_forgets_the_k_chosen() {
     assert_eq!(w.threshold, None);
     assert!(w.with_threshold.is_none());
 }
+
+#[test]
+fn the_question_reads_in_plain_mode() {
+    let mut app = wizard_with(manifest_of(2, None));
+    app.plain = true;
+    press(&mut app, Key::Enter);
+    press(&mut app, Key::End);
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.is_ascii(), "{screen}");
+    assert!(
+        !screen.contains('?') || screen.contains("? help"),
+        "{screen}"
+    );
+    assert!(screen.contains("> 3 of 3 - every owner"), "{screen}");
+    assert!(
+        screen.contains("Losing any one owner's key loses the deployment."),
+        "{screen}"
+    );
+}
