@@ -97,9 +97,14 @@ fn two_of_three_is_asked_explained_and_carried_in_the_set_request() {
         screen.contains("Losing any one owner's key loses"),
         "{screen}"
     );
-    // `/` does nothing here (nothing to filter); back up to 2 and choose it.
+    // `/` filters as in every list: "/2 of" leaves 2 of 3; Enter ends the filter, Enter
+    // chooses.
     press(&mut app, Key::Char('/'));
-    press(&mut app, Key::Char('k'));
+    type_str(&mut app, "2 of");
+    press(&mut app, Key::Enter);
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.contains("› 2 of 3"), "{screen}");
+    assert!(!screen.contains("3 of 3"), "{screen}");
     let effects = press(&mut app, Key::Enter);
     assert!(
         matches!(effects.as_slice(), [Effect::CheckCoordinator]),

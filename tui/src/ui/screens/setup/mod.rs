@@ -201,6 +201,14 @@ impl SetupWizard {
         i.checked_sub(1).and_then(|i| steps.get(i).copied())
     }
 
+    /// The k offered on the threshold step (1..=n), narrowed by the list's filter.
+    pub fn threshold_choices(&self) -> Vec<usize> {
+        let owners = self.owner_count();
+        (1..=owners)
+            .filter(|k| self.list.matches(&text::threshold_choice(*k, owners)))
+            .collect()
+    }
+
     /// The number of owners the loaded manifest lists.
     pub fn owner_count(&self) -> usize {
         self.manifest

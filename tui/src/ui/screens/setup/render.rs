@@ -187,8 +187,10 @@ impl SetupWizard {
             Line::styled(text::threshold_question(owners), theme.bold()),
             Line::raw(""),
         ];
-        let items: Vec<String> = (1..=owners)
-            .map(|k| {
+        let choices = self.threshold_choices();
+        let items: Vec<String> = choices
+            .iter()
+            .map(|&k| {
                 let item = text::threshold_choice(k, owners);
                 if self.threshold == Some(k) {
                     format!("{item}  (chosen)")
@@ -198,8 +200,11 @@ impl SetupWizard {
             })
             .collect();
         lines.extend(choice_lines(&items, self.list.cursor, theme));
+        lines.extend(self.list.filter_line(items.len(), theme));
         lines.push(Line::raw(""));
-        let k = self.list.cursor + 1;
+        let Some(&k) = choices.get(self.list.cursor) else {
+            return lines;
+        };
         let style = if k == 1 || k == owners {
             theme.warn()
         } else {

@@ -179,22 +179,18 @@ impl SetupWizard {
         })
     }
 
-    /// The threshold step: move through k = 1..=n; Enter writes the chosen k into the
-    /// manifest to set (k = 1 leaves it as loaded: absent means 1) and goes on to the
-    /// Coordinator. The list has no filter: `/` does nothing here.
+    /// The threshold step: move through k = 1..=n (`/` filters them, as in every list);
+    /// Enter writes the chosen k into the manifest to set (k = 1 leaves it as loaded: absent
+    /// means 1) and goes on to the Coordinator.
     fn threshold_step(&mut self, action: Action) -> Outcome {
-        let owners = self.owner_count();
-        if action == Action::Filter {
-            return Outcome::none();
-        }
+        let choices = self.threshold_choices();
         if action != Action::Select {
-            self.list.navigate(action, owners);
+            self.list.navigate(action, choices.len());
             return Outcome::none();
         }
-        let k = self.list.cursor + 1;
-        if k > owners {
+        let Some(&k) = choices.get(self.list.cursor) else {
             return Outcome::none();
-        }
+        };
         self.threshold_error = None;
         if k == 1 {
             self.with_threshold = None;
