@@ -222,6 +222,25 @@ impl Manifest {
         })
     }
 
+    /// The same manifest with `SeedshareOwnerThreshold` set to `k` (replacing a value already
+    /// written, else after the last field), pretty-printed like [`template`](Self::template),
+    /// parsed and validated: a `k` outside 1..=owners is refused with the field-named error
+    /// of [`validate`](Self::validate). The bytes, and so the hash, are new; the caller
+    /// saves them where the user can see them.
+    pub fn with_seedshare_owner_threshold(&self, k: u64) -> Result<Manifest, ManifestError> {
+        let mut value = parse_strict_json(&self.raw)?;
+        match value.as_object_mut() {
+            Some(root) => {
+                root.insert("SeedshareOwnerThreshold".to_owned(), Value::from(k));
+            }
+            // `self` was parsed, so the root is an object; name the problem all the same.
+            None => {
+                as_object(&value, Path::Root)?;
+            }
+        }
+        Self::parse_and_validate(format!("{value:#}\n").into_bytes())
+    }
+
     /// [`parse`](Self::parse), then [`validate`](Self::validate).
     pub fn parse_and_validate(raw: Vec<u8>) -> Result<Self, ManifestError> {
         let manifest = Self::parse(raw)?;

@@ -901,6 +901,29 @@ fn threshold_between_one_and_owners_validates() {
 }
 
 #[test]
+fn with_threshold_writes_the_field_and_validates() {
+    let m = manifest(&valid_value());
+    let two = m.with_seedshare_owner_threshold(2).expect("2 of 2");
+    assert_eq!(two.seedshare_owner_threshold(), 2);
+    assert!(two.has_seedshare_owner_threshold());
+    assert_ne!(two.hash(), m.hash(), "new bytes, new hash");
+    assert_eq!(two.policies(), m.policies());
+    assert_eq!(two.seedshare_owner_pub_keys(), m.seedshare_owner_pub_keys());
+    // Setting it again replaces the value rather than writing the field twice.
+    let one = two.with_seedshare_owner_threshold(1).expect("1 of 2");
+    assert_eq!(one.seedshare_owner_threshold(), 1);
+    assert_eq!(
+        String::from_utf8_lossy(one.raw())
+            .matches("SeedshareOwnerThreshold")
+            .count(),
+        1
+    );
+    // Out of range: the field-named validation error.
+    let err = m.with_seedshare_owner_threshold(3).unwrap_err().to_string();
+    assert!(err.contains("`SeedshareOwnerThreshold`"), "{err}");
+}
+
+#[test]
 fn threshold_out_of_range_is_named() {
     for k in [0u64, 3, 1000] {
         let found = issues(&with_threshold(json!(k)));

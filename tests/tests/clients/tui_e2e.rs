@@ -299,3 +299,107 @@ fn an_unreachable_coordinator_is_reported() {
     t.keys(&["Enter", "q"]);
     t.wait_for("SEEDWARD EXITED 0");
 }
+
+/// A manifest with three owners and no `SeedshareOwnerThreshold`: the wizard asks for k, the
+/// set sends the manifest with the k chosen, the workspace's `manifest.json` holds it (the
+/// template it replaced is kept as `.previous`), the chosen file is untouched, and the share
+/// document is split 2 of 3.
+#[test]
+fn setup_wizard_asks_for_k_and_sets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = CoordinatorProcess::start(&dir.path().join("coordinator")).unwrap();
+    let ws = dir.path().join("ws");
+    let t = Tmux::start(
+        dir.path(),
+        &[
+            "--coordinator",
+            &coordinator.addr,
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--key-store",
+            "file",
+        ],
+    );
+    t.wait_for("○ uninitialized");
+    generate_both_keys(&t);
+
+    // The template (one owner, ours), then the same with two more owners as three.json.
+    t.keys(&["Enter"]);
+    t.wait_for("← your key");
+    let template = std::fs::read(ws.join("manifest.json")).unwrap();
+    let mut value: serde_json::Value = serde_json::from_slice(&template).unwrap();
+    let owners = value["SeedshareOwnerPubKeys"].as_array_mut().unwrap();
+    for b in [21u8, 22] {
+        owners.push(
+            seedward_shared::keys::OwnerKeyPair::from_secret_bytes([b; 32])
+                .public_key()
+                .to_hex()
+                .into(),
+        );
+    }
+    let three = format!("{value:#}\n");
+    std::fs::write(ws.join("three.json"), &three).unwrap();
+    // Back to step 1 and on again: the manifest list is read anew.
+    t.keys(&["Escape"]);
+    t.wait_for("1/5 Owner keys");
+    t.keys(&["G"]);
+    t.wait_for("› Continue →");
+    t.keys(&["Enter"]);
+    t.wait_for("2/5 Manifest");
+    t.wait_for("three.json");
+    t.keys(&["G"]);
+    t.wait_for("› three.json");
+    t.keys(&["Enter"]);
+    t.wait_for("three.json  (chosen)");
+    t.wait_for("three.json: ✓ valid");
+    t.keys(&["Enter"]);
+
+    // The question, with what each k means.
+    t.wait_for("3/6 Recovery threshold");
+    let screen = t.wait_for("How many of the 3 seed share owners");
+    assert!(screen.contains("› 1 — any one owner"), "{screen}");
+    assert!(screen.contains("owner's laptop key is"), "{screen}");
+    t.keys(&["j"]);
+    let screen = t.wait_for("› 2 of 3");
+    assert!(screen.contains("no single owner can"), "{screen}");
+    t.keys(&["Enter"]);
+
+    t.wait_for("4/6 Coordinator");
+    t.wait_for("ready for its first manifest");
+    t.keys(&["Enter"]);
+    t.wait_for("5/6 Confirm and set");
+    t.wait_for("2 of 3 owners together (chosen here)");
+    t.keys(&["Enter"]);
+    t.wait_for("Send the first manifest?");
+    t.type_text("unattested");
+    t.wait_for("✓ Enter to send");
+    t.keys(&["Enter"]);
+
+    let screen = t.wait_for("your share is intact ✓");
+    assert!(screen.contains("6/6 Share drill"), "{screen}");
+    let set = std::fs::read(ws.join("manifest.json")).unwrap();
+    let set: serde_json::Value = serde_json::from_slice(&set).unwrap();
+    assert_eq!(set["SeedshareOwnerThreshold"], 2);
+    assert_eq!(
+        set["SeedshareOwnerPubKeys"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(
+        std::fs::read(ws.join("manifest.json.previous")).unwrap(),
+        template,
+        "the template it replaced is kept"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("three.json")).unwrap(),
+        three,
+        "the file chosen is not touched"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.join("seed-shares.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["SeedShares"].as_array().map(Vec::len), Some(3));
+    t.keys(&["Enter"]);
+    t.wait_for("✓ ready");
+    t.keys(&["q"]);
+    t.wait_for("SEEDWARD EXITED 0");
+}

@@ -29,6 +29,8 @@ mod tests;
 #[cfg(test)]
 mod tests_board;
 #[cfg(test)]
+mod tests_threshold;
+#[cfg(test)]
 mod tests_ux;
 
 use std::path::PathBuf;

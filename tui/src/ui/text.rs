@@ -27,9 +27,10 @@ pub fn keyring_warning_line(warning: &str) -> &'static str {
 }
 pub const HELP_END: &str = "(end of help · Esc closes)";
 
-pub const SETUP_STEPS: [&str; 5] = [
+pub const SETUP_STEPS: [&str; 6] = [
     "Owner keys",
     "Manifest",
+    "Recovery threshold",
     "Coordinator",
     "Confirm and set",
     "Share drill",
@@ -196,6 +197,86 @@ pub const LABEL_REFERENCE_VALUES: &str = "Reference values";
 pub const LABEL_HASH: &str = "Manifest hash";
 pub const YOUR_KEY: &str = "← your key";
 pub const NONE_IMMUTABLE: &str = "(none: immutable)";
+// ---- setup: the recovery threshold (k of n) ----------------------------------------------
+
+/// The question of the threshold step.
+pub fn threshold_question(owners: usize) -> String {
+    format!(
+        "How many of the {owners} seed share owners must come together to recover the Coordinator after a restart?"
+    )
+}
+
+/// One choice of the threshold step.
+pub fn threshold_choice(k: usize, owners: usize) -> String {
+    if k == 1 {
+        "1 — any one owner (each holds the whole seed)".into()
+    } else if k == owners {
+        format!("{k} of {owners} — every owner")
+    } else {
+        format!("{k} of {owners}")
+    }
+}
+
+/// What choosing k of n means, for the operator deciding.
+pub fn threshold_meaning(k: usize, owners: usize) -> Vec<String> {
+    if k <= 1 {
+        return vec![
+            "k = 1: each owner holds the whole seed. Any one owner's laptop key is the whole deployment: whoever has it can recover the Coordinator and derive every workload secret.".into(),
+            "After a restart one owner recovers alone.".into(),
+        ];
+    }
+    let mut out = vec![
+        format!(
+            "k = {k}: the seed is split; no single owner can recover or derive workload secrets alone."
+        ),
+        format!(
+            "After every restart {k} owners must join a recovery session (recovery board, or `seedward recover`)."
+        ),
+    ];
+    if k == owners {
+        out.push("Losing any one owner's key loses the deployment.".into());
+    } else {
+        let spare = owners - k;
+        out.push(format!(
+            "Up to {spare} owner key(s) may be lost; losing {} loses the deployment.",
+            spare + 1
+        ));
+    }
+    out
+}
+
+/// What Enter does on the threshold step.
+pub fn threshold_enter(k: usize) -> String {
+    if k <= 1 {
+        "Enter: keep the manifest as it is (no SeedshareOwnerThreshold means 1).".into()
+    } else {
+        format!(
+            "Enter: write \"SeedshareOwnerThreshold\": {k} into the manifest that is set (new hash; saved as manifest.json at the set)."
+        )
+    }
+}
+
+/// The confirm pane's recovery line: k of n, and where k came from.
+pub fn threshold_summary(k: usize, owners: usize, chosen_here: bool) -> String {
+    let origin = if chosen_here {
+        "chosen here"
+    } else {
+        "from the manifest"
+    };
+    if k <= 1 {
+        format!("any 1 of {owners} owners alone ({origin})")
+    } else {
+        format!("{k} of {owners} owners together ({origin})")
+    }
+}
+
+/// The confirm pane's `manifest.json` line when the set sends the manifest with k written in.
+pub fn manifest_written_with_threshold(k: usize) -> String {
+    format!(
+        "manifest.json (with SeedshareOwnerThreshold {k}; a different manifest.json is kept as manifest.json.previous)"
+    )
+}
+
 pub const MANIFEST_ENTER_AGAIN: &str = "Press Enter again on the chosen file to continue.";
 pub const COORDINATOR_INTRO: &str =
     "This is the Coordinator the manifest will be sent to. Check its identity.";

@@ -1,5 +1,6 @@
 //! The first-time setup wizard: choose (or create) the owner keys, choose the manifest (or
-//! write the template), check the Coordinator, confirm by typing `set`, and a share drill
+//! write the template), choose how many owners must come together to recover (only when the
+//! manifest lists several owners and leaves `SeedshareOwnerThreshold` out), check the Coordinator, confirm by typing `set`, and a share drill
 //! that proves the new seed share decrypts and matches. `update.rs` holds the keys of each
 //! step, `render.rs` the pane of each step.
 
@@ -17,20 +18,25 @@ use crate::ui::effects::{Effect, Event, LoadedManifest};
 use crate::ui::keymap::Context;
 use crate::ui::shared::KeysState;
 use crate::ui::text;
+use seedward_shared::manifest::Manifest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetupStep {
     Keys,
     Manifest,
+    /// k of n: asked only when the manifest leaves it open (see [`SetupWizard::asks_threshold`]).
+    Threshold,
     Coordinator,
     Confirm,
     Drill,
 }
 
 impl SetupStep {
-    pub const ALL: [SetupStep; 5] = [
+    /// Every step in order; a ceremony goes through [`SetupWizard::steps`].
+    pub const ALL: [SetupStep; 6] = [
         SetupStep::Keys,
         SetupStep::Manifest,
+        SetupStep::Threshold,
         SetupStep::Coordinator,
         SetupStep::Confirm,
         SetupStep::Drill,
@@ -42,10 +48,6 @@ impl SetupStep {
 
     pub fn title(self) -> &'static str {
         text::SETUP_STEPS[self.index()]
-    }
-
-    pub fn prev(self) -> Option<SetupStep> {
-        self.index().checked_sub(1).map(|i| Self::ALL[i])
     }
 }
 
@@ -78,6 +80,12 @@ pub struct SetupWizard {
     /// `*.json` files of the workspace.
     pub manifest_files: Vec<String>,
     pub manifest: Option<LoadedManifest>,
+    /// The k chosen on the threshold step (`None`: not asked, or not yet chosen).
+    pub threshold: Option<usize>,
+    /// The loaded manifest with the chosen k ≥ 2 written in: what is set instead of it.
+    pub with_threshold: Option<Manifest>,
+    /// Why the chosen k could not be written into the manifest.
+    pub threshold_error: Option<String>,
     pub coordinator: Option<StatusView>,
     pub coordinator_error: Option<String>,
     /// Why the results of a set could not be saved here (checked before anything is sent).
@@ -101,6 +109,9 @@ impl SetupWizard {
             import: None,
             manifest_files: Vec::new(),
             manifest: None,
+            threshold: None,
+            with_threshold: None,
+            threshold_error: None,
             coordinator: None,
             coordinator_error: None,
             workspace_error: None,
@@ -162,6 +173,57 @@ impl SetupWizard {
         None
     }
 
+    /// Whether the wizard asks for k: the loaded manifest lists n ≥ 2 seed share owners and
+    /// has no `SeedshareOwnerThreshold` (a manifest that sets it is shown, not asked; with
+    /// one owner there is nothing to choose).
+    pub fn asks_threshold(&self) -> bool {
+        self.manifest
+            .as_ref()
+            .and_then(|l| l.manifest.as_ref())
+            .is_some_and(|m| {
+                m.seedshare_owner_pub_keys().len() >= 2 && !m.has_seedshare_owner_threshold()
+            })
+    }
+
+    /// The steps of this ceremony: every step, less the threshold step when it is not asked.
+    pub fn steps(&self) -> Vec<SetupStep> {
+        let asks = self.asks_threshold();
+        SetupStep::ALL
+            .into_iter()
+            .filter(|s| *s != SetupStep::Threshold || asks)
+            .collect()
+    }
+
+    /// The step before the current one in this ceremony.
+    pub fn prev_step(&self) -> Option<SetupStep> {
+        let steps = self.steps();
+        let i = steps.iter().position(|s| *s == self.step)?;
+        i.checked_sub(1).and_then(|i| steps.get(i).copied())
+    }
+
+    /// The k offered on the threshold step (1..=n), narrowed by the list's filter.
+    pub fn threshold_choices(&self) -> Vec<usize> {
+        let owners = self.owner_count();
+        (1..=owners)
+            .filter(|k| self.list.matches(&text::threshold_choice(*k, owners)))
+            .collect()
+    }
+
+    /// The number of owners the loaded manifest lists.
+    pub fn owner_count(&self) -> usize {
+        self.manifest
+            .as_ref()
+            .and_then(|l| l.manifest.as_ref())
+            .map_or(0, |m| m.seedshare_owner_pub_keys().len())
+    }
+
+    /// The manifest that the set sends: the loaded one, or it with the chosen k written in.
+    pub fn manifest_to_set(&self) -> Option<&Manifest> {
+        self.with_threshold
+            .as_ref()
+            .or_else(|| self.manifest.as_ref().and_then(|l| l.manifest.as_ref()))
+    }
+
     pub fn coordinator_blocker(&self) -> Option<String> {
         if let Some(e) = &self.coordinator_error {
             return Some(e.clone());
@@ -197,7 +259,9 @@ impl SetupWizard {
 
     pub fn contexts(&self) -> Vec<Context> {
         match self.step {
-            SetupStep::Keys | SetupStep::Manifest => vec![Context::Setup, Context::List],
+            SetupStep::Keys | SetupStep::Manifest | SetupStep::Threshold => {
+                vec![Context::Setup, Context::List]
+            }
             _ => vec![Context::Setup],
         }
     }
@@ -207,7 +271,7 @@ impl SetupWizard {
         let Some(loaded) = &self.manifest else {
             return Vec::new();
         };
-        let Some(manifest) = &loaded.manifest else {
+        let Some(manifest) = self.manifest_to_set() else {
             return Vec::new();
         };
         let effect = Effect::SetFirstManifest {
@@ -320,6 +384,10 @@ impl SetupWizard {
             }
         }
         self.manifest = Some(loaded);
+        // A new manifest: its k is asked again (or read from it).
+        self.threshold = None;
+        self.with_threshold = None;
+        self.threshold_error = None;
     }
 
     /// The first manifest is set: on to the drill, with the owner key chosen at step 1.

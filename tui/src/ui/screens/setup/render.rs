@@ -30,7 +30,8 @@ impl SetupWizard {
         pane: &mut PaneScroll,
     ) {
         let (left, right) = split_steps(area);
-        let rows = SetupStep::ALL
+        let steps = self.steps();
+        let rows = steps
             .iter()
             .map(|s| {
                 let (mark, style) = if s.index() < self.step.index()
@@ -50,16 +51,13 @@ impl SetupWizard {
         let lines = match self.step {
             SetupStep::Keys => self.keys_pane(keys, theme),
             SetupStep::Manifest => self.manifest_pane(theme, width),
+            SetupStep::Threshold => self.threshold_pane(theme),
             SetupStep::Coordinator => self.coordinator_pane(theme, width),
             SetupStep::Confirm => self.confirm_pane(theme),
             SetupStep::Drill => self.drill_pane(theme),
         };
-        let title = format!(
-            "{}/{} {}",
-            self.step.index() + 1,
-            SetupStep::ALL.len(),
-            self.step.title()
-        );
+        let number = steps.iter().position(|s| *s == self.step).unwrap_or(0) + 1;
+        let title = format!("{}/{} {}", number, steps.len(), self.step.title());
         frame.render_stateful_widget(
             ScrollPane::new(&title, lines, Context::Setup, theme),
             right,
@@ -181,6 +179,48 @@ impl SetupWizard {
         lines
     }
 
+    /// The threshold step: the question, k = 1..=n, what the highlighted k means, and what
+    /// Enter does.
+    fn threshold_pane(&self, theme: Theme) -> Vec<Line<'static>> {
+        let owners = self.owner_count();
+        let mut lines = vec![
+            Line::styled(text::threshold_question(owners), theme.bold()),
+            Line::raw(""),
+        ];
+        let choices = self.threshold_choices();
+        let items: Vec<String> = choices
+            .iter()
+            .map(|&k| {
+                let item = text::threshold_choice(k, owners);
+                if self.threshold == Some(k) {
+                    format!("{item}  (chosen)")
+                } else {
+                    item
+                }
+            })
+            .collect();
+        lines.extend(choice_lines(&items, self.list.cursor, theme));
+        lines.extend(self.list.filter_line(items.len(), theme));
+        lines.push(Line::raw(""));
+        let Some(&k) = choices.get(self.list.cursor) else {
+            return lines;
+        };
+        let style = if k == 1 || k == owners {
+            theme.warn()
+        } else {
+            theme.ok()
+        };
+        for l in text::threshold_meaning(k, owners) {
+            lines.push(Line::styled(l, style));
+        }
+        lines.push(Line::raw(""));
+        match &self.threshold_error {
+            Some(e) => lines.push(Line::styled(format!("✗ {e}"), theme.bad())),
+            None => lines.push(Line::styled(text::threshold_enter(k), theme.bold())),
+        }
+        lines
+    }
+
     /// Step 3: the Coordinator's identity and whether it can be set up.
     fn coordinator_pane(&self, theme: Theme, width: usize) -> Vec<Line<'static>> {
         let mut lines = vec![Line::raw(text::COORDINATOR_INTRO), Line::raw("")];
@@ -210,7 +250,7 @@ impl SetupWizard {
     /// Step 4: what will be set and written.
     fn confirm_pane(&self, theme: Theme) -> Vec<Line<'static>> {
         let mut lines = Vec::new();
-        if let Some(m) = self.manifest.as_ref().and_then(|l| l.manifest.as_ref()) {
+        if let Some(m) = self.manifest_to_set() {
             let file = self
                 .manifest
                 .as_ref()
@@ -231,6 +271,17 @@ impl SetupWizard {
                     m.workload_owner_pub_keys().len()
                 )),
             ]));
+            let owners = m.seedshare_owner_pub_keys().len();
+            if owners >= 2 {
+                lines.push(Line::from(vec![
+                    label("Recovery", theme),
+                    Span::raw(text::threshold_summary(
+                        m.seedshare_owner_threshold(),
+                        owners,
+                        self.threshold.is_some(),
+                    )),
+                ]));
+            }
         }
         if let Some(s) = &self.coordinator {
             lines.push(Line::from(vec![
@@ -251,11 +302,15 @@ impl SetupWizard {
         }
         lines.push(Line::raw(""));
         lines.push(Line::styled(text::WILL_WRITE, theme.bold()));
+        let manifest_file = match (&self.with_threshold, self.threshold) {
+            (Some(_), Some(k)) => text::manifest_written_with_threshold(k),
+            _ => "manifest.json".to_owned(),
+        };
         for f in [
             "seed-shares.json (0600, never overwritten)",
             "coordinator-root-ca.pem (the pin for later connections)",
             "mesh-ca.pem",
-            "manifest.json",
+            manifest_file.as_str(),
         ] {
             lines.push(Line::raw(format!("  {f}")));
         }

@@ -32,6 +32,7 @@ impl SetupWizard {
         match self.step {
             SetupStep::Keys => self.keys_step(action, keys),
             SetupStep::Manifest => self.manifest_step(action),
+            SetupStep::Threshold => self.threshold_step(action),
             SetupStep::Coordinator if action == Action::Select => self.coordinator_step(),
             SetupStep::Confirm if action == Action::Select => self.confirm_step(),
             SetupStep::Drill if action == Action::Select => self.drill_step(),
@@ -77,10 +78,13 @@ impl SetupWizard {
             };
         }
         self.busy = None;
-        match self.step.prev() {
+        match self.prev_step() {
             Some(prev) => {
                 self.step = prev;
                 self.list = ListState::default();
+                if prev == SetupStep::Threshold {
+                    self.list.cursor = self.threshold.unwrap_or(1).saturating_sub(1);
+                }
                 Outcome::none()
             }
             // Nothing is lost by leaving before the set (keys stay in the key store).
@@ -153,6 +157,13 @@ impl SetupWizard {
             if self.manifest_blocker().is_some() {
                 return Outcome::none();
             }
+            if self.asks_threshold() {
+                self.step = SetupStep::Threshold;
+                self.list = ListState::default();
+                // Default 1 (each owner holds the whole seed), or the k chosen before.
+                self.list.cursor = self.threshold.unwrap_or(1).saturating_sub(1);
+                return Outcome::none();
+            }
             self.step = SetupStep::Coordinator;
             return self.check_coordinator();
         }
@@ -166,6 +177,39 @@ impl SetupWizard {
                 path: PathBuf::from(f),
             },
         })
+    }
+
+    /// The threshold step: move through k = 1..=n (`/` filters them, as in every list);
+    /// Enter writes the chosen k into the manifest to set (k = 1 leaves it as loaded: absent
+    /// means 1) and goes on to the Coordinator.
+    fn threshold_step(&mut self, action: Action) -> Outcome {
+        let choices = self.threshold_choices();
+        if action != Action::Select {
+            self.list.navigate(action, choices.len());
+            return Outcome::none();
+        }
+        let Some(&k) = choices.get(self.list.cursor) else {
+            return Outcome::none();
+        };
+        self.threshold_error = None;
+        if k == 1 {
+            self.with_threshold = None;
+        } else {
+            let Some(manifest) = self.manifest.as_ref().and_then(|l| l.manifest.as_ref()) else {
+                return Outcome::none();
+            };
+            match manifest.with_seedshare_owner_threshold(k as u64) {
+                Ok(m) => self.with_threshold = Some(m),
+                Err(e) => {
+                    self.threshold_error = Some(e.to_string());
+                    return Outcome::none();
+                }
+            }
+        }
+        self.threshold = Some(k);
+        self.step = SetupStep::Coordinator;
+        self.list = ListState::default();
+        self.check_coordinator()
     }
 
     /// Step 3, Enter: continues once the Coordinator can be set up; after a failed check,
@@ -193,9 +237,7 @@ impl SetupWizard {
             return Outcome::none();
         }
         let hash = self
-            .manifest
-            .as_ref()
-            .and_then(|m| m.manifest.as_ref())
+            .manifest_to_set()
             .map(|m| m.hash().to_string())
             .unwrap_or_default();
         let address = self
