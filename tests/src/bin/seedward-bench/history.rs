@@ -125,6 +125,10 @@ pub(crate) struct Floor {
     pub(crate) read: Duration,
     pub(crate) sha256: Duration,
     pub(crate) verify: Duration,
+    /// Not part of the floor: reading the same files through the Coordinator's `FsStore`
+    /// (no-follow, regular files only, bounded, each directory re-resolved per read), to
+    /// show what the store's hardening costs per file against `std::fs::read`.
+    pub(crate) store_read: Duration,
 }
 
 impl Floor {
@@ -151,10 +155,27 @@ pub(crate) fn measure_floor(fixture: &Fixture, verify: Duration, reps: usize) ->
         std::hint::black_box(acc);
         Ok(())
     })?;
+    let root = fixture.state_dir.join("history");
+    let store = seedward_coordinator::store::FsStore::open(&root)?;
+    let keys: Vec<StoreKey> = fixture
+        .files
+        .iter()
+        .map(|f| {
+            let relative = f.strip_prefix(&root).unwrap_or(f).to_string_lossy();
+            StoreKey::parse(&relative).map_err(|e| anyhow::anyhow!("{relative}: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    let store_read = sample(reps, || {
+        for key in &keys {
+            std::hint::black_box(store.get(key)?);
+        }
+        Ok(())
+    })?;
     Ok(Floor {
         read: Stats::of(&read).p50,
         sha256: Stats::of(&sha).p50,
         verify,
+        store_read: Stats::of(&store_read).p50,
     })
 }
 

@@ -192,6 +192,27 @@ impl Report {
             }
             let _ = writeln!(
                 s,
+                "\nReading the same files through the Coordinator's `FsStore` (no-follow open relative to a directory handle, `fstat`, regular files only, bounded read; the root and namespace directories re-opened per read) instead of `std::fs::read`:\n"
+            );
+            let _ = writeln!(
+                s,
+                "| transitions | files | `std::fs::read` (floor) | `FsStore::get` | per file, floor | per file, store |\n|---|---|---|---|---|---|"
+            );
+            for r in &self.history {
+                let files = (2 * r.n + 3) as f64;
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:.2} ms | {:.2} ms | {:.1} µs | {:.1} µs |",
+                    count(r.n),
+                    count(2 * r.n + 3),
+                    ms(r.floor.read),
+                    ms(r.floor.store_read),
+                    us(r.floor.read) / files,
+                    us(r.floor.store_read) / files,
+                );
+            }
+            let _ = writeln!(
+                s,
                 "\nThe daemon's peak during one read of the whole history, each from a reset peak (`/proc/<pid>/clear_refs` 5), in a fresh process awaiting recovery (the history is served unverified); `StreamManifests` with its default 512 KiB pages, `GetManifests` with its limit lifted to 1 GiB for the measurement (the default, 64 MiB, refuses 100k with `HISTORY_TOO_LARGE`):\n"
             );
             let _ = writeln!(
