@@ -164,6 +164,7 @@ def check_reflection(channel):
             "GetStatus",
             "SetManifest",
             "GetManifests",
+            "StreamManifests",
             "Recover",
             "OpenRecoverySession",
             "GetRecoverySession",
@@ -237,6 +238,36 @@ def ready(args, pb, pb_grpc):
     check(previous == history.latest_transition_hash, "SHA-256 chain of the manifests ends at latest_transition_hash")
     check(previous.hex() == args.expect_latest, "and that is the latest the operator recorded")
     check(len(history.latest_signature) > 8 and history.latest_signature[0] == 0x30, "latest signature is DER")
+    # The same history as a stream of pages, newest first (docs/COORDINATOR.md, "Reading a
+    # long history"), checked entry by entry as it arrives; one entry per page here.
+    expected = None
+    streamed = []
+    by_hash = {}
+    stream_policies = set()
+    pages = 0
+    for page in stub.StreamManifests(pb.StreamManifestsRequest(page_bytes=1), timeout=10):
+        if pages == 0:
+            check(page.latest_transition_hash == history.latest_transition_hash, "StreamManifests: the header names the latest")
+            check(page.latest_signature == history.latest_signature, "StreamManifests: the same signature")
+            check(page.generation == args.expect_count, f"StreamManifests: generation {args.expect_count}")
+            expected = page.latest_transition_hash
+        pages += 1
+        for entry in page.entries:
+            check(entry.transition_hash == expected, "StreamManifests: the entry follows the chain")
+            t = hashlib.sha256(entry.manifest_hash + entry.previous_transition_hash).digest()
+            check(t == entry.transition_hash, "StreamManifests: SHA-256(manifest hash || previous) is the transition hash")
+            if entry.manifest:
+                check(hashlib.sha256(entry.manifest).digest() == entry.manifest_hash, "StreamManifests: the manifest hashes to its hash")
+                by_hash.setdefault(entry.manifest_hash, entry.manifest)
+            check(entry.manifest_hash in by_hash, "StreamManifests: a left-out manifest was sent before")
+            streamed.append(by_hash[entry.manifest_hash])
+            expected = entry.previous_transition_hash
+        stream_policies.update(hashlib.sha256(p).hexdigest() for p in page.policies)
+    check(expected == bytes(32), "StreamManifests: ends with the first transition")
+    check(pages == args.expect_count, f"StreamManifests: {pages} pages of one entry")
+    check(list(reversed(streamed)) == list(history.manifests), "StreamManifests, reversed, is the GetManifests list")
+    check(stream_policies == {hashlib.sha256(p).hexdigest() for p in history.policies}, "StreamManifests: the same policies")
+
     # Every policy document is listed (by SHA-256) in the manifests.
     listed = set()
     for manifest in history.manifests:
