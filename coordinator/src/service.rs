@@ -54,7 +54,7 @@ const CONCURRENT_WHOLE_READS: usize = 2;
 /// `StreamManifests` calls served at once; more wait (within the read timeout).
 const CONCURRENT_STREAMS: usize = 8;
 /// A stream's page size when the client asks for none, and the most it may ask for.
-const DEFAULT_PAGE_BYTES: usize = 512 << 10;
+const DEFAULT_PAGE_BYTES: usize = 256 << 10;
 const MAX_PAGE_BYTES: usize = 4 << 20;
 
 impl<S: HistoryStore + 'static> UserService<S> {

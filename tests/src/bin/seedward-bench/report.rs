@@ -213,7 +213,7 @@ impl Report {
             }
             let _ = writeln!(
                 s,
-                "\nThe daemon's peak during one read of the whole history, each from a reset peak (`/proc/<pid>/clear_refs` 5), in a fresh process awaiting recovery (the history is served unverified); `StreamManifests` with its default 512 KiB pages, `GetManifests` with its limit lifted to 1 GiB for the measurement (the default, 64 MiB, refuses 100k with `HISTORY_TOO_LARGE`):\n"
+                "\nThe daemon's peak during one read of the whole history, each from a reset peak (`/proc/<pid>/clear_refs` 5), in a fresh process awaiting recovery (the history is served unverified); `StreamManifests` with its default 256 KiB pages, `GetManifests` with its limit lifted to 1 GiB for the measurement (the default, 64 MiB, refuses 100k with `HISTORY_TOO_LARGE`):\n"
             );
             let _ = writeln!(
                 s,
@@ -366,7 +366,7 @@ pub(crate) fn memory_svg(rows: &[HistoryRow]) -> String {
         ("GetManifests (one message)", "#1f77b4", |r| {
             r.unary_peak.as_ref().map(|m| mib(m.hwm_kib))
         }),
-        ("StreamManifests (512 KiB pages)", "#d62728", |r| {
+        ("StreamManifests (256 KiB pages)", "#d62728", |r| {
             Some(mib(r.stream_peak.hwm_kib))
         }),
         ("idle (before the read)", "#555555", |r| {
