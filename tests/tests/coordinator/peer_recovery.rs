@@ -331,6 +331,27 @@ async fn replicas_recover_from_each_other_and_issue_under_one_mesh_ca() {
     let json: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(json["last_recovery"]["by"], "peer", "{json}");
+
+    // `seedward replicas --json` carries every replica's last recovery too.
+    let out = std::process::Command::new(seedward_tests::seedward_bin())
+        .args(["--workspace"])
+        .arg(workspace.path())
+        .args(["--coordinator", &a.addr, "--json", "replicas"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let replicas = json["replicas"].as_array().unwrap();
+    assert_eq!(replicas.len(), 3, "{json}");
+    for replica in replicas {
+        let by = replica["last_recovery"]["by"].as_str().unwrap_or_default();
+        assert!(by == "peer" || by == "owner", "{json}");
+        assert!(
+            replica["last_recovery"]["at_unix_ms"].as_i64().unwrap_or(0) > 0,
+            "{json}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

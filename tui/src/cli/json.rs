@@ -363,6 +363,9 @@ pub struct ReplicaJson<'a> {
     pub last_error: Option<&'a str>,
     /// This is the replica that answered.
     pub answering: bool,
+    /// Who recovered it last (absent when it was never recovered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_recovery: Option<Recovery<'a>>,
 }
 
 // ---- recovery sessions -----------------------------------------------------------------

@@ -31,6 +31,11 @@ pub fn replicas_json(set: &ReplicaSetView) -> Vec<ReplicaJson<'_>> {
             since_unix_ms: r.since_unix_ms,
             last_error: r.last_error.as_deref(),
             answering: r.id == set.self_id,
+            last_recovery: r.last_recovery.as_ref().map(|l| super::json::Recovery {
+                by: &l.by,
+                who: &l.who,
+                at_unix_ms: l.at_unix_ms,
+            }),
         })
         .collect()
 }

@@ -339,6 +339,8 @@ pub struct ReplicaView {
     pub last_error: Option<String>,
     /// Where its peer API is reached; `None` when it serves none (no peer recovery).
     pub peer_address: Option<String>,
+    /// Who recovered it last, as its presence record says (none: never recovered).
+    pub last_recovery: Option<RecoveryView>,
 }
 
 /// "12 s ago", "3 min ago", "2 h ago", "4 d ago" (`-` for an unknown or future time).
@@ -376,6 +378,7 @@ impl ReplicaSetView {
                     since_unix_ms: r.since_unix_ms,
                     last_error: non_empty(printable(&r.last_error)),
                     peer_address: non_empty(printable(&r.peer_address)),
+                    last_recovery: r.last_recovery.map(RecoveryView::from_proto),
                 })
                 .collect(),
             as_of_unix_ms: (set.as_of_unix_ms > 0).then_some(set.as_of_unix_ms),
@@ -548,6 +551,7 @@ mod tests {
             since_unix_ms: 0,
             last_error: None,
             peer_address: peer.then(|| format!("{id}:1314")),
+            last_recovery: None,
         }
     }
 

@@ -230,6 +230,7 @@ fn dashboard_with_a_replica_board() {
         since_unix_ms: now - 150_000,
         last_error: last_error.map(Into::into),
         peer_address: None,
+        last_recovery: None,
     };
     let mut s = status(CoordinatorState::Ready, TrustLevel::Pinned, 3);
     s.replica_set = Some(ReplicaSetView {
