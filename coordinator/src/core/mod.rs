@@ -207,6 +207,10 @@ pub struct Coordinator<S: HistoryStore> {
     initialized_before: Option<String>,
     /// Single-flight reads of the latest pointer, outside the state lock.
     reader: fresh::LatestReader,
+    /// Bumped (under the state lock) whenever the state or a ready state's latest changes,
+    /// so that a store read taken before such a change is not judged against the newer
+    /// state (our own update's new latest would otherwise look "foreign" to an older read).
+    version: std::sync::atomic::AtomicU64,
     /// The latest transition hash the store held at the last successful read: what a
     /// recovery challenge is offered for while the store is busy.
     last_seen: Mutex<Option<Digest>>,
@@ -272,6 +276,7 @@ impl<S: HistoryStore> Coordinator<S> {
             state: Mutex::new(state),
             challenges: ChallengeBook::new(config.challenge_ttl, config.max_challenges),
             reader: fresh::LatestReader::new(config.store_busy_after),
+            version: std::sync::atomic::AtomicU64::new(0),
             last_seen: Mutex::new(None),
             sessions: session::SessionBook::new(config.recovery_session_ttl),
             config,
@@ -309,8 +314,15 @@ impl<S: HistoryStore> Coordinator<S> {
     fn commit(&self, guard: &mut MutexGuard<'_, State>, new: State) {
         let name = new.name();
         **guard = new;
+        self.bump();
         self.state_tx.send_replace(guard.view());
         tracing::info!(state = %name, "state changed");
+    }
+
+    /// Marks that the state (or a ready state's latest) changed. Call it under the state lock.
+    fn bump(&self) {
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Reads the store's latest pointer (outside the lock), then returns the state lock with
@@ -322,17 +334,33 @@ impl<S: HistoryStore> Coordinator<S> {
     /// A failed read is an error for this request (the keys stay in memory). A store stuck
     /// in an earlier read gives [`Seen::Busy`] and the state as it is in memory.
     fn synced(&self) -> Result<(MutexGuard<'_, State>, Seen), CoreError> {
-        let stored = match self
-            .reader
-            .read(|| self.latest_bytes().map_err(map_history_error))?
-        {
-            fresh::Fresh::Read(stored) => stored,
-            fresh::Fresh::Busy { running } => {
-                tracing::debug!(
-                    running_ms = running.as_millis() as u64,
-                    "the store is busy with an earlier read of the latest pointer; answering from memory"
-                );
-                return Ok((self.lock_state(), Seen::Busy));
+        // A read is judged only against the state it was taken under: if the state changed
+        // while it ran (this process's own update landed, say), read again.
+        let mut attempts = 0;
+        let (stored, mut guard) = loop {
+            attempts += 1;
+            let before = self.version.load(std::sync::atomic::Ordering::SeqCst);
+            let stored = match self
+                .reader
+                .read(|| self.latest_bytes().map_err(map_history_error))?
+            {
+                fresh::Fresh::Read(stored) => stored,
+                fresh::Fresh::Busy { running } => {
+                    tracing::debug!(
+                        running_ms = running.as_millis() as u64,
+                        "the store is busy with an earlier read of the latest pointer; answering from memory"
+                    );
+                    return Ok((self.lock_state(), Seen::Busy));
+                }
+            };
+            let guard = self.lock_state();
+            if self.version.load(std::sync::atomic::Ordering::SeqCst) == before {
+                break (stored, guard);
+            }
+            if attempts >= 3 {
+                // The state keeps moving (a stream of updates here): it is at least as new
+                // as any read, so answer from it.
+                return Ok((guard, Seen::Read(stored)));
             }
         };
         if let Some(bytes) = &stored
@@ -341,7 +369,6 @@ impl<S: HistoryStore> Coordinator<S> {
             *self.last_seen.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(latest.transition_hash());
         }
-        let mut guard = self.lock_state();
         let snapshot = match &*guard {
             State::Uninitialized => {
                 if stored.is_some() {
@@ -403,6 +430,7 @@ impl<S: HistoryStore> Coordinator<S> {
                     ready.reference = ActiveReference::of(&manifest);
                     ready.manifest = Arc::new(*manifest);
                     ready.mesh_ca = Arc::new(mesh_ca);
+                    self.bump();
                 }
             }
         }

@@ -294,6 +294,7 @@ impl<S: HistoryStore> Coordinator<S> {
                 ready.reference = super::ActiveReference::of(&manifest);
                 ready.manifest = Arc::new(manifest);
                 ready.mesh_ca = Arc::new(mesh_ca);
+                self.bump();
                 tracing::info!(latest = %transition_hash, generation, "manifest updated");
             }
             // A request that read the store after our compare-and-swap already adopted this
