@@ -7,7 +7,8 @@ use p384::ecdsa::VerifyingKey;
 use p384::pkcs8::DecodePublicKey as _;
 use serde_json::Value;
 
-use super::coordinator::{AnchorArgs, audit_key, key_source_label};
+use super::coordinator::AnchorArgs;
+use super::verify::{audit_key, key_source_label};
 use super::{CliError, Ctx, ShareArgs, json};
 use seedward::ops::{self, AuditEntry, AuditedHistory};
 use seedward::ops_bundle::{BundleAnchor, HistoryBundle, verify_bundle};

@@ -15,6 +15,7 @@ mod out;
 mod recovery;
 mod replicas;
 mod secret;
+mod verify;
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
@@ -446,7 +447,7 @@ pub fn run(cli: Cli, command: Command) -> u8 {
             Command::Replicas => replicas::replicas(&ctx).await,
             Command::Evidence(args) => evidence::run(&ctx, args).await,
             Command::Set(args) => coordinator::set(&ctx, args).await,
-            Command::Verify(args) => coordinator::verify(&ctx, args).await,
+            Command::Verify(args) => verify::verify(&ctx, args).await,
             Command::Recover(args) => coordinator::recover(&ctx, args).await,
             Command::Recovery(args) => recovery::run(&ctx, args).await,
             Command::History(args) => history::run(&ctx, args.command).await,
