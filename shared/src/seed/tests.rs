@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::keys::p384_sec1_der;
 use rand_core::OsRng;
