@@ -51,10 +51,14 @@ async fn a_stuck_update_is_answered_deadline_exceeded_and_may_still_complete() {
         "the answer must say the change may still be made: {}",
         err.message()
     );
+    // The server's own bound answered (the client's deadline is 30 s and says nothing of
+    // the kind); how long it took is printed, not asserted.
     assert!(
-        took < Duration::from_secs(3),
-        "answered after {took:?} with a 1 s timeout"
+        err.message().contains("within 1 s"),
+        "answered by the server's 1 s bound: {}",
+        err.message()
     );
+    println!("a stuck update was answered after {took:?} with a 1 s timeout");
 
     // Once the lock is free the update lands: the caller had to look before retrying.
     let _ = holder.wait();
