@@ -250,3 +250,30 @@ fn a_threshold_manifest_says_how_many_owners_recover() {
             .any(|l| l.to_string().contains("SeedshareOwnerThreshold"))
     );
 }
+
+#[test]
+fn without_a_session_the_board_offers_to_start_one_only_when_owners_are_needed() {
+    let no_session = |state| SessionStatus {
+        state,
+        session: None,
+        last_ended: None,
+        recovered: None,
+    };
+    let mut app = board_app();
+    app::on_event(
+        &mut app,
+        Event::SessionPolled(Ok(Box::new(no_session(CoordinatorState::RecoveryRequired)))),
+    );
+    let drawn = draw(&mut app, 80, 24);
+    assert!(drawn.contains("Press Enter to send your share"), "{drawn}");
+
+    for state in [CoordinatorState::Uninitialized, CoordinatorState::Ready] {
+        app::on_event(
+            &mut app,
+            Event::SessionPolled(Ok(Box::new(no_session(state)))),
+        );
+        let drawn = draw(&mut app, 80, 24);
+        assert!(drawn.contains("Nothing to recover"), "{drawn}");
+        assert!(!drawn.contains("Press Enter to send your share"), "{drawn}");
+    }
+}

@@ -610,6 +610,7 @@ pub const BOARD_NOTHING_TO_CANCEL: &str =
     "No recovery session is open: there is nothing to cancel.";
 pub const BOARD_HOW_TO_START: &str =
     "Press Enter to send your share: that opens a session the other owners join.";
+pub const BOARD_NOTHING_TO_RECOVER: &str = "Nothing to recover: owners send their shares here only after a restart of a k-of-n Coordinator (recovery required).";
 pub const BOARD_SEND_TITLE: &str = "Send your share";
 pub const BOARD_CANCEL_TITLE: &str = "Cancel the recovery session";
 pub const BOARD_CANCEL_WORD: &str = "cancel";

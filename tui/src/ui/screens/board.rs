@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::Outcome;
 use crate::keystore::KeyKind;
-use crate::ops::SessionStatus;
+use crate::ops::{CoordinatorState, SessionStatus};
 use crate::ui::components::popup::{Confirmed, Popup};
 use crate::ui::effects::{Effect, Event};
 use crate::ui::keymap::{Action, Context};
@@ -204,7 +204,17 @@ impl RecoveryBoard {
                         text::board_no_session(status.state.label()),
                         theme.bold(),
                     ));
-                    lines.push(Line::raw(text::BOARD_HOW_TO_START));
+                    // A session only exists to bring a Coordinator back: say so instead of
+                    // offering to send a share to one that needs none.
+                    let needs_owners = matches!(
+                        status.state,
+                        CoordinatorState::RecoveryRequired | CoordinatorState::Stale
+                    );
+                    lines.push(Line::raw(if needs_owners {
+                        text::BOARD_HOW_TO_START
+                    } else {
+                        text::BOARD_NOTHING_TO_RECOVER
+                    }));
                 }
                 Some(s) => {
                     lines.push(Line::styled(
